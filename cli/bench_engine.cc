@@ -1,0 +1,174 @@
+// keel bench engine: N DemoSagas of K no-op activities, C in flight, workers in process.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "cli/commands.h"
+#include "engine/engine.h"
+#include "examples/demo_saga.h"
+#include "persistence/open_store.h"
+
+namespace keel::cli {
+namespace {
+
+struct BenchFlags {
+  std::string db;
+  int sagas = 1000;
+  int concurrency = 200;
+  int activities = 4;
+  int workflow_threads = 2;
+  int activity_threads = 8;
+  std::string synchronous = "FULL";
+};
+
+BenchFlags& B() {
+  static BenchFlags b;
+  return b;
+}
+
+using Clock = std::chrono::steady_clock;
+
+int RunBenchEngine() {
+  const BenchFlags& f = B();
+  std::string url = f.db;
+  std::string temp_dir;
+  if (url.empty()) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "keel-bench-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) return ReportError(Status::Internal("mkdtemp failed"));
+    temp_dir = tmpl;
+    url = "sqlite:" + temp_dir;
+  }
+  persistence::OpenOptions oo;
+  oo.synchronous = f.synchronous;
+  auto store = persistence::OpenStore(url, oo);
+  if (!store.ok()) return ReportError(store.status());
+  Registry registry;
+  examples::RegisterDemo(registry, nullptr);
+  EngineOptions eo;
+  eo.workflow_threads = f.workflow_threads;
+  eo.activity_threads = f.activity_threads;
+  Engine engine(store->get(), &registry, eo);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unordered_map<std::string, Clock::time_point> started_at;
+  std::vector<double> latencies;
+  latencies.reserve(f.sagas);
+  int in_flight = 0, closed = 0, not_completed = 0;
+  std::string prefix = "bench-" + std::to_string(getpid()) + "-" +
+                       std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  engine.history().SetCloseHook([&](const persistence::ExecutionRow& row) {
+    if (row.workflow_id.rfind(prefix, 0) != 0) return;
+    auto now = Clock::now();
+    std::lock_guard<std::mutex> l(mu);
+    auto it = started_at.find(row.workflow_id);
+    if (it == started_at.end()) return;
+    latencies.push_back(std::chrono::duration<double, std::milli>(now - it->second).count());
+    started_at.erase(it);
+    if (row.status != persistence::ExecutionStatus::kCompleted) ++not_completed;
+    --in_flight;
+    ++closed;
+    cv.notify_all();
+  });
+  engine.Start();
+
+  json::value input = json::object{{"steps", f.activities}, {"fail_at", 0}, {"activity_ms", 0}};
+  std::atomic<int> next{0};
+  std::atomic<int> start_errors{0};
+  auto t0 = Clock::now();
+  int starters = std::max(1, std::min(f.concurrency, 16));
+  std::vector<std::thread> threads;
+  for (int s = 0; s < starters; ++s) {
+    threads.emplace_back([&] {
+      for (;;) {
+        int i = next.fetch_add(1);
+        if (i >= f.sagas) return;
+        {
+          std::unique_lock<std::mutex> l(mu);
+          cv.wait(l, [&] { return in_flight < f.concurrency; });
+          ++in_flight;
+          started_at[prefix + "-" + std::to_string(i)] = Clock::now();
+        }
+        StartWorkflowRequest req;
+        req.workflow_id = prefix + "-" + std::to_string(i);
+        req.workflow_type = "DemoSaga";
+        req.task_queue = kDefaultWorkflowQueue;
+        req.input = input;
+        auto r = engine.history().StartWorkflow(req);
+        if (!r.ok()) {
+          std::cerr << "start failed: " << r.status().ToString() << "\n";
+          std::lock_guard<std::mutex> l(mu);
+          started_at.erase(req.workflow_id);
+          --in_flight;
+          ++start_errors;
+          cv.notify_all();
+        }
+      }
+    });
+  }
+  bool tty = isatty(STDERR_FILENO);
+  {
+    std::unique_lock<std::mutex> l(mu);
+    while (closed + start_errors.load() < f.sagas) {
+      cv.wait_for(l, std::chrono::seconds(1));
+      if (tty) {
+        std::cerr << "\r" << closed << "/" << f.sagas << " sagas closed" << std::flush;
+      }
+      if (Clock::now() - t0 > std::chrono::minutes(30)) break;
+    }
+  }
+  auto t1 = Clock::now();
+  if (tty) std::cerr << "\n";
+  for (auto& t : threads) t.join();
+  engine.Stop();
+  store->reset();
+  if (!temp_dir.empty()) std::filesystem::remove_all(temp_dir);
+
+  double seconds = std::chrono::duration<double>(t1 - t0).count();
+  std::sort(latencies.begin(), latencies.end());
+  auto pct = [&](double p) {
+    if (latencies.empty()) return 0.0;
+    size_t idx = std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()));
+    return latencies[idx];
+  };
+  std::printf("sagas=%d seconds=%.3f sagas_per_s=%.1f p50_ms=%.2f p99_ms=%.2f\n", closed, seconds,
+              closed / seconds, pct(0.50), pct(0.99));
+  if (not_completed > 0 || start_errors > 0 || closed < f.sagas) {
+    std::cerr << "error: " << not_completed << " sagas did not complete, " << start_errors
+              << " failed to start\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddBenchCommands(CLI::App& app, CliState& state) {
+  auto* bench = app.add_subcommand("bench", "load generators");
+  bench->require_subcommand(1);
+  auto* engine = bench->add_subcommand("engine", "run DemoSagas of no-op activities in process");
+  engine->add_option("--db", B().db, "store URL (default: a fresh temporary SQLite dir)")
+      ->envname("KEEL_DB");
+  engine->add_option("--sagas", B().sagas, "how many sagas")->check(CLI::Range(1, 10'000'000));
+  engine->add_option("--concurrency", B().concurrency, "sagas in flight at once")
+      ->check(CLI::Range(1, 100'000));
+  engine->add_option("--activities", B().activities, "activities per saga")
+      ->check(CLI::Range(0, 1000));
+  engine->add_option("--workflow-threads", B().workflow_threads)->check(CLI::Range(1, 64));
+  engine->add_option("--activity-threads", B().activity_threads)->check(CLI::Range(1, 1024));
+  engine->add_option("--synchronous", B().synchronous, "SQLite synchronous mode")
+      ->check(CLI::IsMember({"FULL", "NORMAL", "OFF"}));
+  engine->callback([&state] { state.action = RunBenchEngine; });
+}
+
+}  // namespace keel::cli

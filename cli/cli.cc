@@ -1,0 +1,195 @@
+#include "cli/cli.h"
+
+#include <signal.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "engine/engine.h"
+#include "examples/demo_saga.h"
+#include "persistence/open_store.h"
+#include "persistence/sqlite/sqlite_store.h"
+
+namespace keel::cli {
+
+int ReportError(const Status& s) {
+  std::cerr << "error: " << s.reason() << ": " << s.message() << "\n";
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+      return kExitUsage;
+    default:
+      return kExitFailure;
+  }
+}
+
+Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url) {
+  persistence::OpenOptions o;
+  return persistence::OpenStore(url, o);
+}
+
+void RegisterAll(Registry& registry, const std::string& db_url) {
+  static std::unique_ptr<examples::EffectLog> log;
+  auto dir = persistence::SqliteDirOf(db_url);
+  if (dir.ok() && !log) {
+    std::filesystem::create_directories(*dir);
+    auto opened = examples::EffectLog::Open(*dir + "/demo_effects.db");
+    if (opened.ok()) {
+      log = std::move(opened).value();
+    } else {
+      spdlog::warn("demo effect log unavailable: {}", opened.status().ToString());
+    }
+  }
+  examples::RegisterDemo(registry, log.get());
+}
+
+namespace {
+
+// Blocks SIGINT/SIGTERM in every thread, then waits for one of them.
+void BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+int WaitForStopSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+std::set<std::string> SplitQueues(const std::string& s) {
+  std::set<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    std::string q = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!q.empty()) out.insert(q);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+struct WorkerFlags {
+  std::string db = "sqlite:./keel-data";
+  std::string queues;
+  bool workflows = false;
+  int concurrency = 16;
+  int workflow_threads = 2;
+};
+
+int RunWorker(const WorkerFlags& f, bool serve) {
+  BlockStopSignals();
+  auto store = OpenDb(f.db);
+  if (!store.ok()) return ReportError(store.status());
+  Registry registry;
+  RegisterAll(registry, f.db);
+  EngineOptions o;
+  std::set<std::string> queues = SplitQueues(f.queues);
+  bool only_workflows = f.workflows && queues.empty();
+  bool only_activities = !f.workflows && !queues.empty();
+  o.run_workflows = !only_activities;
+  o.run_activities = !only_workflows;
+  o.activity_queues = queues;
+  if (f.workflows && !queues.empty()) o.workflow_queues = {};
+  o.activity_threads = f.concurrency;
+  o.workflow_threads = f.workflow_threads;
+  Engine engine(store->get(), &registry, o);
+  engine.Start();
+  spdlog::info("keel {} up: db={} identity={} workflows={} activities={}",
+               serve ? "serve" : "worker", f.db, engine.identity(), o.run_workflows,
+               o.run_activities);
+  if (serve) {
+    std::cout << "Keel engine running on " << f.db << " (workers in process).\n"
+              << "Start a saga:  build/keel workflow start --type DemoSaga --id demo-1 "
+                 "--input '{\"steps\":3,\"fail_at\":0,\"activity_ms\":100}' --db "
+              << f.db << "\n"
+              << "Look at it:    build/keel workflow describe demo-1 --db " << f.db << "\n"
+              << "Ctrl-C stops it.\n"
+              << std::flush;
+  }
+  int sig = WaitForStopSignal();
+  spdlog::info("signal {}: stopping", sig);
+  engine.Stop();
+  return kExitOk;
+}
+
+void AddWorkerFlags(CLI::App* cmd, WorkerFlags& f) {
+  cmd->add_option("--db", f.db, "sqlite:DIR or postgresql://...")->envname("KEEL_DB");
+  cmd->add_option("--queues", f.queues, "activity task queues to serve, comma separated")
+      ->envname("KEEL_QUEUES");
+  cmd->add_flag("--workflows", f.workflows, "run workflow tasks")->envname("KEEL_WORKFLOWS");
+  cmd->add_option("--concurrency", f.concurrency, "activity threads")
+      ->check(CLI::Range(1, 1024))
+      ->envname("KEEL_CONCURRENCY");
+  cmd->add_option("--workflow-threads", f.workflow_threads, "workflow task threads")
+      ->check(CLI::Range(1, 64))
+      ->envname("KEEL_WORKFLOW_THREADS");
+}
+
+}  // namespace
+
+void AddWorkerCommands(CLI::App& app, CliState& state) {
+  static WorkerFlags worker_flags, serve_flags;
+  auto* worker = app.add_subcommand("worker", "run a worker process");
+  AddWorkerFlags(worker, worker_flags);
+  worker->callback([&state] { state.action = [] { return RunWorker(worker_flags, false); }; });
+  auto* serve = app.add_subcommand(
+      "serve", "run Keel in one process (engine and workers; HTTP API not built yet)");
+  AddWorkerFlags(serve, serve_flags);
+  serve->callback([&state] { state.action = [] { return RunWorker(serve_flags, true); }; });
+}
+
+void AddDbCommands(CLI::App& app, CliState& state) {
+  static std::string db = "sqlite:./keel-data";
+  auto* dbcmd = app.add_subcommand("db", "database administration");
+  dbcmd->require_subcommand(1);
+  auto* migrate = dbcmd->add_subcommand("migrate", "create or upgrade the schema (idempotent)");
+  migrate->add_option("--db", db, "sqlite:DIR or postgresql://...")->envname("KEEL_DB");
+  migrate->callback([&state] {
+    state.action = [] {
+      auto store = OpenDb(db);
+      if (!store.ok()) return ReportError(store.status());
+      auto v = (*store)->SchemaVersion();
+      if (!v.ok()) return ReportError(v.status());
+      std::cout << "schema at version " << *v << " (" << db << ")\n";
+      return kExitOk;
+    };
+  });
+}
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"keel: durable workflows for commerce"};
+  app.require_subcommand(1);
+  CliState state;
+  AddWorkerCommands(app, state);
+  AddWorkflowCommands(app, state);
+  AddBenchCommands(app, state);
+  AddDbCommands(app, state);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "usage: keel <command> [options]; run 'keel --help' or 'keel <command> --help'\n";
+    return kExitUsage;
+  }
+  if (!state.action) {
+    std::cerr << "usage: keel <command> [options]; run 'keel --help'\n";
+    return kExitUsage;
+  }
+  return state.action();
+}
+
+}  // namespace keel::cli

@@ -1,0 +1,36 @@
+#pragma once
+// Sub-command registration, one function per command group.
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "engine/registry.h"
+#include "persistence/store.h"
+
+namespace keel::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// Where a sub-command's action leaves its exit code.
+struct CliState {
+  std::function<int()> action;
+};
+
+// Prints a Status as an error line on stderr and returns the exit code it maps to.
+int ReportError(const Status& s);
+// Opens the --db store (auto-migrating) or reports why not.
+Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url);
+// The registry of every workflow and activity type this binary knows.
+void RegisterAll(Registry& registry, const std::string& db_url);
+
+void AddWorkflowCommands(CLI::App& app, CliState& state);
+void AddWorkerCommands(CLI::App& app, CliState& state);
+void AddBenchCommands(CLI::App& app, CliState& state);
+void AddDbCommands(CLI::App& app, CliState& state);
+
+}  // namespace keel::cli

@@ -1,0 +1,413 @@
+// keel workflow start|describe|list|history|signal|terminate|cancel
+
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "common/json.h"
+#include "engine/engine.h"
+#include "engine/history_events.h"
+#include "engine/payload.h"
+#include "engine/replayer.h"
+
+namespace keel::cli {
+namespace {
+
+using persistence::ExecutionRow;
+using persistence::ExecutionStatus;
+
+struct Flags {
+  std::string db = "sqlite:./keel-data";
+  std::string output = "table";
+  std::string id, type, input = "null", task_queue, reuse = "allow_duplicate";
+  std::string status, cursor, name, reason, start_after, start_before;
+  int limit = 50;
+};
+
+Flags& F() {
+  static Flags f;
+  return f;
+}
+
+std::string FormatTime(Millis ms) {
+  if (ms <= 0) return "-";
+  std::time_t t = ms / 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[40];
+  std::snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(ms % 1000));
+  return out;
+}
+
+json::value DecodePayloadBytes(const std::string& bytes) {
+  if (bytes.empty()) return nullptr;
+  proto::Payload p;
+  if (!p.ParseFromString(bytes)) return "<undecodable>";
+  auto v = FromPayload(p);
+  return v.ok() ? v.value() : json::value(p.data());
+}
+
+json::value FailureJson(const proto::Failure& f) {
+  json::object o{{"type", f.type()}, {"message", f.message()},
+                 {"non_retryable", f.non_retryable()}};
+  if (!f.code().empty()) o["code"] = f.code();
+  return o;
+}
+
+json::value DecodeFailureBytes(const std::string& bytes) {
+  if (bytes.empty()) return nullptr;
+  proto::Failure f;
+  if (!f.ParseFromString(bytes)) return "<undecodable>";
+  return FailureJson(f);
+}
+
+json::object ExecutionJson(const ExecutionRow& r) {
+  return json::object{{"workflow_id", r.workflow_id},
+                      {"run_id", r.run_id},
+                      {"type", r.workflow_type},
+                      {"status", persistence::ExecutionStatusName(r.status)},
+                      {"task_queue", r.task_queue},
+                      {"start_time", FormatTime(r.start_time)},
+                      {"close_time", r.close_time ? json::value(FormatTime(r.close_time))
+                                                  : json::value(nullptr)},
+                      {"history_length", r.next_event_id - 1},
+                      {"result", DecodePayloadBytes(r.result)},
+                      {"failure", DecodeFailureBytes(r.failure)}};
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w;
+  for (const auto& r : rows) {
+    if (w.size() < r.size()) w.resize(r.size(), 0);
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      std::cout << std::left << std::setw(static_cast<int>(i + 1 < r.size() ? w[i] + 2 : 0))
+                << r[i];
+    }
+    std::cout << "\n";
+  }
+}
+
+Status CheckOutput() {
+  if (F().output != "table" && F().output != "json") {
+    return Status::InvalidArgument("--output must be table or json");
+  }
+  return Status::Ok();
+}
+
+int Start(const Registry& registry) {
+  auto input = ParseJson(F().input);
+  if (!input.ok()) {
+    return ReportError(Status::InvalidArgument("--input is not valid JSON: " +
+                                               input.status().message()));
+  }
+  const WorkflowDef* def = registry.FindWorkflow(F().type);
+  if (!def) {
+    std::string known;
+    for (const auto& t : registry.WorkflowTypes()) known += (known.empty() ? "" : ", ") + t;
+    return ReportError(Status::InvalidArgument("unknown workflow type '" + F().type +
+                                               "'; registered types: " + known));
+  }
+  proto::WorkflowIdReusePolicy policy;
+  if (F().reuse == "allow_duplicate") {
+    policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
+  } else if (F().reuse == "allow_duplicate_failed_only") {
+    policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY;
+  } else if (F().reuse == "reject_duplicate") {
+    policy = proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
+  } else {
+    return ReportError(Status::InvalidArgument(
+        "--reuse-policy must be allow_duplicate, allow_duplicate_failed_only or "
+        "reject_duplicate"));
+  }
+  auto store = OpenDb(F().db);
+  if (!store.ok()) return ReportError(store.status());
+  auto engine = MakeClientEngine(store->get(), &registry);
+  StartWorkflowRequest req;
+  req.workflow_id = F().id;
+  req.workflow_type = F().type;
+  req.task_queue = F().task_queue.empty() ? def->task_queue : F().task_queue;
+  req.input = std::move(input).value();
+  req.reuse_policy = policy;
+  req.identity = "keel-cli";
+  auto r = engine->history().StartWorkflow(req);
+  if (!r.ok()) return ReportError(r.status());
+  if (F().output == "json") {
+    std::cout << json::serialize(json::object{{"workflow_id", F().id},
+                                              {"run_id", r->run_id},
+                                              {"started", r->started}})
+              << "\n";
+  } else {
+    std::cout << r->run_id << "\n";
+  }
+  return kExitOk;
+}
+
+int Describe(const Registry& registry) {
+  auto store = OpenDb(F().db);
+  if (!store.ok()) return ReportError(store.status());
+  auto engine = MakeClientEngine(store->get(), &registry);
+  auto d = engine->history().Describe(F().id);
+  if (!d.ok()) return ReportError(d.status());
+  json::object o = ExecutionJson(d->execution);
+  json::array pending;
+  for (const auto& t : d->pending_tasks) {
+    if (t.kind != persistence::TaskKind::kActivity) continue;
+    proto::ActivityTaskInfo info;
+    info.ParseFromString(t.info);
+    pending.push_back(json::object{
+        {"activity_id", t.activity_id},
+        {"activity_type", info.activity_type()},
+        {"task_queue", t.queue},
+        {"state", t.lease_owner.empty() ? "scheduled" : "started"},
+        {"attempt", t.attempt},
+        {"next_attempt_at", t.lease_owner.empty() ? json::value(FormatTime(t.visible_at))
+                                                   : json::value(nullptr)},
+        {"last_failure",
+         info.has_last_failure() ? FailureJson(info.last_failure()) : json::value(nullptr)}});
+  }
+  o["pending_activities"] = pending;
+  o["workflow_task_failure"] = DecodeFailureBytes(d->execution.wt_failure);
+  if (F().output == "json") {
+    std::cout << json::serialize(o) << "\n";
+    return kExitOk;
+  }
+  const auto& e = d->execution;
+  std::vector<std::vector<std::string>> rows = {
+      {"Workflow ID", e.workflow_id},
+      {"Run ID", e.run_id},
+      {"Type", e.workflow_type},
+      {"Status", persistence::ExecutionStatusName(e.status)},
+      {"Task queue", e.task_queue},
+      {"Started", FormatTime(e.start_time)},
+      {"Closed", FormatTime(e.close_time)},
+      {"History length", std::to_string(e.next_event_id - 1)},
+  };
+  if (!o["result"].is_null()) rows.push_back({"Result", json::serialize(o["result"])});
+  if (!o["failure"].is_null()) rows.push_back({"Failure", json::serialize(o["failure"])});
+  if (!o["workflow_task_failure"].is_null()) {
+    rows.push_back({"Workflow task failure", json::serialize(o["workflow_task_failure"])});
+  }
+  PrintTable(rows);
+  if (!pending.empty()) {
+    std::cout << "\nPending activities:\n";
+    std::vector<std::vector<std::string>> prow = {
+        {"ID", "TYPE", "STATE", "ATTEMPT", "LAST FAILURE"}};
+    for (const auto& p : pending) {
+      const auto& po = p.as_object();
+      std::string lf = po.at("last_failure").is_null()
+                           ? "-"
+                           : std::string(po.at("last_failure").at("type").as_string()) + ": " +
+                                 std::string(po.at("last_failure").at("message").as_string());
+      prow.push_back({std::string(po.at("activity_id").as_string()),
+                      std::string(po.at("activity_type").as_string()),
+                      std::string(po.at("state").as_string()),
+                      std::to_string(po.at("attempt").as_int64()), lf});
+    }
+    PrintTable(prow);
+  }
+  return kExitOk;
+}
+
+Result<Millis> ParseTimeFlag(const std::string& s, const char* flag) {
+  if (s.empty()) return Millis{0};
+  std::tm tm{};
+  std::istringstream in(s);
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
+  if (in.fail()) {
+    return Status::InvalidArgument(std::string(flag) +
+                                   " must be a UTC time like 2026-01-31T12:00:00");
+  }
+  return static_cast<Millis>(timegm(&tm)) * 1000;
+}
+
+int List(const Registry&) {
+  persistence::ListFilter f;
+  f.workflow_type = F().type;
+  f.cursor = F().cursor;
+  f.limit = F().limit;
+  if (!F().status.empty()) {
+    auto st = persistence::ParseExecutionStatus(F().status);
+    if (!st) {
+      return ReportError(Status::InvalidArgument(
+          "--status must be running, completed, failed, cancelled, terminated, "
+          "continued_as_new or timed_out"));
+    }
+    f.status = st;
+  }
+  auto after = ParseTimeFlag(F().start_after, "--start-after");
+  if (!after.ok()) return ReportError(after.status());
+  auto before = ParseTimeFlag(F().start_before, "--start-before");
+  if (!before.ok()) return ReportError(before.status());
+  f.start_after = *after;
+  f.start_before = *before;
+  auto store = OpenDb(F().db);
+  if (!store.ok()) return ReportError(store.status());
+  auto page = (*store)->ListExecutions(f);
+  if (!page.ok()) return ReportError(page.status());
+  if (F().output == "json") {
+    json::array rows;
+    for (const auto& r : page->rows) rows.push_back(ExecutionJson(r));
+    std::cout << json::serialize(json::object{
+                     {"workflows", rows},
+                     {"next_cursor", page->next_cursor.empty()
+                                         ? json::value(nullptr)
+                                         : json::value(page->next_cursor)}})
+              << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"WORKFLOW ID", "TYPE", "STATUS", "STARTED", "CLOSED", "RUN ID"}};
+  for (const auto& r : page->rows) {
+    rows.push_back({r.workflow_id, r.workflow_type, persistence::ExecutionStatusName(r.status),
+                    FormatTime(r.start_time), FormatTime(r.close_time), r.run_id});
+  }
+  PrintTable(rows);
+  if (!page->next_cursor.empty()) {
+    std::cout << "\nmore: --cursor " << page->next_cursor << "\n";
+  }
+  return kExitOk;
+}
+
+int History(const Registry&) {
+  auto store = OpenDb(F().db);
+  if (!store.ok()) return ReportError(store.status());
+  auto row = (*store)->ReadCurrentExecution(F().id);
+  if (!row.ok()) return ReportError(row.status());
+  if (!*row) {
+    return ReportError(Status::NotFound("workflow '" + F().id + "' not found",
+                                        "workflow_not_found"));
+  }
+  auto events = (*store)->ReadHistory((*row)->run_id, 1);
+  if (!events.ok()) return ReportError(events.status());
+  if (F().output == "json") {
+    proto::History h;
+    h.set_workflow_id((*row)->workflow_id);
+    h.set_run_id((*row)->run_id);
+    for (auto& e : *events) *h.add_events() = e;
+    std::cout << HistoryToJson(h) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"ID", "TIME", "TYPE", "DETAILS"}};
+  for (const auto& e : *events) rows.push_back({std::to_string(e.event_id()),
+                                                FormatTime(e.event_time_ms()), EventTypeName(e),
+                                                DescribeEvent(e)});
+  PrintTable(rows);
+  return kExitOk;
+}
+
+int Signal(const Registry& registry) {
+  auto input = ParseJson(F().input);
+  if (!input.ok()) {
+    return ReportError(Status::InvalidArgument("--input is not valid JSON: " +
+                                               input.status().message()));
+  }
+  auto store = OpenDb(F().db);
+  if (!store.ok()) return ReportError(store.status());
+  auto engine = MakeClientEngine(store->get(), &registry);
+  Status s = engine->history().SignalWorkflow(F().id, F().name, *input, "keel-cli");
+  if (!s.ok()) return ReportError(s);
+  std::cout << "signal '" << F().name << "' sent to " << F().id << "\n";
+  return kExitOk;
+}
+
+int Terminate(const Registry& registry) {
+  auto store = OpenDb(F().db);
+  if (!store.ok()) return ReportError(store.status());
+  auto engine = MakeClientEngine(store->get(), &registry);
+  Status s = engine->history().TerminateWorkflow(F().id, F().reason, "keel-cli");
+  if (!s.ok()) return ReportError(s);
+  std::cout << "terminated " << F().id << "\n";
+  return kExitOk;
+}
+
+int Cancel(const Registry& registry) {
+  auto store = OpenDb(F().db);
+  if (!store.ok()) return ReportError(store.status());
+  auto engine = MakeClientEngine(store->get(), &registry);
+  Status s = engine->history().RequestCancelWorkflow(F().id, F().reason, "keel-cli");
+  if (!s.ok()) return ReportError(s);
+  std::cout << "cancel requested for " << F().id << "\n";
+  return kExitOk;
+}
+
+void Common(CLI::App* c) {
+  c->add_option("--db", F().db, "sqlite:DIR or postgresql://...")->envname("KEEL_DB");
+  c->add_option("--output,-o", F().output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->envname("KEEL_OUTPUT");
+}
+
+}  // namespace
+
+void AddWorkflowCommands(CLI::App& app, CliState& state) {
+  auto* wf = app.add_subcommand("workflow", "start and inspect workflows");
+  wf->require_subcommand(1);
+  auto action = [&state](int (*fn)(const Registry&)) {
+    return [&state, fn] {
+      state.action = [fn] {
+        Status s = CheckOutput();
+        if (!s.ok()) return ReportError(s);
+        Registry registry;
+        RegisterAll(registry, F().db);
+        return fn(registry);
+      };
+    };
+  };
+
+  auto* start = wf->add_subcommand("start", "start a workflow (idempotent per running id)");
+  Common(start);
+  start->add_option("--type", F().type, "workflow type")->required();
+  start->add_option("--id", F().id, "workflow id")->required();
+  start->add_option("--input", F().input, "input as JSON");
+  start->add_option("--task-queue", F().task_queue, "workflow task queue");
+  start->add_option("--reuse-policy", F().reuse,
+                    "allow_duplicate | allow_duplicate_failed_only | reject_duplicate");
+  start->callback(action(Start));
+
+  auto* describe = wf->add_subcommand("describe", "show a workflow's state");
+  Common(describe);
+  describe->add_option("id", F().id, "workflow id")->required();
+  describe->callback(action(Describe));
+
+  auto* list = wf->add_subcommand("list", "list workflows, newest first");
+  Common(list);
+  list->add_option("--type", F().type, "only this workflow type");
+  list->add_option("--status", F().status, "only this status");
+  list->add_option("--start-after", F().start_after, "started at or after (UTC)");
+  list->add_option("--start-before", F().start_before, "started before (UTC)");
+  list->add_option("--limit", F().limit, "rows per page")->check(CLI::Range(1, 1000));
+  list->add_option("--cursor", F().cursor, "next page, from a previous list");
+  list->callback(action(List));
+
+  auto* history = wf->add_subcommand("history", "show a workflow's history");
+  Common(history);
+  history->add_option("id", F().id, "workflow id")->required();
+  history->callback(action(History));
+
+  auto* signal = wf->add_subcommand("signal", "send a signal");
+  Common(signal);
+  signal->add_option("id", F().id, "workflow id")->required();
+  signal->add_option("--name", F().name, "signal name")->required();
+  signal->add_option("--input", F().input, "payload as JSON");
+  signal->callback(action(Signal));
+
+  auto* terminate = wf->add_subcommand("terminate", "end a workflow now, without compensation");
+  Common(terminate);
+  terminate->add_option("id", F().id, "workflow id")->required();
+  terminate->add_option("--reason", F().reason, "why");
+  terminate->callback(action(Terminate));
+
+  auto* cancel = wf->add_subcommand("cancel", "ask a workflow to cancel");
+  Common(cancel);
+  cancel->add_option("id", F().id, "workflow id")->required();
+  cancel->add_option("--reason", F().reason, "why");
+  cancel->callback(action(Cancel));
+}
+
+}  // namespace keel::cli

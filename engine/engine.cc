@@ -1,0 +1,79 @@
+#include "engine/engine.h"
+
+#include <unistd.h>
+
+#include "common/ids.h"
+
+namespace keel {
+
+namespace {
+std::string DefaultIdentity() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(getpid()) + "-" + NewRandomUuid().substr(0, 6);
+}
+}  // namespace
+
+Engine::Engine(persistence::Store* store, const Registry* registry, EngineOptions options)
+    : store_(store), registry_(registry), options_(std::move(options)) {
+  if (options_.identity.empty()) options_.identity = DefaultIdentity();
+  bool workers = options_.run_workflows || options_.run_activities;
+  if (workers) matcher_ = std::make_unique<Matcher>();
+  HistoryServiceOptions ho;
+  ho.identity = options_.identity;
+  ho.workflow_task_timeout = options_.workflow_task_timeout;
+  history_ = std::make_unique<HistoryService>(store_, matcher_.get(), ho);
+  if (options_.run_timers) {
+    timers_ = std::make_unique<TimerService>(history_.get(), matcher_.get(),
+                                             options_.poll_interval_ms);
+    history_->SetWakeHook([t = timers_.get()](Millis at) { t->Wake(at); });
+  }
+  if (workers) {
+    WorkerOptions wo;
+    if (options_.run_workflows) {
+      wo.workflow_queues = options_.workflow_queues.empty() ? registry_->WorkflowQueues()
+                                                            : options_.workflow_queues;
+    }
+    if (options_.run_activities) {
+      wo.activity_queues = options_.activity_queues.empty() ? registry_->ActivityQueues()
+                                                            : options_.activity_queues;
+    }
+    wo.workflow_threads = options_.workflow_threads;
+    wo.activity_threads = options_.activity_threads;
+    wo.cache_size = options_.cache_size;
+    wo.poll_interval_ms = options_.poll_interval_ms;
+    workers_ = std::make_unique<Workers>(history_.get(), matcher_.get(), registry_, wo);
+  }
+}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Start() {
+  if (started_) return;
+  started_ = true;
+  if (workers_) workers_->Start();
+  if (timers_) timers_->Start();
+}
+
+void Engine::Stop() {
+  if (workers_) workers_->Stop();
+  if (timers_) timers_->Stop();
+  // Let transitions already submitted finish before the store goes away.
+  while (history_ && history_->in_flight() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+bool Engine::Idle() const {
+  return history_->in_flight() == 0 && (!matcher_ || matcher_->Idle());
+}
+
+std::unique_ptr<Engine> MakeClientEngine(persistence::Store* store, const Registry* registry) {
+  EngineOptions o;
+  o.run_workflows = false;
+  o.run_activities = false;
+  o.run_timers = false;
+  return std::make_unique<Engine>(store, registry, o);
+}
+
+}  // namespace keel

@@ -1,0 +1,879 @@
+#include "engine/history_service.h"
+
+#include <future>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "common/ids.h"
+#include "engine/payload.h"
+#include "engine/retry.h"
+
+namespace keel {
+
+using persistence::ExecutionRow;
+using persistence::ExecutionStatus;
+using persistence::TaskKind;
+using persistence::TaskRow;
+using persistence::TimerRow;
+using persistence::Txn;
+
+// What a transition does to this process once it has committed.
+struct HistoryService::Effects {
+  std::vector<TaskRow> eager;                          // leased to us: hand to local workers
+  std::vector<std::pair<TaskKind, std::string>> reserved;  // slots to give back on failure
+  std::vector<std::pair<TaskKind, std::string>> notify;    // queues with new waiting tasks
+  Millis wake = 0;                                     // earliest new timer/deadline
+  std::vector<ExecutionRow> closed;                    // runs this transition closed
+  void Wake(Millis t) {
+    if (t > 0 && (wake == 0 || t < wake)) wake = t;
+  }
+};
+
+namespace {
+
+Millis WorkflowTaskBackoff(int attempt) {
+  Millis d = 1000LL << std::min(attempt - 1, 6);
+  return std::min<Millis>(d, 60'000);
+}
+
+Status CheckPayload(const std::string& what, size_t bytes) {
+  if (bytes <= kMaxPayloadBytes) return Status::Ok();
+  return Status::ResourceExhausted(what + " is " + std::to_string(bytes) + " bytes; the limit is " +
+                                       std::to_string(kMaxPayloadBytes),
+                                   "payload_too_large");
+}
+
+// Events appended by one transition, numbered from the execution's next id.
+class EventWriter {
+ public:
+  EventWriter(ExecutionRow& exec, Millis now) : exec_(exec), now_(now) {}
+  proto::HistoryEvent* Add() {
+    auto& e = events_.emplace_back();
+    e.set_event_id(exec_.next_event_id++);
+    e.set_event_time_ms(now_);
+    return &e;
+  }
+  const std::vector<proto::HistoryEvent>& events() const { return events_; }
+
+ private:
+  ExecutionRow& exec_;
+  Millis now_;
+  std::vector<proto::HistoryEvent> events_;
+};
+
+Result<ExecutionRow> LoadRun(Txn& txn, const std::string& run_id) {
+  KEEL_ASSIGN_OR_RETURN(auto row, txn.GetExecution(run_id));
+  if (!row) return Status::NotFound("run " + run_id + " not found", "workflow_not_found");
+  return std::move(*row);
+}
+
+Result<ExecutionRow> LoadCurrent(Txn& txn, const std::string& workflow_id) {
+  KEEL_ASSIGN_OR_RETURN(auto run, txn.GetCurrentRunId(workflow_id));
+  if (!run) {
+    return Status::NotFound("workflow '" + workflow_id + "' not found", "workflow_not_found");
+  }
+  return LoadRun(txn, *run);
+}
+
+Status StaleTask(const TaskRow& t) {
+  return Status::ConditionFailed("task " + std::to_string(t.id) +
+                                     " is no longer leased to this worker (lease ended or "
+                                     "the run moved on)",
+                                 "stale_task");
+}
+
+// The task as stored, if this worker still holds its lease.
+Result<TaskRow> CheckLease(Txn& txn, const TaskRow& mine) {
+  KEEL_ASSIGN_OR_RETURN(auto cur, txn.GetTask(mine.id));
+  if (!cur || cur->lease_owner.empty() || cur->lease_token != mine.lease_token ||
+      cur->lease_owner != mine.lease_owner) {
+    return StaleTask(mine);
+  }
+  return std::move(*cur);
+}
+
+}  // namespace
+
+// ---- Shared transition steps ------------------------------------------------
+
+namespace {
+
+struct Ctx {
+  Txn& txn;
+  HistoryService::Effects& fx;
+  Matcher* matcher;
+  const HistoryServiceOptions& opts;
+};
+
+Result<int64_t> CreateTask(Ctx& c, TaskRow row) {
+  Millis now = c.txn.Now();
+  bool eager = row.visible_at <= now && c.matcher && c.matcher->TryReserve(row.kind, row.queue);
+  if (eager) {
+    c.fx.reserved.emplace_back(row.kind, row.queue);
+    row.lease_owner = c.opts.identity;
+    row.lease_token = 1;
+    row.started_at = now;
+    row.lease_expires = now + row.lease_ms;
+  }
+  row.deadline = persistence::ComputeTaskDeadline(row);
+  KEEL_ASSIGN_OR_RETURN(row.id, c.txn.InsertTask(row));
+  c.fx.Wake(row.deadline);
+  if (eager) {
+    c.fx.eager.push_back(row);
+  } else {
+    c.fx.notify.emplace_back(row.kind, row.queue);
+    if (row.visible_at > now) c.fx.Wake(row.visible_at);
+  }
+  return row.id;
+}
+
+// Schedules a workflow task unless one is already scheduled or running.
+Status ScheduleWorkflowTask(Ctx& c, ExecutionRow& exec, EventWriter& w) {
+  if (exec.wt_task_id != 0 || exec.status != ExecutionStatus::kRunning) return Status::Ok();
+  auto* e = w.Add();
+  e->mutable_workflow_task_scheduled()->set_task_queue(exec.task_queue);
+  e->mutable_workflow_task_scheduled()->set_attempt(1);
+  TaskRow t;
+  t.queue = exec.task_queue;
+  t.kind = TaskKind::kWorkflow;
+  t.workflow_id = exec.workflow_id;
+  t.run_id = exec.run_id;
+  t.visible_at = c.txn.Now();
+  t.lease_ms = c.opts.workflow_task_timeout;
+  KEEL_ASSIGN_OR_RETURN(exec.wt_task_id, CreateTask(c, std::move(t)));
+  return Status::Ok();
+}
+
+Status CommitRun(Ctx& c, ExecutionRow& exec, int64_t expected_version, const EventWriter& w) {
+  KEEL_RETURN_IF_ERROR(c.txn.AppendHistory(exec.run_id, w.events()));
+  return c.txn.UpdateExecution(exec, expected_version);
+}
+
+// Closes the run: status, close time, and no more tasks or timers.
+Status CloseRun(Ctx& c, ExecutionRow& exec, ExecutionStatus status) {
+  exec.status = status;
+  exec.close_time = c.txn.Now();
+  exec.wt_task_id = 0;
+  c.fx.closed.push_back(exec);
+  KEEL_RETURN_IF_ERROR(c.txn.DeleteTasksOfRun(exec.run_id));
+  return c.txn.DeleteTimersOfRun(exec.run_id);
+}
+
+struct NewRun {
+  std::string workflow_id, workflow_type, task_queue, run_id, continued_from;
+  proto::Payload input;
+  uint64_t seed;
+};
+
+Status CreateRun(Ctx& c, const NewRun& r) {
+  ExecutionRow exec;
+  exec.workflow_id = r.workflow_id;
+  exec.run_id = r.run_id;
+  exec.workflow_type = r.workflow_type;
+  exec.task_queue = r.task_queue;
+  exec.start_time = c.txn.Now();
+  EventWriter w(exec, c.txn.Now());
+  auto* s = w.Add()->mutable_workflow_execution_started();
+  s->set_workflow_type(r.workflow_type);
+  s->set_task_queue(r.task_queue);
+  *s->mutable_input() = r.input;
+  s->set_workflow_id(r.workflow_id);
+  s->set_run_id(r.run_id);
+  s->set_random_seed(r.seed);
+  s->set_workflow_task_timeout_ms(c.opts.workflow_task_timeout);
+  s->set_continued_from_run_id(r.continued_from);
+  KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+  exec.version = 1;
+  KEEL_RETURN_IF_ERROR(c.txn.InsertExecution(exec));
+  return c.txn.AppendHistory(exec.run_id, w.events());
+}
+
+uint64_t RandomSeed() {
+  thread_local std::mt19937_64 gen(std::random_device{}());
+  return gen();
+}
+
+Status ValidateCommand(const proto::Command& cmd) {
+  switch (cmd.attributes_case()) {
+    case proto::Command::kScheduleActivity:
+      if (cmd.schedule_activity().activity_type().empty()) {
+        return Status::InvalidArgument("schedule_activity without an activity type", "bad_command");
+      }
+      return CheckPayload("activity input", cmd.schedule_activity().input().data().size());
+    case proto::Command::kStartTimer:
+      if (cmd.start_timer().duration_ms() < 0) {
+        return Status::InvalidArgument("negative timer duration", "bad_command");
+      }
+      return Status::Ok();
+    case proto::Command::kCompleteWorkflow:
+      return CheckPayload("workflow result", cmd.complete_workflow().result().data().size());
+    case proto::Command::kStartChildWorkflow:
+      return Status::InvalidArgument("child workflows are not supported yet", "bad_command");
+    case proto::Command::ATTRIBUTES_NOT_SET:
+      return Status::InvalidArgument("empty command", "bad_command");
+    default:
+      return Status::Ok();
+  }
+}
+
+// Retries the activity attempt, or records its final failure and wakes the workflow.
+Status RetryOrFailActivity(Ctx& c, TaskRow task, const proto::Failure& failure, bool timed_out,
+                           bool was_started) {
+  proto::ActivityTaskInfo info;
+  info.ParseFromString(task.info);
+  Millis now = c.txn.Now();
+  if (MayRetry(info.options().retry_policy(), failure, task.attempt)) {
+    Millis next = now + RetryBackoff(info.options().retry_policy(), task.attempt + 1);
+    if (task.close_deadline == 0 || next < task.close_deadline) {
+      *info.mutable_last_failure() = failure;
+      task.info = info.SerializeAsString();
+      task.attempt += 1;
+      task.lease_owner.clear();
+      task.lease_expires = 0;
+      task.visible_at = next;
+      if (info.options().schedule_to_start_timeout_ms() > 0) {
+        task.start_deadline = next + info.options().schedule_to_start_timeout_ms();
+      }
+      task.deadline = persistence::ComputeTaskDeadline(task);
+      KEEL_RETURN_IF_ERROR(c.txn.UpdateTask(task));
+      c.fx.Wake(next);
+      c.fx.Wake(task.deadline);
+      return Status::Ok();
+    }
+  }
+  KEEL_RETURN_IF_ERROR(c.txn.DeleteTask(task.id));
+  KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRun(c.txn, task.run_id));
+  if (exec.status != ExecutionStatus::kRunning) return Status::Ok();
+  int64_t version = exec.version;
+  EventWriter w(exec, now);
+  if (was_started) {
+    auto* s = w.Add()->mutable_activity_task_started();
+    s->set_activity_id(task.activity_id);
+    s->set_attempt(task.attempt);
+    s->set_identity(task.lease_owner);
+    if (info.has_last_failure()) *s->mutable_last_failure() = info.last_failure();
+  }
+  if (timed_out) {
+    auto* t = w.Add()->mutable_activity_task_timed_out();
+    t->set_activity_id(task.activity_id);
+    *t->mutable_failure() = failure;
+    t->set_attempt(task.attempt);
+  } else {
+    auto* f = w.Add()->mutable_activity_task_failed();
+    f->set_activity_id(task.activity_id);
+    *f->mutable_failure() = failure;
+    f->set_attempt(task.attempt);
+    f->set_identity(task.lease_owner);
+  }
+  KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+  return CommitRun(c, exec, version, w);
+}
+
+}  // namespace
+
+// ---- Plumbing -------------------------------------------------------------------
+
+HistoryService::HistoryService(persistence::Store* store, Matcher* matcher,
+                               HistoryServiceOptions options)
+    : store_(store), matcher_(matcher), options_(std::move(options)) {
+  if (options_.identity.empty()) options_.identity = "keel-" + NewRandomUuid().substr(0, 8);
+  retry_thread_ = std::thread([this] { RetryLoop(); });
+}
+
+HistoryService::~HistoryService() {
+  {
+    std::lock_guard<std::mutex> l(retry_mu_);
+    stopping_ = true;
+  }
+  retry_cv_.notify_all();
+  retry_thread_.join();
+  // Fail what never got its turn, so nobody waits forever.
+  for (auto& [t, fn] : retries_) fn();
+}
+
+void HistoryService::RetryLater(Millis delay, std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> l(retry_mu_);
+    retries_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(delay),
+                     std::move(fn));
+  }
+  retry_cv_.notify_one();
+}
+
+void HistoryService::RetryLoop() {
+  std::unique_lock<std::mutex> l(retry_mu_);
+  while (!stopping_) {
+    if (retries_.empty()) {
+      retry_cv_.wait(l);
+      continue;
+    }
+    auto first = retries_.begin();
+    if (first->first > std::chrono::steady_clock::now()) {
+      retry_cv_.wait_until(l, first->first);
+      continue;
+    }
+    auto fn = std::move(first->second);
+    retries_.erase(first);
+    l.unlock();
+    fn();
+    l.lock();
+  }
+}
+
+void HistoryService::Run(TxnBody body, Done done, int attempt) {
+  if (attempt == 0) in_flight_.fetch_add(1);
+  auto fx = std::make_shared<Effects>();
+  Matcher* matcher = matcher_;
+  store_->Submit(
+      [body, fx, matcher](Txn& txn) {
+        *fx = Effects();
+        Status s = body(txn, *fx);
+        if (!s.ok() && matcher) {
+          for (auto& [k, q] : fx->reserved) matcher->Release(k, q);
+          fx->reserved.clear();
+          fx->eager.clear();
+        }
+        return s;
+      },
+      [this, body, done, fx, attempt](const Status& s) {
+        if (!s.ok()) {
+          if (matcher_) {
+            for (auto& [k, q] : fx->reserved) matcher_->Release(k, q);
+          }
+          bool retry = (s.transient() || s.code() == StatusCode::kResourceExhausted) &&
+                       s.reason() != "stale_task" && s.reason() != "payload_too_large" &&
+                       attempt < options_.max_transient_retries;
+          if (retry) {
+            Millis delay = std::min<Millis>(10LL << std::min(attempt, 6), 1000);
+            if (attempt == 3) spdlog::warn("store busy, retrying: {}", s.ToString());
+            RetryLater(delay, [this, body, done, attempt] { Run(body, done, attempt + 1); });
+            return;
+          }
+          in_flight_.fetch_sub(1);
+          if (done) done(s);
+          return;
+        }
+        if (done) done(s);
+        if (matcher_) {
+          for (const auto& t : fx->eager) matcher_->Deliver(t);
+          for (const auto& [k, q] : fx->notify) matcher_->Notify(k, q);
+        }
+        if (fx->wake && wake_hook_) wake_hook_(fx->wake);
+        if (close_hook_) {
+          for (const auto& row : fx->closed) close_hook_(row);
+        }
+        in_flight_.fetch_sub(1);
+      });
+}
+
+Status HistoryService::RunSync(TxnBody body) {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  Run(std::move(body), [&p](const Status& s) { p.set_value(s); });
+  return f.get();
+}
+
+// ---- Client API -----------------------------------------------------------------
+
+Result<StartWorkflowResult> HistoryService::StartWorkflow(const StartWorkflowRequest& req) {
+  if (req.workflow_id.empty() || req.workflow_id.size() > 255) {
+    return Status::InvalidArgument("workflow id must be 1 to 255 characters", "invalid_argument");
+  }
+  if (req.workflow_type.empty()) {
+    return Status::InvalidArgument("workflow type is required", "invalid_argument");
+  }
+  NewRun run;
+  run.workflow_id = req.workflow_id;
+  run.workflow_type = req.workflow_type;
+  run.task_queue = req.task_queue.empty() ? "workflows" : req.task_queue;
+  run.run_id = NewRandomUuid();
+  run.input = ToPayload(req.input);
+  run.seed = RandomSeed();
+  KEEL_RETURN_IF_ERROR(CheckPayload("workflow input", run.input.data().size()));
+  auto result = std::make_shared<StartWorkflowResult>();
+  auto policy = req.reuse_policy;
+  Status s = RunSync([run, result, policy, this](Txn& txn, Effects& fx) -> Status {
+    Ctx c{txn, fx, matcher_, options_};
+    KEEL_ASSIGN_OR_RETURN(auto cur, txn.GetCurrentRunId(run.workflow_id));
+    if (cur) {
+      KEEL_ASSIGN_OR_RETURN(ExecutionRow prev, LoadRun(txn, *cur));
+      if (prev.status == ExecutionStatus::kRunning) {
+        result->run_id = prev.run_id;
+        result->started = false;
+        return Status::Ok();
+      }
+      bool failed_like = prev.status != ExecutionStatus::kCompleted &&
+                         prev.status != ExecutionStatus::kContinuedAsNew;
+      if (policy == proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE ||
+          (policy == proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY && !failed_like)) {
+        return Status::AlreadyExists("workflow '" + run.workflow_id + "' already ran (run " +
+                                         prev.run_id + ", " +
+                                         persistence::ExecutionStatusName(prev.status) +
+                                         ") and the reuse policy forbids another run",
+                                     "workflow_id_reuse_rejected");
+      }
+    }
+    KEEL_RETURN_IF_ERROR(CreateRun(c, run));
+    result->run_id = run.run_id;
+    result->started = true;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return *result;
+}
+
+Status HistoryService::SignalWorkflow(const std::string& workflow_id,
+                                      const std::string& signal_name, const json::value& input,
+                                      const std::string& identity) {
+  if (signal_name.empty()) return Status::InvalidArgument("signal name is required");
+  proto::Payload payload = ToPayload(input);
+  KEEL_RETURN_IF_ERROR(CheckPayload("signal input", payload.data().size()));
+  return RunSync([=, this](Txn& txn, Effects& fx) -> Status {
+    Ctx c{txn, fx, matcher_, options_};
+    KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadCurrent(txn, workflow_id));
+    if (exec.status != ExecutionStatus::kRunning) {
+      return Status::FailedPrecondition("workflow '" + workflow_id + "' is closed (" +
+                                            persistence::ExecutionStatusName(exec.status) + ")",
+                                        "workflow_closed");
+    }
+    int64_t version = exec.version;
+    EventWriter w(exec, txn.Now());
+    auto* s = w.Add()->mutable_workflow_execution_signaled();
+    s->set_signal_name(signal_name);
+    *s->mutable_input() = payload;
+    s->set_identity(identity);
+    KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+    return CommitRun(c, exec, version, w);
+  });
+}
+
+Status HistoryService::RequestCancelWorkflow(const std::string& workflow_id,
+                                             const std::string& reason,
+                                             const std::string& identity) {
+  return RunSync([=, this](Txn& txn, Effects& fx) -> Status {
+    Ctx c{txn, fx, matcher_, options_};
+    KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadCurrent(txn, workflow_id));
+    if (exec.status != ExecutionStatus::kRunning) {
+      return Status::FailedPrecondition("workflow '" + workflow_id + "' is closed",
+                                        "workflow_closed");
+    }
+    int64_t version = exec.version;
+    EventWriter w(exec, txn.Now());
+    auto* e = w.Add()->mutable_workflow_execution_cancel_requested();
+    e->set_reason(reason);
+    e->set_identity(identity);
+    KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+    return CommitRun(c, exec, version, w);
+  });
+}
+
+Status HistoryService::TerminateWorkflow(const std::string& workflow_id,
+                                         const std::string& reason,
+                                         const std::string& identity) {
+  return RunSync([=, this](Txn& txn, Effects& fx) -> Status {
+    Ctx c{txn, fx, matcher_, options_};
+    KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadCurrent(txn, workflow_id));
+    if (exec.status != ExecutionStatus::kRunning) {
+      return Status::FailedPrecondition("workflow '" + workflow_id + "' is closed",
+                                        "workflow_closed");
+    }
+    int64_t version = exec.version;
+    EventWriter w(exec, txn.Now());
+    auto* e = w.Add()->mutable_workflow_execution_terminated();
+    e->set_reason(reason);
+    e->set_identity(identity);
+    proto::Failure f;
+    f.set_type("Terminated");
+    f.set_message(reason);
+    exec.failure = f.SerializeAsString();
+    KEEL_RETURN_IF_ERROR(CloseRun(c, exec, ExecutionStatus::kTerminated));
+    return CommitRun(c, exec, version, w);
+  });
+}
+
+Result<WorkflowDescription> HistoryService::Describe(const std::string& workflow_id,
+                                                     const std::string& run_id) {
+  WorkflowDescription d;
+  std::optional<ExecutionRow> row;
+  if (run_id.empty()) {
+    KEEL_ASSIGN_OR_RETURN(row, store_->ReadCurrentExecution(workflow_id));
+  } else {
+    KEEL_ASSIGN_OR_RETURN(row, store_->ReadExecution(run_id));
+  }
+  if (!row || row->workflow_id != workflow_id) {
+    return Status::NotFound("workflow '" + workflow_id + "' not found", "workflow_not_found");
+  }
+  d.execution = std::move(*row);
+  KEEL_ASSIGN_OR_RETURN(d.pending_tasks, store_->ListTasksOfRun(d.execution.run_id));
+  return d;
+}
+
+// ---- Worker API -------------------------------------------------------------------
+
+void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_through,
+                                          std::vector<proto::Command> commands, Done done) {
+  for (const auto& cmd : commands) {
+    Status v = ValidateCommand(cmd);
+    if (!v.ok()) {
+      proto::Failure f;
+      f.set_type("BadCommand");
+      f.set_message(v.message());
+      f.set_code(v.reason());
+      FailWorkflowTask(task, f, [done, v](const Status& s) { done(s.ok() ? v : s); });
+      return;
+    }
+  }
+  auto cmds = std::make_shared<std::vector<proto::Command>>(std::move(commands));
+  auto rejected = std::make_shared<bool>(false);
+  Run(
+      [this, task, seen_through, cmds, rejected](Txn& txn, Effects& fx) -> Status {
+        *rejected = false;
+        Ctx c{txn, fx, matcher_, options_};
+        KEEL_ASSIGN_OR_RETURN(TaskRow cur, CheckLease(txn, task));
+        KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRun(txn, task.run_id));
+        if (exec.status != ExecutionStatus::kRunning || exec.wt_task_id != task.id) {
+          KEEL_RETURN_IF_ERROR(txn.DeleteTask(task.id));
+          return StaleTask(task);
+        }
+        int64_t version = exec.version;
+        Millis now = txn.Now();
+        bool unseen = exec.next_event_id - 1 > seen_through;
+        bool closing = false;
+        for (const auto& cmd : *cmds) {
+          auto k = cmd.attributes_case();
+          if (k == proto::Command::kCompleteWorkflow || k == proto::Command::kFailWorkflow ||
+              k == proto::Command::kCancelWorkflow || k == proto::Command::kContinueAsNew) {
+            closing = true;
+          }
+        }
+        if (closing && unseen) {
+          // New inputs arrived while the code decided to close: it must see them first.
+          cur.lease_owner.clear();
+          cur.visible_at = now;
+          cur.deadline = persistence::ComputeTaskDeadline(cur);
+          KEEL_RETURN_IF_ERROR(txn.UpdateTask(cur));
+          fx.notify.emplace_back(cur.kind, cur.queue);
+          *rejected = true;
+          return Status::Ok();
+        }
+        EventWriter w(exec, now);
+        auto* started = w.Add()->mutable_workflow_task_started();
+        started->set_identity(task.lease_owner);
+        started->set_attempt(cur.attempt);
+        auto* completed = w.Add()->mutable_workflow_task_completed();
+        completed->set_seen_through_event_id(seen_through);
+        completed->set_identity(task.lease_owner);
+        KEEL_RETURN_IF_ERROR(txn.DeleteTask(task.id));
+        exec.wt_task_id = 0;
+        exec.wt_failure.clear();
+        for (const auto& cmd : *cmds) {
+          if (exec.status != ExecutionStatus::kRunning) break;
+          switch (cmd.attributes_case()) {
+            case proto::Command::kScheduleActivity: {
+              const auto& a = cmd.schedule_activity();
+              auto* e = w.Add()->mutable_activity_task_scheduled();
+              e->set_activity_id(a.activity_id());
+              e->set_activity_type(a.activity_type());
+              *e->mutable_input() = a.input();
+              *e->mutable_options() = a.options();
+              proto::ActivityTaskInfo info;
+              info.set_activity_id(a.activity_id());
+              info.set_activity_type(a.activity_type());
+              *info.mutable_input() = a.input();
+              *info.mutable_options() = a.options();
+              info.set_scheduled_time_ms(now);
+              TaskRow t;
+              t.queue = a.options().task_queue();
+              t.kind = TaskKind::kActivity;
+              t.workflow_id = exec.workflow_id;
+              t.run_id = exec.run_id;
+              t.activity_id = a.activity_id();
+              t.visible_at = now;
+              t.lease_ms = ActivityLeaseMs(a.options());
+              if (a.options().schedule_to_start_timeout_ms() > 0) {
+                t.start_deadline = now + a.options().schedule_to_start_timeout_ms();
+              }
+              if (a.options().schedule_to_close_timeout_ms() > 0) {
+                t.close_deadline = now + a.options().schedule_to_close_timeout_ms();
+              }
+              t.info = info.SerializeAsString();
+              KEEL_RETURN_IF_ERROR(CreateTask(c, std::move(t)).status());
+              break;
+            }
+            case proto::Command::kStartTimer: {
+              const auto& a = cmd.start_timer();
+              auto* e = w.Add()->mutable_timer_started();
+              e->set_timer_id(a.timer_id());
+              e->set_duration_ms(a.duration_ms());
+              e->set_fire_at_ms(now + a.duration_ms());
+              TimerRow t{0, exec.workflow_id, exec.run_id, a.timer_id(), now + a.duration_ms()};
+              KEEL_RETURN_IF_ERROR(txn.InsertTimer(t).status());
+              fx.Wake(t.fire_at);
+              break;
+            }
+            case proto::Command::kCancelTimer: {
+              w.Add()->mutable_timer_canceled()->set_timer_id(cmd.cancel_timer().timer_id());
+              KEEL_RETURN_IF_ERROR(
+                  txn.DeleteTimerByName(exec.run_id, cmd.cancel_timer().timer_id()).status());
+              break;
+            }
+            case proto::Command::kRequestCancelActivity: {
+              const std::string& id = cmd.request_cancel_activity().activity_id();
+              w.Add()->mutable_activity_task_cancel_requested()->set_activity_id(id);
+              KEEL_ASSIGN_OR_RETURN(auto at, txn.FindActivityTask(exec.run_id, id));
+              if (at && at->lease_owner.empty()) {
+                // Not running: cancelled at once. A running one finishes its attempt.
+                KEEL_RETURN_IF_ERROR(txn.DeleteTask(at->id));
+                w.Add()->mutable_activity_task_canceled()->set_activity_id(id);
+              }
+              break;
+            }
+            case proto::Command::kRecordMarker: {
+              const auto& a = cmd.record_marker();
+              auto* e = w.Add()->mutable_marker_recorded();
+              e->set_marker_name(a.marker_name());
+              e->set_marker_id(a.marker_id());
+              *e->mutable_details() = a.details();
+              break;
+            }
+            case proto::Command::kCompleteWorkflow: {
+              *w.Add()->mutable_workflow_execution_completed()->mutable_result() =
+                  cmd.complete_workflow().result();
+              exec.result = cmd.complete_workflow().result().SerializeAsString();
+              KEEL_RETURN_IF_ERROR(CloseRun(c, exec, ExecutionStatus::kCompleted));
+              break;
+            }
+            case proto::Command::kFailWorkflow: {
+              *w.Add()->mutable_workflow_execution_failed()->mutable_failure() =
+                  cmd.fail_workflow().failure();
+              exec.failure = cmd.fail_workflow().failure().SerializeAsString();
+              KEEL_RETURN_IF_ERROR(CloseRun(c, exec, ExecutionStatus::kFailed));
+              break;
+            }
+            case proto::Command::kCancelWorkflow: {
+              *w.Add()->mutable_workflow_execution_cancelled()->mutable_details() =
+                  cmd.cancel_workflow().details();
+              KEEL_RETURN_IF_ERROR(CloseRun(c, exec, ExecutionStatus::kCancelled));
+              break;
+            }
+            case proto::Command::kContinueAsNew: {
+              const auto& a = cmd.continue_as_new();
+              NewRun next;
+              next.workflow_id = exec.workflow_id;
+              next.workflow_type = a.workflow_type().empty() ? exec.workflow_type
+                                                             : a.workflow_type();
+              next.task_queue = a.task_queue().empty() ? exec.task_queue : a.task_queue();
+              next.run_id = NewRandomUuid();
+              next.input = a.input();
+              next.seed = RandomSeed();
+              next.continued_from = exec.run_id;
+              auto* e = w.Add()->mutable_workflow_execution_continued_as_new();
+              e->set_new_run_id(next.run_id);
+              *e->mutable_input() = a.input();
+              e->set_workflow_type(next.workflow_type);
+              e->set_task_queue(next.task_queue);
+              KEEL_RETURN_IF_ERROR(CloseRun(c, exec, ExecutionStatus::kContinuedAsNew));
+              KEEL_RETURN_IF_ERROR(CommitRun(c, exec, version, w));
+              return CreateRun(c, next);
+            }
+            default:
+              return Status::InvalidArgument("unsupported command " + std::to_string(
+                                                 static_cast<int>(cmd.attributes_case())),
+                                             "bad_command");
+          }
+        }
+        if (unseen) KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+        return CommitRun(c, exec, version, w);
+      },
+      [done, rejected](const Status& s) {
+        if (s.ok() && *rejected) {
+          done(Status::ConditionFailed(
+              "the workflow closed while new events were unseen; the task runs again",
+              "unhandled_events"));
+        } else {
+          done(s);
+        }
+      });
+}
+
+void HistoryService::FailWorkflowTask(const TaskRow& task, const proto::Failure& failure,
+                                      Done done) {
+  Run(
+      [this, task, failure](Txn& txn, Effects& fx) -> Status {
+        KEEL_ASSIGN_OR_RETURN(TaskRow cur, CheckLease(txn, task));
+        KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRun(txn, task.run_id));
+        Millis next = txn.Now() + WorkflowTaskBackoff(cur.attempt);
+        cur.attempt += 1;
+        cur.lease_owner.clear();
+        cur.lease_expires = 0;
+        cur.visible_at = next;
+        cur.deadline = persistence::ComputeTaskDeadline(cur);
+        KEEL_RETURN_IF_ERROR(txn.UpdateTask(cur));
+        fx.Wake(next);
+        fx.notify.emplace_back(cur.kind, cur.queue);
+        int64_t version = exec.version;
+        exec.wt_failure = failure.SerializeAsString();
+        return txn.UpdateExecution(exec, version);
+      },
+      std::move(done));
+}
+
+void HistoryService::CompleteActivity(const TaskRow& task, const json::value& result,
+                                      Done done) {
+  proto::Payload payload = ToPayload(result);
+  Status size = CheckPayload("activity result", payload.data().size());
+  if (!size.ok()) {
+    proto::Failure f;
+    f.set_type("PayloadTooLarge");
+    f.set_message(size.message());
+    f.set_non_retryable(true);
+    FailActivity(task, f, std::move(done));
+    return;
+  }
+  Run(
+      [this, task, payload](Txn& txn, Effects& fx) -> Status {
+        Ctx c{txn, fx, matcher_, options_};
+        KEEL_ASSIGN_OR_RETURN(TaskRow cur, CheckLease(txn, task));
+        KEEL_RETURN_IF_ERROR(txn.DeleteTask(cur.id));
+        KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRun(txn, cur.run_id));
+        if (exec.status != ExecutionStatus::kRunning) return Status::Ok();
+        proto::ActivityTaskInfo info;
+        info.ParseFromString(cur.info);
+        int64_t version = exec.version;
+        EventWriter w(exec, txn.Now());
+        auto* s = w.Add()->mutable_activity_task_started();
+        s->set_activity_id(cur.activity_id);
+        s->set_attempt(cur.attempt);
+        s->set_identity(cur.lease_owner);
+        if (info.has_last_failure()) *s->mutable_last_failure() = info.last_failure();
+        auto* e = w.Add()->mutable_activity_task_completed();
+        e->set_activity_id(cur.activity_id);
+        *e->mutable_result() = payload;
+        e->set_identity(cur.lease_owner);
+        KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+        return CommitRun(c, exec, version, w);
+      },
+      std::move(done));
+}
+
+void HistoryService::FailActivity(const TaskRow& task, const proto::Failure& failure,
+                                  Done done) {
+  Run(
+      [this, task, failure](Txn& txn, Effects& fx) -> Status {
+        Ctx c{txn, fx, matcher_, options_};
+        KEEL_ASSIGN_OR_RETURN(TaskRow cur, CheckLease(txn, task));
+        return RetryOrFailActivity(c, std::move(cur), failure, /*timed_out=*/false,
+                                   /*was_started=*/true);
+      },
+      std::move(done));
+}
+
+Status HistoryService::HeartbeatActivity(const TaskRow& task, const json::value& details) {
+  proto::Payload payload = ToPayload(details);
+  KEEL_RETURN_IF_ERROR(CheckPayload("heartbeat details", payload.data().size()));
+  return RunSync([task, payload](Txn& txn, Effects& fx) -> Status {
+    KEEL_ASSIGN_OR_RETURN(TaskRow cur, CheckLease(txn, task));
+    proto::ActivityTaskInfo info;
+    info.ParseFromString(cur.info);
+    Millis now = txn.Now();
+    *info.mutable_heartbeat_details() = payload;
+    info.set_last_heartbeat_ms(now);
+    cur.info = info.SerializeAsString();
+    Millis s2c = info.options().start_to_close_timeout_ms() > 0
+                     ? info.options().start_to_close_timeout_ms()
+                     : kDefaultStartToCloseMs;
+    Millis hb = info.options().heartbeat_timeout_ms();
+    cur.lease_expires = hb > 0 ? std::min(cur.started_at + s2c, now + hb) : cur.started_at + s2c;
+    cur.deadline = persistence::ComputeTaskDeadline(cur);
+    fx.Wake(cur.deadline);
+    return txn.UpdateTask(cur);
+  });
+}
+
+void HistoryService::LeaseTasks(
+    const std::string& queue, TaskKind kind, int limit,
+    std::function<void(Result<std::vector<TaskRow>>)> done) {
+  auto out = std::make_shared<std::vector<TaskRow>>();
+  Run(
+      [this, queue, kind, limit, out](Txn& txn, Effects& fx) -> Status {
+        KEEL_ASSIGN_OR_RETURN(*out, txn.LeaseTasks(queue, kind, options_.identity, 0, limit));
+        for (const auto& t : *out) fx.Wake(t.deadline);
+        return Status::Ok();
+      },
+      [out, done](const Status& s) {
+        if (!s.ok()) {
+          done(s);
+        } else {
+          done(std::move(*out));
+        }
+      });
+}
+
+// ---- Timer service API ------------------------------------------------------------
+
+void HistoryService::FireTimer(const TimerRow& timer, Done done) {
+  Run(
+      [this, timer](Txn& txn, Effects& fx) -> Status {
+        Ctx c{txn, fx, matcher_, options_};
+        KEEL_ASSIGN_OR_RETURN(bool existed, txn.DeleteTimer(timer.id));
+        if (!existed) return Status::Ok();  // another process fired it, or it was cancelled
+        KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRun(txn, timer.run_id));
+        if (exec.status != ExecutionStatus::kRunning) return Status::Ok();
+        int64_t version = exec.version;
+        EventWriter w(exec, txn.Now());
+        w.Add()->mutable_timer_fired()->set_timer_id(timer.timer_id);
+        KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+        return CommitRun(c, exec, version, w);
+      },
+      std::move(done));
+}
+
+void HistoryService::HandleTaskDeadline(int64_t task_id, Done done) {
+  Run(
+      [this, task_id](Txn& txn, Effects& fx) -> Status {
+        Ctx c{txn, fx, matcher_, options_};
+        KEEL_ASSIGN_OR_RETURN(auto found, txn.GetTask(task_id));
+        Millis now = txn.Now();
+        if (!found || found->deadline == 0 || found->deadline > now) return Status::Ok();
+        TaskRow task = std::move(*found);
+        if (task.kind == TaskKind::kWorkflow) {
+          // The worker holding it died or stalled: offer it again.
+          task.lease_owner.clear();
+          task.lease_expires = 0;
+          task.attempt += 1;
+          task.visible_at = now;
+          task.deadline = persistence::ComputeTaskDeadline(task);
+          KEEL_RETURN_IF_ERROR(txn.UpdateTask(task));
+          fx.notify.emplace_back(task.kind, task.queue);
+          return Status::Ok();
+        }
+        proto::Failure f;
+        bool started = !task.lease_owner.empty();
+        if (task.close_deadline > 0 && now >= task.close_deadline) {
+          f.set_type("ScheduleToCloseTimeout");
+          f.set_non_retryable(true);
+        } else if (!started && task.start_deadline > 0 && now >= task.start_deadline) {
+          f.set_type("ScheduleToStartTimeout");
+          f.set_non_retryable(true);
+        } else if (started && now >= task.lease_expires) {
+          proto::ActivityTaskInfo info;
+          info.ParseFromString(task.info);
+          Millis s2c = info.options().start_to_close_timeout_ms() > 0
+                           ? info.options().start_to_close_timeout_ms()
+                           : kDefaultStartToCloseMs;
+          bool heartbeat = info.options().heartbeat_timeout_ms() > 0 &&
+                           task.lease_expires < task.started_at + s2c;
+          f.set_type(heartbeat ? "HeartbeatTimeout" : "StartToCloseTimeout");
+        } else {
+          return Status::Ok();
+        }
+        f.set_message("activity " + task.activity_id + " attempt " +
+                      std::to_string(task.attempt) + ": " + f.type());
+        f.set_code("activity_timeout");
+        return RetryOrFailActivity(c, std::move(task), f, /*timed_out=*/true, started);
+      },
+      std::move(done));
+}
+
+}  // namespace keel

@@ -1,0 +1,129 @@
+#pragma once
+// The engine's state transitions (Temporal's history service).
+//
+// Each method turns one input (a start, a completed task, a fired timer, a signal,
+// a timeout) into new history events, an updated execution row (optimistic
+// version check), and new tasks and timers, written in ONE store transaction.
+// Side effects on this process (handing an eagerly leased task to a local worker,
+// waking pollers and the timer service) are collected while the transaction runs
+// and applied only after it commits (Restate's habit).
+//
+// Transient store errors (locked database, full disk, version conflict) are retried
+// here with backoff; callers see them only when retries run out. Thread-safe.
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/json.h"
+#include "engine/matcher.h"
+#include "persistence/store.h"
+#include "proto/history.pb.h"
+
+namespace keel {
+
+inline constexpr size_t kMaxPayloadBytes = 2 * 1024 * 1024;
+
+struct HistoryServiceOptions {
+  std::string identity;                // lease owner name of this process
+  Millis workflow_task_timeout = 10'000;
+  int max_transient_retries = 50;      // per transition, ~30 s in all
+};
+
+struct StartWorkflowRequest {
+  std::string workflow_id;
+  std::string workflow_type;
+  std::string task_queue;
+  json::value input;
+  proto::WorkflowIdReusePolicy reuse_policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
+  std::string identity;
+};
+
+struct StartWorkflowResult {
+  std::string run_id;
+  bool started = false;  // false: the id was already running and this is that run
+};
+
+struct WorkflowDescription {
+  persistence::ExecutionRow execution;
+  std::vector<persistence::TaskRow> pending_tasks;
+};
+
+class HistoryService {
+ public:
+  using Done = std::function<void(const Status&)>;
+
+  HistoryService(persistence::Store* store, Matcher* matcher, HistoryServiceOptions options);
+  ~HistoryService();
+
+  // ---- Client API (blocking) ----
+  Result<StartWorkflowResult> StartWorkflow(const StartWorkflowRequest& req);
+  Status SignalWorkflow(const std::string& workflow_id, const std::string& signal_name,
+                        const json::value& input, const std::string& identity);
+  Status RequestCancelWorkflow(const std::string& workflow_id, const std::string& reason,
+                               const std::string& identity);
+  Status TerminateWorkflow(const std::string& workflow_id, const std::string& reason,
+                           const std::string& identity);
+  // The current run of workflow_id (or the given run), with its pending tasks.
+  Result<WorkflowDescription> Describe(const std::string& workflow_id,
+                                       const std::string& run_id = "");
+
+  // ---- Worker API (asynchronous; `done` runs after the commit) ----
+  // `seen_through` is the last history event the worker applied.
+  void CompleteWorkflowTask(const persistence::TaskRow& task, int64_t seen_through,
+                            std::vector<proto::Command> commands, Done done);
+  // No history is written: the failure is recorded on the execution and the task
+  // is offered again after a backoff.
+  void FailWorkflowTask(const persistence::TaskRow& task, const proto::Failure& failure,
+                        Done done);
+  void CompleteActivity(const persistence::TaskRow& task, const json::value& result, Done done);
+  void FailActivity(const persistence::TaskRow& task, const proto::Failure& failure, Done done);
+  Status HeartbeatActivity(const persistence::TaskRow& task, const json::value& details);
+  // Leases up to `limit` tasks; `done` gets them after the commit.
+  void LeaseTasks(const std::string& queue, persistence::TaskKind kind, int limit,
+                  std::function<void(Result<std::vector<persistence::TaskRow>>)> done);
+
+  // ---- Timer service API ----
+  void FireTimer(const persistence::TimerRow& timer, Done done);
+  void HandleTaskDeadline(int64_t task_id, Done done);
+
+  // Called with the earliest time something new waits for (timer, deadline, backoff).
+  void SetWakeHook(std::function<void(Millis)> hook) { wake_hook_ = std::move(hook); }
+  // Called after the commit of every transition that closed a run.
+  void SetCloseHook(std::function<void(const persistence::ExecutionRow&)> hook) {
+    close_hook_ = std::move(hook);
+  }
+  // Transitions submitted and not yet finished.
+  int64_t in_flight() const { return in_flight_.load(); }
+  persistence::Store* store() const { return store_; }
+  const std::string& identity() const { return options_.identity; }
+
+  struct Effects;  // defined in the .cc
+  using TxnBody = std::function<Status(persistence::Txn&, Effects&)>;
+
+ private:
+  void Run(TxnBody body, Done done, int attempt = 0);
+  Status RunSync(TxnBody body);
+  void RetryLater(Millis delay, std::function<void()> fn);
+  void RetryLoop();
+
+  persistence::Store* store_;
+  Matcher* matcher_;
+  HistoryServiceOptions options_;
+  std::function<void(Millis)> wake_hook_;
+  std::function<void(const persistence::ExecutionRow&)> close_hook_;
+  std::atomic<int64_t> in_flight_{0};
+
+  std::mutex retry_mu_;
+  std::condition_variable retry_cv_;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> retries_;
+  bool stopping_ = false;
+  std::thread retry_thread_;
+};
+
+}  // namespace keel

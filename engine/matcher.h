@@ -1,0 +1,72 @@
+#pragma once
+// In-process dispatch of tasks to this process's worker threads.
+//
+// A Pool is a set of worker threads serving some task queues for one task kind.
+// A transition that creates a task may reserve an idle thread of a pool
+// (TryReserve) and write the task already leased to this process; after the commit
+// the task is handed over (Deliver) without a store round trip. Tasks that found no
+// idle thread wait in the store; the pool's poller leases them when threads free up,
+// woken at once by Notify() for tasks made in this process, and by its poll
+// interval for tasks made by other processes. Thread-safe.
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "persistence/store.h"
+
+namespace keel {
+
+class Matcher {
+ public:
+  struct Pool {
+    persistence::TaskKind kind;
+    std::set<std::string> queues;
+    std::mutex mu;
+    std::condition_variable workers_cv;
+    std::condition_variable poller_cv;
+    int waiting = 0;   // threads blocked in Take
+    int reserved = 0;  // slots promised to tasks not yet delivered
+    int busy = 0;      // threads running a task
+    bool poke = false;
+    std::deque<persistence::TaskRow> ready;
+    int FreeSlotsLocked() const {
+      return waiting - reserved - static_cast<int>(ready.size());
+    }
+  };
+
+  Pool* AddPool(persistence::TaskKind kind, std::set<std::string> queues);
+
+  // Transition side.
+  bool TryReserve(persistence::TaskKind kind, const std::string& queue);
+  void Release(persistence::TaskKind kind, const std::string& queue, int n = 1);
+  void Deliver(const persistence::TaskRow& task);
+  void Notify(persistence::TaskKind kind, const std::string& queue);
+  void NotifyAll();
+
+  // Worker side: blocks up to max_wait_ms for a task; nullopt on timeout or shutdown.
+  std::optional<persistence::TaskRow> Take(Pool* pool, int max_wait_ms);
+  void Done(Pool* pool);  // the task taken is finished
+  // Poller side: waits for a poke or max_wait_ms while the pool has free threads,
+  // then reserves them all and returns how many (0 on shutdown or timeout without room).
+  int WaitAndReserve(Pool* pool, int max_wait_ms, int max_reserve);
+
+  // True when no pool has a task in hand or waiting in memory.
+  bool Idle();
+  void Shutdown();
+  bool shutting_down() const;
+
+ private:
+  Pool* Find(persistence::TaskKind kind, const std::string& queue);
+  std::vector<std::unique_ptr<Pool>> pools_;
+  mutable std::mutex mu_;
+  std::atomic<bool> shutdown_{false};
+};
+
+}  // namespace keel

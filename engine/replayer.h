@@ -1,0 +1,26 @@
+#pragma once
+// Checks a stored history against the workflow code in this binary: replays it and
+// reports nondeterminism (reason "nondeterminism") without writing anything. The
+// safe-deploy check, and what tests/testdata histories are run through.
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/registry.h"
+#include "proto/history.pb.h"
+
+namespace keel {
+
+struct ReplayReport {
+  int64_t events = 0;
+  bool closed = false;  // the code reached the end the history records
+};
+
+Result<ReplayReport> ReplayHistory(const Registry& registry, const proto::History& history);
+
+// Reads a History from protobuf JSON (the tests/testdata and `history --output json` format).
+Result<proto::History> ParseHistoryJson(const std::string& text);
+std::string HistoryToJson(const proto::History& history);
+
+}  // namespace keel

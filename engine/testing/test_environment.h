@@ -1,0 +1,56 @@
+#pragma once
+// Runs workflows against a real SQLite store in a temporary dir, with in-process
+// workers and a FakeClock that skips ahead whenever nothing can happen before the
+// next timer or deadline; a 30-minute timer fires in milliseconds of wall time.
+
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "engine/engine.h"
+#include "engine/registry.h"
+#include "persistence/store.h"
+#include "proto/history.pb.h"
+
+namespace keel {
+
+class TestEnvironment {
+ public:
+  struct Options {
+    std::string dir;                          // empty: a fresh temp dir, removed at the end
+    Millis start_time = 1'700'000'000'000;    // the fake clock's start
+    EngineOptions engine;
+  };
+  static Result<std::unique_ptr<TestEnvironment>> Create(const Registry* registry,
+                                                         Options options);
+  static Result<std::unique_ptr<TestEnvironment>> Create(const Registry* registry) {
+    return Create(registry, Options());
+  }
+  ~TestEnvironment();
+
+  FakeClock& clock() { return *clock_; }
+  Engine& engine() { return *engine_; }
+  persistence::Store& store() { return *store_; }
+  const std::string& dir() const { return dir_; }
+
+  Result<StartWorkflowResult> Start(const std::string& workflow_type,
+                                    const std::string& workflow_id, json::value input,
+                                    const std::string& task_queue = "");
+  // Runs until the workflow's current run closes, skipping fake time whenever the
+  // system is idle. Fails with reason "timeout" after `wall_timeout_ms` of real time.
+  Result<persistence::ExecutionRow> RunUntilClosed(const std::string& workflow_id,
+                                                   Millis wall_timeout_ms = 30'000);
+  Result<proto::History> GetHistory(const std::string& workflow_id);
+
+ private:
+  TestEnvironment() = default;
+  bool SkipTimeIfIdle();
+  std::string dir_;
+  bool remove_dir_ = false;
+  std::unique_ptr<FakeClock> clock_;
+  std::unique_ptr<persistence::Store> store_;
+  std::unique_ptr<Engine> engine_;
+  const Registry* registry_ = nullptr;
+};
+
+}  // namespace keel

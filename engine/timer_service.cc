@@ -1,0 +1,74 @@
+#include "engine/timer_service.h"
+
+#include <latch>
+
+#include <spdlog/spdlog.h>
+
+namespace keel {
+
+TimerService::TimerService(HistoryService* history, Matcher* matcher, Millis poll_interval)
+    : history_(history),
+      matcher_(matcher),
+      clock_(history->store()->clock()),
+      poll_interval_(poll_interval) {}
+
+TimerService::~TimerService() { Stop(); }
+
+void TimerService::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void TimerService::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void TimerService::Wake(Millis t) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (wake_at_ != 0 && wake_at_ <= t) return;
+    wake_at_ = t;
+  }
+  cv_.notify_one();
+}
+
+void TimerService::Loop() {
+  persistence::Store* store = history_->store();
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stop_) return;
+      wake_at_ = 0;
+    }
+    Millis now = clock_->Now();
+    auto timers = store->DueTimers(now, 256);
+    auto tasks = store->DueTaskDeadlines(now, 256);
+    if (!timers.ok() || !tasks.ok()) {
+      spdlog::warn("timer service: {}", (!timers.ok() ? timers.status() : tasks.status()).ToString());
+    } else if (!timers->empty() || !tasks->empty()) {
+      std::latch all(static_cast<std::ptrdiff_t>(timers->size() + tasks->size()));
+      auto done = [&all](const Status& s) {
+        if (!s.ok()) spdlog::warn("timer service: {}", s.ToString());
+        all.count_down();
+      };
+      for (const auto& t : *timers) history_->FireTimer(t, done);
+      for (const auto& t : *tasks) history_->HandleTaskDeadline(t.id, done);
+      all.wait();
+      if (matcher_) matcher_->NotifyAll();
+      continue;
+    }
+    if (matcher_) matcher_->NotifyAll();  // delayed tasks may have become visible
+    auto next = store->NextWakeTime();
+    Millis target = now + poll_interval_;
+    if (next.ok() && next->has_value()) target = std::min(target, **next);
+    std::unique_lock<std::mutex> l(mu_);
+    if (wake_at_ != 0) target = std::min(target, wake_at_);
+    clock_->WaitUntil(l, cv_, target, poll_interval_, [&] {
+      return stop_ || (wake_at_ != 0 && wake_at_ < target);
+    });
+  }
+}
+
+}  // namespace keel

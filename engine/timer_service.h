@@ -1,0 +1,40 @@
+#pragma once
+// Fires durable timers and enforces task deadlines (lease ends, activity
+// timeouts). Every worker process runs one; the transitions they call are
+// idempotent (a timer fires once: the first transaction deletes it), so several
+// processes may race safely. A timer fires at most about one poll interval late,
+// or at once when it was created in this process.
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "engine/history_service.h"
+#include "engine/matcher.h"
+
+namespace keel {
+
+class TimerService {
+ public:
+  TimerService(HistoryService* history, Matcher* matcher, Millis poll_interval);
+  ~TimerService();
+  void Start();
+  void Stop();
+  // Something is due at `t`: wake earlier than planned if needed.
+  void Wake(Millis t);
+
+ private:
+  void Loop();
+  HistoryService* history_;
+  Matcher* matcher_;
+  Clock* clock_;
+  Millis poll_interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Millis wake_at_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace keel

@@ -1,0 +1,283 @@
+#include "engine/worker.h"
+
+#include <future>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/errors.h"
+#include "engine/payload.h"
+
+namespace keel {
+
+using persistence::TaskKind;
+using persistence::TaskRow;
+
+// ---- WorkflowCache ---------------------------------------------------------------
+
+std::shared_ptr<WorkflowCache::Entry> WorkflowCache::Acquire(const std::string& run_id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = map_.find(run_id);
+  if (it != map_.end()) {
+    if (it->second.entry->busy) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second.pos);
+    it->second.entry->busy = true;
+    return it->second.entry;
+  }
+  auto e = std::make_shared<Entry>();
+  e->busy = true;
+  lru_.push_front(run_id);
+  map_[run_id] = Slot{e, lru_.begin()};
+  // Evict least recently used idle entries beyond capacity.
+  auto victim = lru_.end();
+  while (map_.size() > capacity_ && victim != lru_.begin()) {
+    --victim;
+    auto v = map_.find(*victim);
+    if (v->second.entry->busy) continue;
+    auto next = std::next(victim);
+    map_.erase(v);
+    lru_.erase(victim);
+    victim = next;
+  }
+  return e;
+}
+
+void WorkflowCache::Release(const std::string& run_id, const std::shared_ptr<Entry>& e,
+                            bool keep) {
+  std::lock_guard<std::mutex> l(mu_);
+  e->busy = false;
+  auto it = map_.find(run_id);
+  if (!keep && it != map_.end() && it->second.entry == e) {
+    lru_.erase(it->second.pos);
+    map_.erase(it);
+  }
+  if (!keep) e->instance.reset();
+}
+
+size_t WorkflowCache::size() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return map_.size();
+}
+
+// ---- Workers -----------------------------------------------------------------------
+
+Workers::Workers(HistoryService* history, Matcher* matcher, const Registry* registry,
+                 WorkerOptions options)
+    : history_(history),
+      matcher_(matcher),
+      registry_(registry),
+      options_(std::move(options)),
+      cache_(options_.cache_size) {}
+
+Workers::~Workers() { Stop(); }
+
+void Workers::Start() {
+  if (!options_.workflow_queues.empty()) {
+    auto* pool = matcher_->AddPool(TaskKind::kWorkflow, options_.workflow_queues);
+    for (int i = 0; i < options_.workflow_threads; ++i) {
+      threads_.emplace_back([this, pool] { WorkflowLoop(pool); });
+    }
+    threads_.emplace_back([this, pool] { PollLoop(pool); });
+  }
+  if (!options_.activity_queues.empty()) {
+    auto* pool = matcher_->AddPool(TaskKind::kActivity, options_.activity_queues);
+    for (int i = 0; i < options_.activity_threads; ++i) {
+      threads_.emplace_back([this, pool] { ActivityLoop(pool); });
+    }
+    threads_.emplace_back([this, pool] { PollLoop(pool); });
+  }
+}
+
+void Workers::Stop() {
+  stopping_ = true;
+  matcher_->Shutdown();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+void Workers::PollLoop(Matcher::Pool* pool) {
+  persistence::Store* store = history_->store();
+  while (!stopping_) {
+    int n = matcher_->WaitAndReserve(pool, options_.poll_interval_ms, options_.poll_batch);
+    if (n <= 0) continue;
+    int left = n;
+    bool full = false;
+    for (const auto& q : pool->queues) {
+      if (left <= 0) break;
+      auto ready = store->HasReadyTasks(q, pool->kind);
+      if (!ready.ok() || !*ready) continue;
+      std::promise<Result<std::vector<TaskRow>>> p;
+      auto f = p.get_future();
+      history_->LeaseTasks(q, pool->kind, left,
+                           [&p](Result<std::vector<TaskRow>> r) { p.set_value(std::move(r)); });
+      auto rows = f.get();
+      if (!rows.ok()) {
+        spdlog::warn("poll {}: {}", q, rows.status().ToString());
+        continue;
+      }
+      for (const auto& t : *rows) matcher_->Deliver(t);
+      left -= static_cast<int>(rows->size());
+      if (left == 0) full = true;
+    }
+    if (left > 0) matcher_->Release(pool->kind, *pool->queues.begin(), left);
+    if (full) matcher_->Notify(pool->kind, *pool->queues.begin());  // maybe more waiting
+  }
+}
+
+void Workers::WorkflowLoop(Matcher::Pool* pool) {
+  while (!stopping_) {
+    auto task = matcher_->Take(pool, 500);
+    if (!task) continue;
+    ProcessWorkflowTask(*task);
+    matcher_->Done(pool);
+  }
+}
+
+void Workers::ActivityLoop(Matcher::Pool* pool) {
+  while (!stopping_) {
+    auto task = matcher_->Take(pool, 500);
+    if (!task) continue;
+    ProcessActivityTask(*task);
+    matcher_->Done(pool);
+  }
+}
+
+void Workers::FailWorkflowTask(const TaskRow& task, const Status& why) {
+  spdlog::error("[wf={} run={}] workflow task failed: {}", task.workflow_id, task.run_id,
+                why.ToString());
+  proto::Failure f;
+  f.set_type("WorkflowTaskFailed");
+  f.set_code(why.reason());
+  f.set_message(why.message());
+  history_->FailWorkflowTask(task, f, [task](const Status& s) {
+    if (!s.ok() && s.reason() != "stale_task") {
+      spdlog::warn("[wf={} run={}] recording workflow task failure: {}", task.workflow_id,
+                   task.run_id, s.ToString());
+    }
+  });
+}
+
+void Workers::ProcessWorkflowTask(const TaskRow& task) {
+  auto entry = cache_.Acquire(task.run_id);
+  std::shared_ptr<WorkflowCache::Entry> temp;
+  if (!entry) {  // a stale task raced with a live one: work on a private copy
+    temp = std::make_shared<WorkflowCache::Entry>();
+  }
+  WorkflowCache::Entry& e = entry ? *entry : *temp;
+  auto release = [this, &task, entry](bool keep) {
+    if (entry) cache_.Release(task.run_id, entry, keep);
+  };
+  int64_t from = e.instance ? e.instance->last_event_id() + 1 : 1;
+  auto events = history_->store()->ReadHistory(task.run_id, from);
+  if (!events.ok()) {
+    release(false);
+    FailWorkflowTask(task, events.status());
+    return;
+  }
+  if (!e.instance) {
+    if (events->empty() || !events->front().has_workflow_execution_started()) {
+      release(false);
+      FailWorkflowTask(task, Status::Corruption("history does not begin with a start event",
+                                                "history_corrupt"));
+      return;
+    }
+    const auto& started = events->front().workflow_execution_started();
+    const WorkflowDef* def = registry_->FindWorkflow(started.workflow_type());
+    if (!def) {
+      release(false);
+      FailWorkflowTask(task, Status::NotFound("workflow type '" + started.workflow_type() +
+                                                  "' is not registered in this worker",
+                                              internal::kReasonUnknownWorkflowType));
+      return;
+    }
+    WorkflowInfo info{task.workflow_id, task.run_id, started.workflow_type(),
+                      started.task_queue()};
+    e.instance = std::make_unique<internal::WorkflowInstance>(def, std::move(info));
+  }
+  Result<std::vector<proto::Command>> commands = Status::Internal("not run");
+  try {
+    commands = e.instance->Apply(*events);
+  } catch (const std::exception& x) {
+    commands = Status::Internal(std::string("workflow code threw: ") + x.what(),
+                                internal::kReasonWorkflowPanic);
+  }
+  if (!commands.ok()) {
+    release(false);
+    FailWorkflowTask(task, commands.status());
+    return;
+  }
+  int64_t seen = e.instance->last_event_id();
+  bool closed = e.instance->closed();
+  history_->CompleteWorkflowTask(
+      task, seen, std::move(commands).value(), [this, task, entry, closed](const Status& s) {
+        if (!s.ok() && s.reason() != "stale_task" && s.reason() != "unhandled_events") {
+          spdlog::warn("[wf={} run={}] completing workflow task: {}", task.workflow_id,
+                       task.run_id, s.ToString());
+        }
+        if (entry) cache_.Release(task.run_id, entry, s.ok() && !closed);
+      });
+}
+
+void Workers::ProcessActivityTask(const TaskRow& task) {
+  proto::ActivityTaskInfo info;
+  info.ParseFromString(task.info);
+  auto log_done = [task](const Status& s) {
+    if (!s.ok() && s.reason() != "stale_task") {
+      spdlog::warn("[wf={} run={}] activity {} result not recorded: {}", task.workflow_id,
+                   task.run_id, task.activity_id, s.ToString());
+    }
+  };
+  proto::Failure failure;
+  const ActivityDef* def = registry_->FindActivity(info.activity_type());
+  if (!def) {
+    failure.set_type("ActivityTypeNotRegistered");
+    failure.set_message("activity type '" + info.activity_type() +
+                        "' is not registered in this worker");
+    history_->FailActivity(task, failure, log_done);
+    return;
+  }
+  auto input = FromPayload(info.input());
+  if (!input.ok()) {
+    failure.set_type("MalformedInput");
+    failure.set_message(input.status().message());
+    failure.set_non_retryable(true);
+    history_->FailActivity(task, failure, log_done);
+    return;
+  }
+  ActivityInfo ai;
+  ai.workflow_id = task.workflow_id;
+  ai.run_id = task.run_id;
+  ai.activity_id = task.activity_id;
+  ai.activity_type = info.activity_type();
+  ai.task_queue = task.queue;
+  ai.attempt = task.attempt;
+  if (info.has_heartbeat_details()) {
+    auto d = FromPayload(info.heartbeat_details());
+    if (d.ok()) ai.heartbeat_details = std::move(d).value();
+  }
+  ActivityContext ctx(
+      std::move(ai),
+      [this, task](const json::value& details) {
+        Status s = history_->HeartbeatActivity(task, details);
+        if (!s.ok()) {
+          throw ApplicationError("HeartbeatFailed", s.message());
+        }
+      },
+      &stopping_);
+  try {
+    json::value result = def->fn(ctx, *input);
+    history_->CompleteActivity(task, result, log_done);
+    return;
+  } catch (const ApplicationError& a) {
+    failure.set_type(a.type());
+    failure.set_message(a.what());
+    failure.set_non_retryable(a.non_retryable());
+  } catch (const std::exception& x) {
+    failure.set_type("Exception");
+    failure.set_message(x.what());
+  }
+  history_->FailActivity(task, failure, log_done);
+}
+
+}  // namespace keel

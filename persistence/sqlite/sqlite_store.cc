@@ -1,0 +1,710 @@
+#include "persistence/sqlite/sqlite_store.h"
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "persistence/history_codec.h"
+#include "persistence/sqlite/sqlite_db.h"
+
+namespace keel::persistence {
+namespace {
+
+// Each entry upgrades the schema by one version. Never edit a shipped entry.
+const char* const kMigrations[] = {
+    // v1: the engine's tables.
+    R"sql(
+CREATE TABLE executions(
+  run_id TEXT PRIMARY KEY,
+  workflow_id TEXT NOT NULL,
+  workflow_type TEXT NOT NULL,
+  task_queue TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  next_event_id INTEGER NOT NULL,
+  wt_task_id INTEGER NOT NULL,
+  start_time INTEGER NOT NULL,
+  close_time INTEGER NOT NULL,
+  result BLOB,
+  failure BLOB,
+  wt_failure BLOB
+) WITHOUT ROWID;
+CREATE INDEX executions_by_start ON executions(start_time DESC, run_id DESC);
+CREATE INDEX executions_by_workflow_id ON executions(workflow_id);
+CREATE TABLE current_executions(
+  workflow_id TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE history(
+  run_id TEXT NOT NULL,
+  first_event_id INTEGER NOT NULL,
+  last_event_id INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY(run_id, first_event_id)
+) WITHOUT ROWID;
+CREATE TABLE tasks(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue TEXT NOT NULL,
+  kind INTEGER NOT NULL,
+  workflow_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  activity_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  visible_at INTEGER NOT NULL,
+  lease_owner TEXT NOT NULL,
+  lease_token INTEGER NOT NULL,
+  lease_expires INTEGER NOT NULL,
+  lease_ms INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  start_deadline INTEGER NOT NULL,
+  close_deadline INTEGER NOT NULL,
+  deadline INTEGER NOT NULL,
+  info BLOB
+);
+CREATE INDEX tasks_ready ON tasks(queue, kind, visible_at) WHERE lease_owner = '';
+CREATE INDEX tasks_deadline ON tasks(deadline) WHERE deadline > 0;
+CREATE INDEX tasks_by_run ON tasks(run_id, activity_id);
+CREATE TABLE timers(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  workflow_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  timer_id TEXT NOT NULL,
+  fire_at INTEGER NOT NULL
+);
+CREATE INDEX timers_fire ON timers(fire_at);
+CREATE INDEX timers_by_run ON timers(run_id, timer_id);
+)sql",
+};
+constexpr int kLatestVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+
+constexpr const char* kExecCols =
+    "run_id, workflow_id, workflow_type, task_queue, status, version, next_event_id, "
+    "wt_task_id, start_time, close_time, result, failure, wt_failure";
+constexpr const char* kTaskCols =
+    "id, queue, kind, workflow_id, run_id, activity_id, attempt, visible_at, lease_owner, "
+    "lease_token, lease_expires, lease_ms, started_at, start_deadline, close_deadline, deadline, "
+    "info";
+
+ExecutionRow ReadExecRow(const SqliteStmt& st) {
+  ExecutionRow r;
+  r.run_id = st.Text(0);
+  r.workflow_id = st.Text(1);
+  r.workflow_type = st.Text(2);
+  r.task_queue = st.Text(3);
+  r.status = static_cast<ExecutionStatus>(st.Int(4));
+  r.version = st.Int(5);
+  r.next_event_id = st.Int(6);
+  r.wt_task_id = st.Int(7);
+  r.start_time = st.Int(8);
+  r.close_time = st.Int(9);
+  r.result = st.Text(10);
+  r.failure = st.Text(11);
+  r.wt_failure = st.Text(12);
+  return r;
+}
+
+TaskRow ReadTaskRow(const SqliteStmt& st) {
+  TaskRow t;
+  t.id = st.Int(0);
+  t.queue = st.Text(1);
+  t.kind = static_cast<TaskKind>(st.Int(2));
+  t.workflow_id = st.Text(3);
+  t.run_id = st.Text(4);
+  t.activity_id = st.Text(5);
+  t.attempt = static_cast<int32_t>(st.Int(6));
+  t.visible_at = st.Int(7);
+  t.lease_owner = st.Text(8);
+  t.lease_token = st.Int(9);
+  t.lease_expires = st.Int(10);
+  t.lease_ms = st.Int(11);
+  t.started_at = st.Int(12);
+  t.start_deadline = st.Int(13);
+  t.close_deadline = st.Int(14);
+  t.deadline = st.Int(15);
+  t.info = st.Text(16);
+  return t;
+}
+
+TimerRow ReadTimerRow(const SqliteStmt& st) {
+  TimerRow t;
+  t.id = st.Int(0);
+  t.workflow_id = st.Text(1);
+  t.run_id = st.Text(2);
+  t.timer_id = st.Text(3);
+  t.fire_at = st.Int(4);
+  return t;
+}
+
+#define PREPARE(var, db, sql)                  \
+  auto var##_res = (db).Prepare(sql);          \
+  if (!var##_res.ok()) return var##_res.status(); \
+  SqliteStmt var(var##_res.value())
+
+// Runs the schema migrations that `db` lacks, in one transaction.
+Status Migrate(SqliteDb& db, bool allowed) {
+  KEEL_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  auto fail = [&db](Status s) {
+    (void)db.Exec("ROLLBACK");
+    return s;
+  };
+  int version = 0;
+  {
+    PREPARE(st, db, "PRAGMA user_version");
+    if (st.Step() == SQLITE_ROW) version = static_cast<int>(st.Int(0));
+  }
+  if (version > kLatestVersion) {
+    return fail(Status::FailedPrecondition(
+        "the data dir has schema version " + std::to_string(version) +
+            ", newer than this binary knows (" + std::to_string(kLatestVersion) +
+            "); run a newer keel",
+        "schema_too_new"));
+  }
+  if (version < kLatestVersion && !allowed) {
+    return fail(Status::FailedPrecondition(
+        "the data dir has schema version " + std::to_string(version) + "; run `keel db migrate`",
+        "schema_out_of_date"));
+  }
+  for (int v = version; v < kLatestVersion; ++v) {
+    Status s = db.Exec(kMigrations[v]);
+    if (!s.ok()) return fail(s);
+    s = db.Exec("PRAGMA user_version=" + std::to_string(v + 1));
+    if (!s.ok()) return fail(s);
+  }
+  return db.Exec("COMMIT");
+}
+
+class SqliteTxn final : public Txn {
+ public:
+  SqliteTxn(SqliteDb& db, Clock* clock) : db_(db), clock_(clock) {}
+
+  Millis Now() const override { return now_; }
+  void set_now(Millis now) { now_ = now; }
+
+  Result<std::optional<ExecutionRow>> GetExecution(std::string_view run_id) override {
+    static const std::string sql =
+        std::string("SELECT ") + kExecCols + " FROM executions WHERE run_id=?1";
+    PREPARE(st, db_, sql.c_str());
+    st.Bind(1, run_id);
+    int rc = st.Step();
+    if (rc == SQLITE_ROW) return std::optional<ExecutionRow>(ReadExecRow(st));
+    if (rc == SQLITE_DONE) return std::optional<ExecutionRow>();
+    return SqliteStatus(rc, db_.handle(), "reading execution");
+  }
+
+  Result<std::optional<std::string>> GetCurrentRunId(std::string_view workflow_id) override {
+    PREPARE(st, db_, "SELECT run_id FROM current_executions WHERE workflow_id=?1");
+    st.Bind(1, workflow_id);
+    int rc = st.Step();
+    if (rc == SQLITE_ROW) return std::optional<std::string>(st.Text(0));
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    return SqliteStatus(rc, db_.handle(), "reading current run");
+  }
+
+  Status InsertExecution(const ExecutionRow& r) override {
+    static const std::string sql = std::string("INSERT INTO executions(") + kExecCols +
+                                   ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)";
+    {
+      PREPARE(st, db_, sql.c_str());
+      BindExec(st, r);
+      KEEL_RETURN_IF_ERROR(db_.Run(st, "inserting execution"));
+    }
+    PREPARE(cur, db_,
+            "INSERT INTO current_executions(workflow_id, run_id) VALUES(?1,?2) "
+            "ON CONFLICT(workflow_id) DO UPDATE SET run_id=excluded.run_id");
+    cur.Bind(1, r.workflow_id).Bind(2, r.run_id);
+    return db_.Run(cur, "setting current run");
+  }
+
+  Status UpdateExecution(const ExecutionRow& r, int64_t expected_version) override {
+    PREPARE(st, db_,
+            "UPDATE executions SET workflow_id=?2, workflow_type=?3, task_queue=?4, status=?5, "
+            "version=?6, next_event_id=?7, wt_task_id=?8, start_time=?9, close_time=?10, "
+            "result=?11, failure=?12, wt_failure=?13 WHERE run_id=?1 AND version=?14");
+    ExecutionRow copy = r;
+    copy.version = expected_version + 1;
+    BindExec(st, copy);
+    st.Bind(14, expected_version);
+    KEEL_RETURN_IF_ERROR(db_.Run(st, "updating execution"));
+    if (sqlite3_changes(db_.handle()) != 1) {
+      return Status::ConditionFailed("execution " + r.run_id + " changed concurrently",
+                                     "version_conflict");
+    }
+    return Status::Ok();
+  }
+
+  Status AppendHistory(std::string_view run_id,
+                       const std::vector<proto::HistoryEvent>& events) override {
+    if (events.empty()) return Status::Ok();
+    std::string blob = EncodeHistoryBatch(events);
+    PREPARE(st, db_,
+            "INSERT INTO history(run_id, first_event_id, last_event_id, data) "
+            "VALUES(?1,?2,?3,?4)");
+    st.Bind(1, run_id)
+        .Bind(2, events.front().event_id())
+        .Bind(3, events.back().event_id())
+        .BindBlob(4, blob);
+    return db_.Run(st, "appending history");
+  }
+
+  Result<int64_t> InsertTask(const TaskRow& t) override {
+    PREPARE(st, db_,
+            "INSERT INTO tasks(queue, kind, workflow_id, run_id, activity_id, attempt, "
+            "visible_at, lease_owner, lease_token, lease_expires, lease_ms, started_at, "
+            "start_deadline, close_deadline, deadline, info) "
+            "VALUES(?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)");
+    BindTask(st, t);
+    KEEL_RETURN_IF_ERROR(db_.Run(st, "inserting task"));
+    return sqlite3_last_insert_rowid(db_.handle());
+  }
+
+  Result<std::optional<TaskRow>> GetTask(int64_t id) override {
+    static const std::string sql = std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id=?1";
+    PREPARE(st, db_, sql.c_str());
+    st.Bind(1, id);
+    int rc = st.Step();
+    if (rc == SQLITE_ROW) return std::optional<TaskRow>(ReadTaskRow(st));
+    if (rc == SQLITE_DONE) return std::optional<TaskRow>();
+    return SqliteStatus(rc, db_.handle(), "reading task");
+  }
+
+  Status UpdateTask(const TaskRow& t) override {
+    PREPARE(st, db_,
+            "UPDATE tasks SET queue=?2, kind=?3, workflow_id=?4, run_id=?5, activity_id=?6, "
+            "attempt=?7, visible_at=?8, lease_owner=?9, lease_token=?10, lease_expires=?11, "
+            "lease_ms=?12, started_at=?13, start_deadline=?14, close_deadline=?15, "
+            "deadline=?16, info=?17 WHERE id=?1");
+    BindTask(st, t);
+    st.Bind(1, t.id);
+    return db_.Run(st, "updating task");
+  }
+
+  Status DeleteTask(int64_t id) override {
+    PREPARE(st, db_, "DELETE FROM tasks WHERE id=?1");
+    st.Bind(1, id);
+    return db_.Run(st, "deleting task");
+  }
+
+  Result<std::optional<TaskRow>> FindActivityTask(std::string_view run_id,
+                                                  std::string_view activity_id) override {
+    static const std::string sql = std::string("SELECT ") + kTaskCols +
+                                   " FROM tasks WHERE run_id=?1 AND activity_id=?2 AND kind=2";
+    PREPARE(st, db_, sql.c_str());
+    st.Bind(1, run_id).Bind(2, activity_id);
+    int rc = st.Step();
+    if (rc == SQLITE_ROW) return std::optional<TaskRow>(ReadTaskRow(st));
+    if (rc == SQLITE_DONE) return std::optional<TaskRow>();
+    return SqliteStatus(rc, db_.handle(), "reading activity task");
+  }
+
+  Status DeleteTasksOfRun(std::string_view run_id) override {
+    PREPARE(st, db_, "DELETE FROM tasks WHERE run_id=?1");
+    st.Bind(1, run_id);
+    return db_.Run(st, "deleting tasks");
+  }
+
+  Result<std::vector<TaskRow>> LeaseTasks(std::string_view queue, TaskKind kind,
+                                          std::string_view owner, Millis /*lease_ms*/,
+                                          int limit) override {
+    std::vector<TaskRow> out;
+    {
+      static const std::string sql =
+          std::string("SELECT ") + kTaskCols +
+          " FROM tasks WHERE queue=?1 AND kind=?2 AND lease_owner='' AND visible_at<=?3 "
+          "ORDER BY visible_at LIMIT ?4";
+      PREPARE(st, db_, sql.c_str());
+      st.Bind(1, queue).Bind(2, static_cast<int>(kind)).Bind(3, now_).Bind(4, limit);
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadTaskRow(st));
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db_.handle(), "polling tasks");
+    }
+    for (TaskRow& t : out) {
+      t.lease_owner = std::string(owner);
+      t.lease_token += 1;
+      t.started_at = now_;
+      t.lease_expires = now_ + t.lease_ms;
+      t.deadline = ComputeTaskDeadline(t);
+      KEEL_RETURN_IF_ERROR(UpdateTask(t));
+    }
+    return out;
+  }
+
+  Result<int64_t> InsertTimer(const TimerRow& t) override {
+    PREPARE(st, db_,
+            "INSERT INTO timers(workflow_id, run_id, timer_id, fire_at) VALUES(?1,?2,?3,?4)");
+    st.Bind(1, t.workflow_id).Bind(2, t.run_id).Bind(3, t.timer_id).Bind(4, t.fire_at);
+    KEEL_RETURN_IF_ERROR(db_.Run(st, "inserting timer"));
+    return sqlite3_last_insert_rowid(db_.handle());
+  }
+
+  Result<bool> DeleteTimer(int64_t id) override {
+    PREPARE(st, db_, "DELETE FROM timers WHERE id=?1");
+    st.Bind(1, id);
+    KEEL_RETURN_IF_ERROR(db_.Run(st, "deleting timer"));
+    return sqlite3_changes(db_.handle()) == 1;
+  }
+
+  Result<bool> DeleteTimerByName(std::string_view run_id, std::string_view timer_id) override {
+    PREPARE(st, db_, "DELETE FROM timers WHERE run_id=?1 AND timer_id=?2");
+    st.Bind(1, run_id).Bind(2, timer_id);
+    KEEL_RETURN_IF_ERROR(db_.Run(st, "deleting timer"));
+    return sqlite3_changes(db_.handle()) >= 1;
+  }
+
+  Status DeleteTimersOfRun(std::string_view run_id) override {
+    PREPARE(st, db_, "DELETE FROM timers WHERE run_id=?1");
+    st.Bind(1, run_id);
+    return db_.Run(st, "deleting timers");
+  }
+
+ private:
+  static void BindExec(SqliteStmt& st, const ExecutionRow& r) {
+    st.Bind(1, r.run_id)
+        .Bind(2, r.workflow_id)
+        .Bind(3, r.workflow_type)
+        .Bind(4, r.task_queue)
+        .Bind(5, static_cast<int>(r.status))
+        .Bind(6, r.version)
+        .Bind(7, r.next_event_id)
+        .Bind(8, r.wt_task_id)
+        .Bind(9, r.start_time)
+        .Bind(10, r.close_time)
+        .BindBlob(11, r.result)
+        .BindBlob(12, r.failure)
+        .BindBlob(13, r.wt_failure);
+  }
+  static void BindTask(SqliteStmt& st, const TaskRow& t) {
+    st.Bind(2, t.queue)
+        .Bind(3, static_cast<int>(t.kind))
+        .Bind(4, t.workflow_id)
+        .Bind(5, t.run_id)
+        .Bind(6, t.activity_id)
+        .Bind(7, t.attempt)
+        .Bind(8, t.visible_at)
+        .Bind(9, t.lease_owner)
+        .Bind(10, t.lease_token)
+        .Bind(11, t.lease_expires)
+        .Bind(12, t.lease_ms)
+        .Bind(13, t.started_at)
+        .Bind(14, t.start_deadline)
+        .Bind(15, t.close_deadline)
+        .Bind(16, ComputeTaskDeadline(t))
+        .BindBlob(17, t.info);
+  }
+
+  SqliteDb& db_;
+  Clock* clock_;
+  Millis now_ = 0;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(SqliteOptions opts) : opts_(std::move(opts)) {}
+  ~SqliteStore() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  Status Init() {
+    std::error_code ec;
+    std::filesystem::create_directories(opts_.dir, ec);
+    if (ec) {
+      return Status::FailedPrecondition("cannot create data dir " + opts_.dir + ": " +
+                                            ec.message(),
+                                        "db_unusable");
+    }
+    path_ = (std::filesystem::path(opts_.dir) / "engine.db").string();
+    KEEL_RETURN_IF_ERROR(
+        writer_db_.Open(path_, true, opts_.synchronous, opts_.busy_timeout_ms));
+    KEEL_RETURN_IF_ERROR(Migrate(writer_db_, opts_.migrate));
+    writer_ = std::thread([this] { WriterLoop(); });
+    return Status::Ok();
+  }
+
+  void Submit(TxnFn fn, DoneFn done) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      queue_.push_back({std::move(fn), std::move(done)});
+    }
+    cv_.notify_one();
+  }
+
+  Result<std::optional<ExecutionRow>> ReadExecution(std::string_view run_id) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::optional<ExecutionRow>> {
+      SqliteTxn t(db, clock());
+      return t.GetExecution(run_id);
+    });
+  }
+
+  Result<std::optional<ExecutionRow>> ReadCurrentExecution(std::string_view wid) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::optional<ExecutionRow>> {
+      SqliteTxn t(db, clock());
+      KEEL_ASSIGN_OR_RETURN(auto run, t.GetCurrentRunId(wid));
+      if (!run) return std::optional<ExecutionRow>();
+      return t.GetExecution(*run);
+    });
+  }
+
+  Result<std::vector<proto::HistoryEvent>> ReadHistory(std::string_view run_id,
+                                                       int64_t from) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::vector<proto::HistoryEvent>> {
+      PREPARE(st, db,
+              "SELECT data FROM history WHERE run_id=?1 AND last_event_id>=?2 "
+              "ORDER BY first_event_id");
+      st.Bind(1, run_id).Bind(2, from);
+      std::vector<proto::HistoryEvent> out;
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) {
+        KEEL_RETURN_IF_ERROR(DecodeHistoryBatch(st.Text(0), from, &out));
+      }
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db.handle(), "reading history");
+      return out;
+    });
+  }
+
+  Result<ListPage> ListExecutions(const ListFilter& f) override {
+    return WithReader([&](SqliteDb& db) -> Result<ListPage> {
+      Millis cur_start = INT64_MAX;
+      std::string cur_run = "\xff";
+      if (!f.cursor.empty()) {
+        auto sep = f.cursor.find('_');
+        if (sep == std::string::npos) {
+          return Status::InvalidArgument("bad cursor", "bad_cursor");
+        }
+        try {
+          cur_start = std::stoll(f.cursor.substr(0, sep));
+        } catch (...) {
+          return Status::InvalidArgument("bad cursor", "bad_cursor");
+        }
+        cur_run = f.cursor.substr(sep + 1);
+      }
+      static const std::string sql =
+          std::string("SELECT ") + kExecCols +
+          " FROM executions WHERE (start_time < ?1 OR (start_time = ?1 AND run_id < ?2)) "
+          "AND (?3 = '' OR workflow_type = ?3) AND (?4 = 0 OR status = ?4) "
+          "AND start_time >= ?5 AND (?6 = 0 OR start_time < ?6) "
+          "ORDER BY start_time DESC, run_id DESC LIMIT ?7";
+      PREPARE(st, db, sql.c_str());
+      st.Bind(1, cur_start)
+          .Bind(2, cur_run)
+          .Bind(3, f.workflow_type)
+          .Bind(4, f.status ? static_cast<int>(*f.status) : 0)
+          .Bind(5, f.start_after)
+          .Bind(6, f.start_before)
+          .Bind(7, f.limit + 1);
+      ListPage page;
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) page.rows.push_back(ReadExecRow(st));
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db.handle(), "listing executions");
+      if (static_cast<int>(page.rows.size()) > f.limit) {
+        page.rows.pop_back();
+        const auto& last = page.rows.back();
+        page.next_cursor = std::to_string(last.start_time) + "_" + last.run_id;
+      }
+      return page;
+    });
+  }
+
+  Result<std::vector<TaskRow>> ListTasksOfRun(std::string_view run_id) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::vector<TaskRow>> {
+      static const std::string sql =
+          std::string("SELECT ") + kTaskCols + " FROM tasks WHERE run_id=?1 ORDER BY id";
+      PREPARE(st, db, sql.c_str());
+      st.Bind(1, run_id);
+      std::vector<TaskRow> out;
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadTaskRow(st));
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db.handle(), "listing tasks");
+      return out;
+    });
+  }
+
+  Result<std::vector<TimerRow>> DueTimers(Millis now, int limit) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::vector<TimerRow>> {
+      PREPARE(st, db,
+              "SELECT id, workflow_id, run_id, timer_id, fire_at FROM timers "
+              "WHERE fire_at<=?1 ORDER BY fire_at LIMIT ?2");
+      st.Bind(1, now).Bind(2, limit);
+      std::vector<TimerRow> out;
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadTimerRow(st));
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db.handle(), "reading timers");
+      return out;
+    });
+  }
+
+  Result<std::vector<TaskRow>> DueTaskDeadlines(Millis now, int limit) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::vector<TaskRow>> {
+      static const std::string sql = std::string("SELECT ") + kTaskCols +
+                                     " FROM tasks WHERE deadline>0 AND deadline<=?1 "
+                                     "ORDER BY deadline LIMIT ?2";
+      PREPARE(st, db, sql.c_str());
+      st.Bind(1, now).Bind(2, limit);
+      std::vector<TaskRow> out;
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadTaskRow(st));
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db.handle(), "reading task deadlines");
+      return out;
+    });
+  }
+
+  Result<std::optional<Millis>> NextWakeTime() override {
+    return WithReader([&](SqliteDb& db) -> Result<std::optional<Millis>> {
+      PREPARE(st, db,
+              "SELECT min(ifnull((SELECT min(fire_at) FROM timers), 9e18), "
+              "ifnull((SELECT min(deadline) FROM tasks WHERE deadline>0), 9e18), "
+              "ifnull((SELECT min(visible_at) FROM tasks WHERE lease_owner='' AND "
+              "visible_at>?1), 9e18))");
+      st.Bind(1, clock()->Now());
+      int rc = st.Step();
+      if (rc != SQLITE_ROW) return SqliteStatus(rc, db.handle(), "reading next wake time");
+      int64_t v = st.Int(0);
+      if (v >= static_cast<int64_t>(9e18)) return std::optional<Millis>();
+      return std::optional<Millis>(v);
+    });
+  }
+
+  Result<bool> HasReadyTasks(std::string_view queue, TaskKind kind) override {
+    Millis now = clock()->Now();
+    return WithReader([&](SqliteDb& db) -> Result<bool> {
+      PREPARE(st, db,
+              "SELECT 1 FROM tasks WHERE queue=?1 AND kind=?2 AND lease_owner='' AND "
+              "visible_at<=?3 LIMIT 1");
+      st.Bind(1, queue).Bind(2, static_cast<int>(kind)).Bind(3, now);
+      int rc = st.Step();
+      if (rc == SQLITE_ROW) return true;
+      if (rc == SQLITE_DONE) return false;
+      return SqliteStatus(rc, db.handle(), "checking tasks");
+    });
+  }
+
+  Result<std::vector<QueueStats>> QueueStatistics() override {
+    Millis now = clock()->Now();
+    return WithReader([&](SqliteDb& db) -> Result<std::vector<QueueStats>> {
+      PREPARE(st, db,
+              "SELECT queue, "
+              "sum(lease_owner='' AND visible_at<=?1), sum(lease_owner<>''), "
+              "sum(lease_owner='' AND visible_at>?1), "
+              "ifnull(min(CASE WHEN lease_owner='' AND visible_at<=?1 THEN visible_at END), 0) "
+              "FROM tasks GROUP BY queue ORDER BY queue");
+      st.Bind(1, now);
+      std::vector<QueueStats> out;
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) {
+        out.push_back({st.Text(0), st.Int(1), st.Int(2), st.Int(3), st.Int(4)});
+      }
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db.handle(), "reading queue stats");
+      return out;
+    });
+  }
+
+  Result<int> SchemaVersion() override {
+    return WithReader([&](SqliteDb& db) -> Result<int> {
+      PREPARE(st, db, "PRAGMA user_version");
+      if (st.Step() != SQLITE_ROW) return Status::Internal("no user_version");
+      return static_cast<int>(st.Int(0));
+    });
+  }
+
+  Clock* clock() const override { return opts_.clock ? opts_.clock : SystemClock::Default(); }
+
+ private:
+  struct Item {
+    TxnFn fn;
+    DoneFn done;
+  };
+
+  template <typename F>
+  auto WithReader(F&& f) -> decltype(f(std::declval<SqliteDb&>())) {
+    std::unique_ptr<SqliteDb> db;
+    {
+      std::lock_guard<std::mutex> l(readers_mu_);
+      if (!readers_.empty()) {
+        db = std::move(readers_.back());
+        readers_.pop_back();
+      }
+    }
+    if (!db) {
+      db = std::make_unique<SqliteDb>();
+      Status s = db->Open(path_, false, opts_.synchronous, opts_.busy_timeout_ms);
+      if (!s.ok()) return s;
+    }
+    auto result = f(*db);
+    std::lock_guard<std::mutex> l(readers_mu_);
+    if (static_cast<int>(readers_.size()) < opts_.readers) readers_.push_back(std::move(db));
+    return result;
+  }
+
+  void WriterLoop() {
+    SqliteTxn txn(writer_db_, clock());
+    std::vector<Item> batch;
+    std::vector<Status> results;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && stopping_) return;
+        while (!queue_.empty() && static_cast<int>(batch.size()) < opts_.max_batch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      results.assign(batch.size(), Status::Ok());
+      Status commit = RunBatch(txn, batch, results);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const Status& s = commit.ok() ? results[i] : commit;
+        if (batch[i].done) batch[i].done(s);
+      }
+      batch.clear();
+    }
+  }
+
+  Status RunBatch(SqliteTxn& txn, std::vector<Item>& batch, std::vector<Status>& results) {
+    Status s = writer_db_.ExecCached("BEGIN IMMEDIATE");
+    if (!s.ok()) return s;
+    txn.set_now(clock()->Now());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      s = writer_db_.ExecCached("SAVEPOINT t");
+      if (!s.ok()) break;
+      results[i] = batch[i].fn(txn);
+      if (results[i].ok()) {
+        s = writer_db_.ExecCached("RELEASE t");
+      } else {
+        s = writer_db_.ExecCached("ROLLBACK TO t");
+        if (s.ok()) s = writer_db_.ExecCached("RELEASE t");
+      }
+      if (!s.ok()) break;
+    }
+    if (s.ok()) s = writer_db_.ExecCached("COMMIT");
+    if (!s.ok()) (void)writer_db_.Exec("ROLLBACK");
+    return s;
+  }
+
+  SqliteOptions opts_;
+  std::string path_;
+  SqliteDb writer_db_;
+  std::thread writer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool stopping_ = false;
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<SqliteDb>> readers_;
+};
+
+}  // namespace
+
+int SqliteSchemaVersionLatest() { return kLatestVersion; }
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
+  auto store = std::make_unique<SqliteStore>(options);
+  KEEL_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace keel::persistence

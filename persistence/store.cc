@@ -1,0 +1,46 @@
+#include "persistence/store.h"
+
+#include <future>
+
+namespace keel::persistence {
+
+namespace {
+constexpr const char* kStatusNames[] = {"",           "running",    "completed",
+                                        "failed",     "cancelled",  "terminated",
+                                        "continued_as_new", "timed_out"};
+}  // namespace
+
+const char* ExecutionStatusName(ExecutionStatus s) {
+  int i = static_cast<int>(s);
+  return (i >= 1 && i <= 7) ? kStatusNames[i] : "unknown";
+}
+
+std::optional<ExecutionStatus> ParseExecutionStatus(std::string_view name) {
+  for (int i = 1; i <= 7; ++i) {
+    if (name == kStatusNames[i]) return static_cast<ExecutionStatus>(i);
+  }
+  return std::nullopt;
+}
+
+Millis ComputeTaskDeadline(const TaskRow& row) {
+  Millis d = 0;
+  auto take = [&d](Millis t) {
+    if (t > 0 && (d == 0 || t < d)) d = t;
+  };
+  if (!row.lease_owner.empty()) {
+    take(row.lease_expires);
+  } else {
+    take(row.start_deadline);
+  }
+  take(row.close_deadline);
+  return d;
+}
+
+Status Store::Transact(TxnFn fn) {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  Submit(std::move(fn), [&p](const Status& s) { p.set_value(s); });
+  return f.get();
+}
+
+}  // namespace keel::persistence

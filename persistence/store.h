@@ -1,0 +1,184 @@
+#pragma once
+// The Store: everything Keel's engine keeps durable. One backend per folder
+// (persistence/sqlite, later persistence/postgres); only main() picks one.
+//
+// Contract (every backend, checked by tests/persistence/store_conformance_test.cc):
+// - Submit() runs a TxnFn inside one database transaction. Several calls may share
+//   a transaction (group commit); each runs inside its own savepoint, so a TxnFn
+//   that returns an error rolls back only its own writes. `done` is called after
+//   the commit is durable (or with the error that stopped it). Nothing a TxnFn
+//   wrote is visible to readers, or reported to anyone, before that.
+// - UpdateExecution() is an optimistic write: it fails with kConditionFailed unless
+//   the stored version equals `expected_version`, and stores version+1.
+// - Transient failures (locked database, lost connection) are kUnavailable;
+//   a full disk is kResourceExhausted. Neither leaves a partial write.
+// - All methods are thread-safe.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "proto/history.pb.h"
+
+namespace keel::persistence {
+
+// Persisted as an integer: never renumber.
+enum class ExecutionStatus : int32_t {
+  kRunning = 1,
+  kCompleted = 2,
+  kFailed = 3,
+  kCancelled = 4,
+  kTerminated = 5,
+  kContinuedAsNew = 6,
+  kTimedOut = 7,
+};
+const char* ExecutionStatusName(ExecutionStatus s);
+std::optional<ExecutionStatus> ParseExecutionStatus(std::string_view name);
+
+struct ExecutionRow {
+  std::string workflow_id;
+  std::string run_id;
+  std::string workflow_type;
+  std::string task_queue;
+  ExecutionStatus status = ExecutionStatus::kRunning;
+  int64_t version = 0;        // optimistic concurrency; bumped by every update
+  int64_t next_event_id = 1;  // the id the next appended event gets
+  int64_t wt_task_id = 0;     // the scheduled workflow task, 0 when none
+  Millis start_time = 0;
+  Millis close_time = 0;
+  std::string result;      // serialized proto::Payload once completed
+  std::string failure;     // serialized proto::Failure once failed
+  std::string wt_failure;  // last workflow task failure (serialized proto::Failure)
+};
+
+// Persisted as an integer: never renumber.
+enum class TaskKind : int32_t { kWorkflow = 1, kActivity = 2 };
+
+struct TaskRow {
+  int64_t id = 0;
+  std::string queue;
+  TaskKind kind = TaskKind::kWorkflow;
+  std::string workflow_id;
+  std::string run_id;
+  std::string activity_id;  // activity tasks only
+  int32_t attempt = 1;
+  Millis visible_at = 0;     // not handed out before this time (retry backoff)
+  std::string lease_owner;   // empty when not leased
+  int64_t lease_token = 0;   // bumped by every lease; fences stale completions
+  Millis lease_expires = 0;
+  Millis lease_ms = 0;       // how long a lease lasts when this task is taken
+  Millis started_at = 0;     // when the current lease began
+  Millis start_deadline = 0;  // schedule-to-start, absolute; 0 = none
+  Millis close_deadline = 0;  // schedule-to-close, absolute; 0 = none
+  Millis deadline = 0;        // derived by ComputeTaskDeadline; read by the timer service
+  std::string info;           // serialized proto::ActivityTaskInfo (activity tasks)
+};
+
+// The one rule for when the timer service must look at a task: the lease end while
+// leased, the schedule-to-start deadline while waiting, and the schedule-to-close
+// deadline always; 0 when none applies.
+Millis ComputeTaskDeadline(const TaskRow& row);
+
+struct TimerRow {
+  int64_t id = 0;
+  std::string workflow_id;
+  std::string run_id;
+  std::string timer_id;
+  Millis fire_at = 0;
+};
+
+struct ListFilter {
+  std::string workflow_type;                 // empty = any
+  std::optional<ExecutionStatus> status;     // unset = any
+  Millis start_after = 0;                    // start_time >= this
+  Millis start_before = 0;                   // 0 = no bound
+  std::string cursor;                        // opaque, from a previous page
+  int limit = 100;
+};
+
+struct ListPage {
+  std::vector<ExecutionRow> rows;
+  std::string next_cursor;  // empty at the end
+};
+
+struct QueueStats {
+  std::string queue;
+  int64_t ready = 0;    // visible and not leased
+  int64_t leased = 0;
+  int64_t delayed = 0;  // waiting for a retry backoff
+  Millis oldest_ready_at = 0;
+};
+
+// One transaction's view. Only valid inside the TxnFn it was passed to.
+class Txn {
+ public:
+  virtual ~Txn() = default;
+  virtual Millis Now() const = 0;
+  virtual Result<std::optional<ExecutionRow>> GetExecution(std::string_view run_id) = 0;
+  virtual Result<std::optional<std::string>> GetCurrentRunId(std::string_view workflow_id) = 0;
+  // Inserts the run and makes it the workflow id's current run.
+  virtual Status InsertExecution(const ExecutionRow& row) = 0;
+  virtual Status UpdateExecution(const ExecutionRow& row, int64_t expected_version) = 0;
+  // Appends events, which must continue the run's history without a gap.
+  virtual Status AppendHistory(std::string_view run_id,
+                               const std::vector<proto::HistoryEvent>& events) = 0;
+  virtual Result<int64_t> InsertTask(const TaskRow& row) = 0;
+  virtual Result<std::optional<TaskRow>> GetTask(int64_t id) = 0;
+  virtual Status UpdateTask(const TaskRow& row) = 0;
+  virtual Status DeleteTask(int64_t id) = 0;
+  virtual Result<std::optional<TaskRow>> FindActivityTask(std::string_view run_id,
+                                                          std::string_view activity_id) = 0;
+  virtual Status DeleteTasksOfRun(std::string_view run_id) = 0;
+  // Leases up to `limit` visible, unleased tasks of `queue` and `kind`, oldest first.
+  virtual Result<std::vector<TaskRow>> LeaseTasks(std::string_view queue, TaskKind kind,
+                                                  std::string_view owner, Millis lease_ms,
+                                                  int limit) = 0;
+  virtual Result<int64_t> InsertTimer(const TimerRow& row) = 0;
+  // Returns false when the timer is already gone (fired or cancelled elsewhere).
+  virtual Result<bool> DeleteTimer(int64_t id) = 0;
+  virtual Result<bool> DeleteTimerByName(std::string_view run_id, std::string_view timer_id) = 0;
+  virtual Status DeleteTimersOfRun(std::string_view run_id) = 0;
+};
+
+class Store {
+ public:
+  using TxnFn = std::function<Status(Txn&)>;
+  using DoneFn = std::function<void(const Status&)>;
+  virtual ~Store() = default;
+
+  // See the file comment. `done` runs on a store thread: keep it short.
+  virtual void Submit(TxnFn fn, DoneFn done) = 0;
+  // Submit and wait.
+  Status Transact(TxnFn fn);
+
+  // Snapshot reads; never block writers for long.
+  virtual Result<std::optional<ExecutionRow>> ReadExecution(std::string_view run_id) = 0;
+  virtual Result<std::optional<ExecutionRow>> ReadCurrentExecution(
+      std::string_view workflow_id) = 0;
+  // Events with id >= from_event_id, in order. kFailedPrecondition with reason
+  // "history_format_too_new" if a batch was written by a newer binary.
+  virtual Result<std::vector<proto::HistoryEvent>> ReadHistory(std::string_view run_id,
+                                                                int64_t from_event_id) = 0;
+  virtual Result<ListPage> ListExecutions(const ListFilter& filter) = 0;
+  virtual Result<std::vector<TaskRow>> ListTasksOfRun(std::string_view run_id) = 0;
+  virtual Result<std::vector<TimerRow>> DueTimers(Millis now, int limit) = 0;
+  virtual Result<std::vector<TaskRow>> DueTaskDeadlines(Millis now, int limit) = 0;
+  // Earliest time anything waits for: a timer, a task deadline, or a delayed task
+  // becoming visible (only future ones). nullopt when nothing waits.
+  virtual Result<std::optional<Millis>> NextWakeTime() = 0;
+  // Whether some task of `queue` and `kind` is visible and unleased now.
+  virtual Result<bool> HasReadyTasks(std::string_view queue, TaskKind kind) = 0;
+  virtual Result<std::vector<QueueStats>> QueueStatistics() = 0;
+
+  // The schema version this store is at, and the newest this binary knows.
+  virtual Result<int> SchemaVersion() = 0;
+  virtual Clock* clock() const = 0;
+};
+
+}  // namespace keel::persistence
