@@ -7,10 +7,11 @@ namespace keel {
 using persistence::TaskKind;
 using persistence::TaskRow;
 
-Matcher::Pool* Matcher::AddPool(TaskKind kind, std::set<std::string> queues) {
+Matcher::Pool* Matcher::AddPool(TaskKind kind, std::set<std::string> queues, int capacity) {
   std::lock_guard<std::mutex> l(mu_);
   auto p = std::make_unique<Pool>();
   p->kind = kind;
+  p->capacity = capacity;
   p->queues = std::move(queues);
   pools_.push_back(std::move(p));
   return pools_.back().get();
@@ -77,11 +78,8 @@ void Matcher::NotifyAll() {
 
 std::optional<TaskRow> Matcher::Take(Pool* p, int max_wait_ms) {
   std::unique_lock<std::mutex> l(p->mu);
-  ++p->waiting;
-  p->poller_cv.notify_one();
   p->workers_cv.wait_for(l, std::chrono::milliseconds(max_wait_ms),
                          [&] { return !p->ready.empty() || shutting_down(); });
-  --p->waiting;
   if (p->ready.empty() || shutting_down()) return std::nullopt;
   TaskRow t = std::move(p->ready.front());
   p->ready.pop_front();
@@ -90,8 +88,13 @@ std::optional<TaskRow> Matcher::Take(Pool* p, int max_wait_ms) {
 }
 
 void Matcher::Done(Pool* p) {
-  std::lock_guard<std::mutex> l(p->mu);
-  --p->busy;
+  bool was_full;
+  {
+    std::lock_guard<std::mutex> l(p->mu);
+    was_full = p->FreeSlotsLocked() <= 0;
+    --p->busy;
+  }
+  if (was_full) p->poller_cv.notify_one();  // room again: tasks may wait in the store
 }
 
 int Matcher::WaitAndReserve(Pool* p, int max_wait_ms, int max_reserve) {

@@ -28,20 +28,23 @@ class Matcher {
   struct Pool {
     persistence::TaskKind kind;
     std::set<std::string> queues;
+    int capacity = 1;  // threads plus a bounded buffer of leased tasks
+
     std::mutex mu;
     std::condition_variable workers_cv;
     std::condition_variable poller_cv;
-    int waiting = 0;   // threads blocked in Take
     int reserved = 0;  // slots promised to tasks not yet delivered
     int busy = 0;      // threads running a task
     bool poke = false;
     std::deque<persistence::TaskRow> ready;
     int FreeSlotsLocked() const {
-      return waiting - reserved - static_cast<int>(ready.size());
+      return capacity - busy - reserved - static_cast<int>(ready.size());
     }
   };
 
-  Pool* AddPool(persistence::TaskKind kind, std::set<std::string> queues);
+  // `capacity`: how many tasks the pool may hold leased at once (running or waiting
+  // in memory). Keep the wait short against the lease: threads plus a small buffer.
+  Pool* AddPool(persistence::TaskKind kind, std::set<std::string> queues, int capacity);
 
   // Transition side.
   bool TryReserve(persistence::TaskKind kind, const std::string& queue);

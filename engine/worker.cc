@@ -72,14 +72,17 @@ Workers::~Workers() { Stop(); }
 
 void Workers::Start() {
   if (!options_.workflow_queues.empty()) {
-    auto* pool = matcher_->AddPool(TaskKind::kWorkflow, options_.workflow_queues);
+    auto* pool = matcher_->AddPool(TaskKind::kWorkflow, options_.workflow_queues,
+                                   options_.workflow_threads + options_.workflow_buffer);
     for (int i = 0; i < options_.workflow_threads; ++i) {
       threads_.emplace_back([this, pool] { WorkflowLoop(pool); });
     }
     threads_.emplace_back([this, pool] { PollLoop(pool); });
   }
   if (!options_.activity_queues.empty()) {
-    auto* pool = matcher_->AddPool(TaskKind::kActivity, options_.activity_queues);
+    auto* pool = matcher_->AddPool(
+        TaskKind::kActivity, options_.activity_queues,
+        options_.activity_threads * (1 + options_.activity_buffer_per_thread));
     for (int i = 0; i < options_.activity_threads; ++i) {
       threads_.emplace_back([this, pool] { ActivityLoop(pool); });
     }

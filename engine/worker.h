@@ -55,6 +55,10 @@ struct WorkerOptions {
   size_t cache_size = 5000;
   int poll_interval_ms = 200;
   int poll_batch = 64;
+  // Leased tasks a pool may hold beyond its threads. Workflow tasks take
+  // microseconds, so their buffer is large; activities may be slow, so theirs is small.
+  int workflow_buffer = 256;
+  int activity_buffer_per_thread = 1;
 };
 
 class Workers {

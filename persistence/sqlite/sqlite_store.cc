@@ -1,6 +1,8 @@
 #include "persistence/sqlite/sqlite_store.h"
 
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -408,6 +410,11 @@ class SqliteStore final : public Store {
     }
     cv_.notify_all();
     if (writer_.joinable()) writer_.join();
+    if (std::getenv("KEEL_STORE_STATS")) {
+      std::fprintf(stderr, "store: %lld commits, %lld transactions, %.1f per commit\n",
+                   static_cast<long long>(commits_), static_cast<long long>(items_),
+                   commits_ ? static_cast<double>(items_) / commits_ : 0.0);
+    }
   }
 
   Status Init() {
@@ -427,11 +434,13 @@ class SqliteStore final : public Store {
   }
 
   void Submit(TxnFn fn, DoneFn done) override {
+    bool wake;
     {
       std::lock_guard<std::mutex> l(mu_);
       queue_.push_back({std::move(fn), std::move(done)});
+      wake = writer_idle_;
     }
-    cv_.notify_one();
+    if (wake) cv_.notify_one();  // a busy writer picks it up after its commit
   }
 
   Result<std::optional<ExecutionRow>> ReadExecution(std::string_view run_id) override {
@@ -647,7 +656,9 @@ class SqliteStore final : public Store {
     for (;;) {
       {
         std::unique_lock<std::mutex> l(mu_);
+        writer_idle_ = true;
         cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+        writer_idle_ = false;
         if (queue_.empty() && stopping_) return;
         while (!queue_.empty() && static_cast<int>(batch.size()) < opts_.max_batch) {
           batch.push_back(std::move(queue_.front()));
@@ -656,6 +667,8 @@ class SqliteStore final : public Store {
       }
       results.assign(batch.size(), Status::Ok());
       Status commit = RunBatch(txn, batch, results);
+      ++commits_;
+      items_ += static_cast<int64_t>(batch.size());
       for (size_t i = 0; i < batch.size(); ++i) {
         const Status& s = commit.ok() ? results[i] : commit;
         if (batch[i].done) batch[i].done(s);
@@ -693,6 +706,9 @@ class SqliteStore final : public Store {
   std::condition_variable cv_;
   std::deque<Item> queue_;
   bool stopping_ = false;
+  bool writer_idle_ = false;
+  int64_t commits_ = 0;
+  int64_t items_ = 0;
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<SqliteDb>> readers_;
 };
