@@ -97,7 +97,7 @@ class Future {
   internal::FutureState<T>* state() const { return s_.get(); }
 
   bool await_ready() const { return s_->ready(); }
-  void await_suspend(std::coroutine_handle<> h) { s_->AddWaiter(h); }
+  void await_suspend(std::coroutine_handle<> h) const { s_->AddWaiter(h); }
   T await_resume() const { return Get(); }
 
  private:

@@ -341,9 +341,10 @@ void HistoryService::Run(TxnBody body, Done done, int attempt) {
           if (matcher_) {
             for (auto& [k, q] : fx->reserved) matcher_->Release(k, q);
           }
-          bool retry = (s.transient() || s.code() == StatusCode::kResourceExhausted) &&
-                       s.reason() != "stale_task" && s.reason() != "payload_too_large" &&
-                       attempt < options_.max_transient_retries;
+          // Locks and version conflicts pass; a full disk rarely does, so it surfaces soon.
+          int budget = s.reason() == "disk_full" ? 3 : options_.max_transient_retries;
+          bool retry = (s.transient() || s.reason() == "disk_full") &&
+                       s.reason() != "stale_task" && attempt < budget;
           if (retry) {
             Millis delay = std::min<Millis>(10LL << std::min(attempt, 6), 1000);
             if (attempt == 3) spdlog::warn("store busy, retrying: {}", s.ToString());

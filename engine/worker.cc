@@ -46,6 +46,7 @@ void WorkflowCache::Release(const std::string& run_id, const std::shared_ptr<Ent
   std::lock_guard<std::mutex> l(mu_);
   e->busy = false;
   auto it = map_.find(run_id);
+  if (map_.size() > capacity_) keep = false;  // over capacity: this one goes first
   if (!keep && it != map_.end() && it->second.entry == e) {
     lru_.erase(it->second.pos);
     map_.erase(it);

@@ -429,6 +429,10 @@ class SqliteStore final : public Store {
     KEEL_RETURN_IF_ERROR(
         writer_db_.Open(path_, true, opts_.synchronous, opts_.busy_timeout_ms));
     KEEL_RETURN_IF_ERROR(Migrate(writer_db_, opts_.migrate));
+    if (opts_.max_size_bytes > 0) {
+      KEEL_RETURN_IF_ERROR(writer_db_.Exec("PRAGMA max_page_count=" +
+                                           std::to_string(opts_.max_size_bytes / 4096 + 1)));
+    }
     writer_ = std::thread([this] { WriterLoop(); });
     return Status::Ok();
   }
@@ -666,10 +670,15 @@ class SqliteStore final : public Store {
         }
       }
       results.assign(batch.size(), Status::Ok());
-      Status commit = RunBatch(txn, batch, results);
+      size_t ran = batch.size();
+      Status commit = RunBatch(txn, batch, results, &ran);
       ++commits_;
-      items_ += static_cast<int64_t>(batch.size());
-      for (size_t i = 0; i < batch.size(); ++i) {
+      items_ += static_cast<int64_t>(ran);
+      if (ran < batch.size()) {  // never ran: back to the front of the queue, in order
+        std::lock_guard<std::mutex> l(mu_);
+        for (size_t i = batch.size(); i-- > ran;) queue_.push_front(std::move(batch[i]));
+      }
+      for (size_t i = 0; i < ran; ++i) {
         const Status& s = commit.ok() ? results[i] : commit;
         if (batch[i].done) batch[i].done(s);
       }
@@ -677,7 +686,11 @@ class SqliteStore final : public Store {
     }
   }
 
-  Status RunBatch(SqliteTxn& txn, std::vector<Item>& batch, std::vector<Status>& results) {
+  // Runs batch[0..*ran) in one transaction. Some errors (a full disk, I/O) make
+  // SQLite roll back the whole transaction: then the TxnFns that ran before lose
+  // their writes too and get a transient error, and the rest are not run (*ran).
+  Status RunBatch(SqliteTxn& txn, std::vector<Item>& batch, std::vector<Status>& results,
+                  size_t* ran) {
     Status s = writer_db_.ExecCached("BEGIN IMMEDIATE");
     if (!s.ok()) return s;
     txn.set_now(clock()->Now());
@@ -685,6 +698,15 @@ class SqliteStore final : public Store {
       s = writer_db_.ExecCached("SAVEPOINT t");
       if (!s.ok()) break;
       results[i] = batch[i].fn(txn);
+      if (!results[i].ok() && sqlite3_get_autocommit(writer_db_.handle())) {
+        for (size_t j = 0; j < i; ++j) {
+          results[j] = Status::Unavailable(
+              "rolled back with a transaction that failed: " + results[i].message(),
+              "batch_rolled_back");
+        }
+        *ran = i + 1;
+        return Status::Ok();
+      }
       if (results[i].ok()) {
         s = writer_db_.ExecCached("RELEASE t");
       } else {

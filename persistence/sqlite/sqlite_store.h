@@ -22,6 +22,8 @@ struct SqliteOptions {
   int max_batch = 512;                // TxnFns per group commit at most
   int readers = 4;
   bool migrate = true;                // create or upgrade the schema on open
+  int64_t max_size_bytes = 0;         // cap on engine.db (0 = none); past it writes fail
+                                      // with reason "disk_full", as on a full disk
   Clock* clock = nullptr;             // defaults to SystemClock
 };
 

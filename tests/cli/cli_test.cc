@@ -1,1 +1,164 @@
-// placeholder
+// Runs the keel binary and checks its output and exit codes.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "common/json.h"
+
+namespace keel {
+namespace {
+
+struct CmdResult {
+  int code;
+  std::string out, err;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "keel-cli-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    db_ = "sqlite:" + dir_ + "/data";
+  }
+  void TearDown() override {
+    if (worker_ > 0) {
+      kill(worker_, SIGTERM);
+      waitpid(worker_, nullptr, 0);
+    }
+    std::filesystem::remove_all(dir_);
+  }
+  static std::string Slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  // `args` is a shell fragment; quote JSON with single quotes.
+  CmdResult Keel(const std::string& args) {
+    std::string out = dir_ + "/out", err = dir_ + "/err";
+    std::string cmd = std::string(KEEL_BINARY) + " " + args + " >" + out + " 2>" + err;
+    int rc = std::system(cmd.c_str());
+    return CmdResult{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, Slurp(out), Slurp(err)};
+  }
+  void StartWorker() {
+    worker_ = fork();
+    if (worker_ == 0) {
+      std::string log = dir_ + "/worker.log";
+      freopen(log.c_str(), "w", stdout);
+      freopen(log.c_str(), "a", stderr);
+      execl(KEEL_BINARY, KEEL_BINARY, "worker", "--db", db_.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  json::value DescribeUntilClosed(const std::string& id) {
+    for (int i = 0; i < 300; ++i) {
+      CmdResult r = Keel("workflow describe " + id + " --db " + db_ + " --output json");
+      if (r.code == 0) {
+        auto v = json::parse(r.out);
+        if (v.at("status") != "running") return v;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return nullptr;
+  }
+  std::string dir_, db_;
+  pid_t worker_ = -1;
+};
+
+TEST_F(CliTest, StartDescribeListHistoryEndToEnd) {
+  StartWorker();
+  CmdResult start = Keel("workflow start --type DemoSaga --id cli-1 --input '{\"steps\":3,\"fail_at\":2}' "
+                   "--db " + db_);
+  ASSERT_EQ(start.code, 0) << start.err;
+  std::string run_id = start.out.substr(0, start.out.find('\n'));
+  EXPECT_TRUE(std::regex_match(run_id, std::regex("[0-9a-f-]{36}"))) << start.out;
+
+  CmdResult again = Keel("workflow start --type DemoSaga --id cli-1 --input '{}' --db " + db_ +
+                   " --output json");
+  ASSERT_EQ(again.code, 0);
+  auto a = json::parse(again.out);
+  EXPECT_EQ(a.at("run_id"), json::value(run_id));
+  EXPECT_EQ(a.at("started"), false);
+
+  json::value d = DescribeUntilClosed("cli-1");
+  ASSERT_FALSE(d.is_null());
+  EXPECT_EQ(d.at("workflow_id"), "cli-1");
+  EXPECT_EQ(d.at("run_id"), json::value(run_id));
+  EXPECT_EQ(d.at("type"), "DemoSaga");
+  EXPECT_EQ(d.at("status"), "completed");
+  EXPECT_EQ(d.at("result"), json::parse(R"({"completed":[1],"compensated":[1]})"));
+  EXPECT_TRUE(d.at("failure").is_null());
+
+  CmdResult table = Keel("workflow describe cli-1 --db " + db_);
+  EXPECT_EQ(table.code, 0);
+  EXPECT_NE(table.out.find("completed"), std::string::npos);
+
+  CmdResult list = Keel("workflow list --db " + db_ + " --status completed --output json");
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_EQ(json::parse(list.out).at("workflows").as_array().size(), 1u);
+  CmdResult none = Keel("workflow list --db " + db_ + " --status running --output json");
+  EXPECT_EQ(json::parse(none.out).at("workflows").as_array().size(), 0u);
+
+  CmdResult hist = Keel("workflow history cli-1 --db " + db_);
+  EXPECT_EQ(hist.code, 0);
+  EXPECT_NE(hist.out.find("activity_task_failed"), std::string::npos);
+  EXPECT_NE(hist.out.find("workflow_execution_completed"), std::string::npos);
+}
+
+TEST_F(CliTest, UsageErrorsExitTwoWithAUsageLine) {
+  CmdResult none = Keel("");
+  EXPECT_EQ(none.code, 2);
+  CmdResult missing = Keel("workflow start --type DemoSaga --db " + db_);
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("--id"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("usage"), std::string::npos);
+  CmdResult bogus = Keel("workflow list --bogus");
+  EXPECT_EQ(bogus.code, 2);
+  CmdResult status = Keel("workflow list --status sleeping --db " + db_);
+  EXPECT_EQ(status.code, 2);
+  EXPECT_NE(status.err.find("--status"), std::string::npos);
+}
+
+TEST_F(CliTest, BadInputIsAClearError) {
+  CmdResult json = Keel("workflow start --type DemoSaga --id x --input '{not json' --db " + db_);
+  EXPECT_EQ(json.code, 2);
+  EXPECT_NE(json.err.find("not valid JSON"), std::string::npos) << json.err;
+  CmdResult type = Keel("workflow start --type Nope --id x --db " + db_);
+  EXPECT_EQ(type.code, 2);
+  EXPECT_NE(type.err.find("unknown workflow type 'Nope'"), std::string::npos) << type.err;
+  EXPECT_NE(type.err.find("DemoSaga"), std::string::npos);
+  CmdResult unknown = Keel("workflow describe no-such-id --db " + db_);
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_NE(unknown.err.find("workflow_not_found"), std::string::npos);
+  CmdResult url = Keel("workflow list --db mysql://x");
+  EXPECT_EQ(url.code, 2);
+  EXPECT_NE(url.err.find("--db must be"), std::string::npos) << url.err;
+}
+
+TEST_F(CliTest, MigrateIsIdempotent) {
+  CmdResult a = Keel("db migrate --db " + db_);
+  CmdResult b = Keel("db migrate --db " + db_);
+  EXPECT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST_F(CliTest, BenchEnginePrintsItsSummaryLine) {
+  CmdResult r = Keel("bench engine --sagas 50 --activities 2 --concurrency 10");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex(R"(sagas=50 seconds=[0-9.]+ sagas_per_s=[0-9.]+ p50_ms=[0-9.]+ p99_ms=[0-9.]+)")))
+      << r.out;
+}
+
+}  // namespace
+}  // namespace keel

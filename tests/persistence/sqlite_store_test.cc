@@ -1,1 +1,218 @@
-// placeholder
+// The Store contract. Parameterised by backend so every backend runs the same suite.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <future>
+
+#include "persistence/sqlite/sqlite_store.h"
+
+namespace keel::persistence {
+namespace {
+
+struct Backend {
+  std::string name;
+  std::function<Result<std::unique_ptr<Store>>(const std::string& dir, Clock* clock)> open;
+};
+
+class StoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "keel-store-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Reopen() {
+    store_.reset();
+    auto s = GetParam().open(dir_, &clock_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+  ExecutionRow NewExec(const std::string& wid, const std::string& rid, Millis start = 1000) {
+    ExecutionRow r;
+    r.workflow_id = wid;
+    r.run_id = rid;
+    r.workflow_type = "T";
+    r.task_queue = "q";
+    r.version = 1;
+    r.start_time = start;
+    return r;
+  }
+  static std::vector<proto::HistoryEvent> Events(int64_t from, int64_t to) {
+    std::vector<proto::HistoryEvent> v;
+    for (int64_t i = from; i <= to; ++i) {
+      auto& e = v.emplace_back();
+      e.set_event_id(i);
+      e.mutable_timer_fired()->set_timer_id(std::to_string(i));
+    }
+    return v;
+  }
+
+  FakeClock clock_{1'000'000};
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreTest, AppendsAndReadsHistoryFromAnyEvent) {
+  ASSERT_TRUE(store_->Transact([&](Txn& t) {
+                      KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("w", "r1")));
+                      KEEL_RETURN_IF_ERROR(t.AppendHistory("r1", Events(1, 3)));
+                      return t.AppendHistory("r1", Events(4, 5));
+                    }).ok());
+  EXPECT_EQ(store_->ReadHistory("r1", 1).value().size(), 5u);
+  auto tail = store_->ReadHistory("r1", 3).value();
+  ASSERT_EQ(tail.size(), 3u);
+  EXPECT_EQ(tail.front().event_id(), 3);
+  // Appending an already used first event id is refused.
+  Status dup = store_->Transact([&](Txn& t) { return t.AppendHistory("r1", Events(4, 4)); });
+  EXPECT_FALSE(dup.ok());
+}
+
+TEST_P(StoreTest, OptimisticVersionCheck) {
+  ASSERT_TRUE(store_->Transact([&](Txn& t) { return t.InsertExecution(NewExec("w", "r1")); }).ok());
+  ExecutionRow row = *store_->ReadExecution("r1").value();
+  row.next_event_id = 7;
+  ASSERT_TRUE(store_->Transact([&](Txn& t) { return t.UpdateExecution(row, 1); }).ok());
+  EXPECT_EQ(store_->ReadExecution("r1").value()->version, 2);
+  Status stale = store_->Transact([&](Txn& t) { return t.UpdateExecution(row, 1); });
+  EXPECT_EQ(stale.code(), StatusCode::kConditionFailed);
+  EXPECT_EQ(stale.reason(), "version_conflict");
+}
+
+TEST_P(StoreTest, AFailedTransitionRollsBackOnlyItself) {
+  std::promise<Status> a, b;
+  store_->Submit(
+      [&](Txn& t) {
+        KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("wa", "ra")));
+        return Status::Internal("boom");
+      },
+      [&](const Status& s) { a.set_value(s); });
+  store_->Submit([&](Txn& t) { return t.InsertExecution(NewExec("wb", "rb")); },
+                 [&](const Status& s) { b.set_value(s); });
+  EXPECT_FALSE(a.get_future().get().ok());
+  EXPECT_TRUE(b.get_future().get().ok());
+  EXPECT_FALSE(store_->ReadExecution("ra").value().has_value());
+  EXPECT_TRUE(store_->ReadExecution("rb").value().has_value());
+}
+
+TEST_P(StoreTest, LeasesAreExclusiveAndExpireIntoDeadlines) {
+  TaskRow t;
+  t.queue = "q";
+  t.kind = TaskKind::kActivity;
+  t.workflow_id = "w";
+  t.run_id = "r";
+  t.activity_id = "1";
+  t.visible_at = clock_.Now();
+  t.lease_ms = 5000;
+  int64_t id = 0;
+  ASSERT_TRUE(store_->Transact([&](Txn& tx) {
+                      KEEL_ASSIGN_OR_RETURN(id, tx.InsertTask(t));
+                      return Status::Ok();
+                    }).ok());
+  EXPECT_TRUE(store_->HasReadyTasks("q", TaskKind::kActivity).value());
+  std::vector<TaskRow> first, second;
+  ASSERT_TRUE(store_->Transact([&](Txn& tx) {
+                      KEEL_ASSIGN_OR_RETURN(first, tx.LeaseTasks("q", TaskKind::kActivity, "A", 0, 10));
+                      KEEL_ASSIGN_OR_RETURN(second, tx.LeaseTasks("q", TaskKind::kActivity, "B", 0, 10));
+                      return Status::Ok();
+                    }).ok());
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_TRUE(second.empty());
+  EXPECT_EQ(first[0].lease_owner, "A");
+  EXPECT_EQ(first[0].lease_token, 1);
+  EXPECT_EQ(first[0].lease_expires, clock_.Now() + 5000);
+  EXPECT_TRUE(store_->DueTaskDeadlines(clock_.Now() + 4999, 10).value().empty());
+  auto due = store_->DueTaskDeadlines(clock_.Now() + 5000, 10).value();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].id, id);
+  EXPECT_EQ(store_->NextWakeTime().value(), std::optional<Millis>(clock_.Now() + 5000));
+}
+
+TEST_P(StoreTest, DelayedTasksAreNotHandedOutEarly) {
+  TaskRow t;
+  t.queue = "q";
+  t.kind = TaskKind::kWorkflow;
+  t.run_id = "r";
+  t.visible_at = clock_.Now() + 1000;
+  t.lease_ms = 1000;
+  ASSERT_TRUE(store_->Transact([&](Txn& tx) { return tx.InsertTask(t).status(); }).ok());
+  EXPECT_FALSE(store_->HasReadyTasks("q", TaskKind::kWorkflow).value());
+  EXPECT_EQ(store_->NextWakeTime().value(), std::optional<Millis>(clock_.Now() + 1000));
+  clock_.Advance(1000);
+  EXPECT_TRUE(store_->HasReadyTasks("q", TaskKind::kWorkflow).value());
+}
+
+TEST_P(StoreTest, ATimerIsDeletedOnce) {
+  int64_t id = 0;
+  ASSERT_TRUE(store_->Transact([&](Txn& tx) {
+                      KEEL_ASSIGN_OR_RETURN(id, tx.InsertTimer({0, "w", "r", "1", 5000}));
+                      return Status::Ok();
+                    }).ok());
+  EXPECT_EQ(store_->DueTimers(4999, 10).value().size(), 0u);
+  EXPECT_EQ(store_->DueTimers(5000, 10).value().size(), 1u);
+  bool first = false, second = true;
+  ASSERT_TRUE(store_->Transact([&](Txn& tx) {
+                      KEEL_ASSIGN_OR_RETURN(first, tx.DeleteTimer(id));
+                      KEEL_ASSIGN_OR_RETURN(second, tx.DeleteTimer(id));
+                      return Status::Ok();
+                    }).ok());
+  EXPECT_TRUE(first);
+  EXPECT_FALSE(second);
+}
+
+TEST_P(StoreTest, ListsNewestFirstWithFiltersAndCursor) {
+  ASSERT_TRUE(store_->Transact([&](Txn& tx) {
+                      for (int i = 0; i < 5; ++i) {
+                        auto e = NewExec("w" + std::to_string(i), "r" + std::to_string(i), 1000 + i);
+                        if (i % 2) e.status = ExecutionStatus::kCompleted;
+                        KEEL_RETURN_IF_ERROR(tx.InsertExecution(e));
+                      }
+                      return Status::Ok();
+                    }).ok());
+  ListFilter f;
+  f.limit = 2;
+  auto p1 = store_->ListExecutions(f).value();
+  ASSERT_EQ(p1.rows.size(), 2u);
+  EXPECT_EQ(p1.rows[0].workflow_id, "w4");
+  ASSERT_FALSE(p1.next_cursor.empty());
+  f.cursor = p1.next_cursor;
+  auto p2 = store_->ListExecutions(f).value();
+  EXPECT_EQ(p2.rows[0].workflow_id, "w2");
+  f.cursor.clear();
+  f.limit = 10;
+  f.status = ExecutionStatus::kCompleted;
+  EXPECT_EQ(store_->ListExecutions(f).value().rows.size(), 2u);
+  f.cursor = "garbage";
+  EXPECT_EQ(store_->ListExecutions(f).status().reason(), "bad_cursor");
+}
+
+TEST_P(StoreTest, CommittedStateSurvivesReopen) {
+  ASSERT_TRUE(store_->Transact([&](Txn& t) {
+                      KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("w", "r1")));
+                      return t.AppendHistory("r1", Events(1, 2));
+                    }).ok());
+  Reopen();
+  EXPECT_EQ(store_->ReadCurrentExecution("w").value()->run_id, "r1");
+  EXPECT_EQ(store_->ReadHistory("r1", 1).value().size(), 2u);
+  EXPECT_EQ(store_->SchemaVersion().value(), SqliteSchemaVersionLatest());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, StoreTest,
+    ::testing::Values(Backend{"sqlite",
+                              [](const std::string& dir, Clock* clock) {
+                                SqliteOptions o;
+                                o.dir = dir;
+                                o.clock = clock;
+                                return OpenSqliteStore(o);
+                              }}),
+    [](const ::testing::TestParamInfo<Backend>& i) { return i.param.name; });
+
+}  // namespace
+}  // namespace keel::persistence
