@@ -182,7 +182,6 @@ json::value RunStep(EffectLog* log, ActivityContext& ctx, const json::value& inp
   const auto& o = input.as_object();
   int64_t step = o.at("step").as_int64();
   int64_t ms = o.at("activity_ms").as_int64();
-  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   if (o.at("fail").as_bool()) {
     throw ApplicationError("DemoFailure", "step " + std::to_string(step) + " fails (fail_at)",
                            true);
@@ -196,6 +195,9 @@ json::value RunStep(EffectLog* log, ActivityContext& ctx, const json::value& inp
                         static_cast<int>(step), kind);
     if (!r.ok()) throw ApplicationError("EffectLogBusy", r.status().message());
   }
+  // The effect lands first and the reply is slow, like a charge: a crash in between
+  // re-runs the step, and only the idempotency key keeps it from applying twice.
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return json::object{{"step", step}};
 }
 

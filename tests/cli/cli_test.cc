@@ -76,7 +76,7 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, StartDescribeListHistoryEndToEnd) {
   StartWorker();
-  CmdResult start = Keel("workflow start --type DemoSaga --id cli-1 --input '{\"steps\":3,\"fail_at\":2}' "
+  CmdResult start = Keel("workflow start --type DemoSaga --id cli-1 --input '{\"steps\":3,\"fail_at\":2,\"activity_ms\":300}' "
                    "--db " + db_);
   ASSERT_EQ(start.code, 0) << start.err;
   std::string run_id = start.out.substr(0, start.out.find('\n'));
