@@ -42,6 +42,8 @@ Engine::Engine(persistence::Store* store, const Registry* registry, EngineOption
     wo.activity_threads = options_.activity_threads;
     wo.cache_size = options_.cache_size;
     wo.poll_interval_ms = options_.poll_interval_ms;
+    served_.insert(wo.workflow_queues.begin(), wo.workflow_queues.end());
+    served_.insert(wo.activity_queues.begin(), wo.activity_queues.end());
     workers_ = std::make_unique<Workers>(history_.get(), matcher_.get(), registry_, wo);
   }
 }
@@ -67,6 +69,8 @@ void Engine::Stop() {
 bool Engine::Idle() const {
   return history_->in_flight() == 0 && (!matcher_ || matcher_->Idle());
 }
+
+bool Engine::Serves(const std::string& queue) const { return served_.count(queue) > 0; }
 
 std::unique_ptr<Engine> MakeClientEngine(persistence::Store* store, const Registry* registry) {
   EngineOptions o;

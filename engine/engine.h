@@ -41,6 +41,8 @@ class Engine {
   // No task in hand, none waiting in memory, no transition in flight.
   bool Idle() const;
   const std::string& identity() const { return options_.identity; }
+  // Whether this engine's workers poll `queue` (for workflow or activity tasks).
+  bool Serves(const std::string& queue) const;
 
  private:
   persistence::Store* store_;
@@ -51,6 +53,7 @@ class Engine {
   std::unique_ptr<TimerService> timers_;
   std::unique_ptr<Workers> workers_;
   bool started_ = false;
+  std::set<std::string> served_;
 };
 
 // A client-only engine over `store`: start, signal, describe; no workers.

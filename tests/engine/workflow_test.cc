@@ -59,6 +59,21 @@ void RegisterTestActivities(Registry& r) {
       },
       "test");
   r.RegisterActivity(
+      "HeartbeatThenHang",
+      [](ActivityContext& ctx, const json::value&) -> json::value {
+        // Resumes from the last heartbeat of an earlier attempt.
+        int64_t from = ctx.info().heartbeat_details.is_int64()
+                           ? ctx.info().heartbeat_details.as_int64()
+                           : 0;
+        if (ctx.info().attempt == 1) {
+          ctx.Heartbeat(json::value(from + 5));
+          std::this_thread::sleep_for(std::chrono::milliseconds(300));  // then goes silent
+          return json::value(-1);
+        }
+        return json::value(from);
+      },
+      "test");
+  r.RegisterActivity(
       "Slow",
       [](ActivityContext& ctx, const json::value& in) -> json::value {
         std::this_thread::sleep_for(std::chrono::milliseconds(in.as_int64()));
@@ -136,6 +151,26 @@ Workflow<json::value> SlowActivityWithTimeout(WorkflowContext& ctx, json::value 
   }
 }
 
+Workflow<json::value> HeartbeatTimeout(WorkflowContext& ctx, json::value) {
+  ActivityOptions o = Quick();
+  o.heartbeat_timeout = 100;
+  o.start_to_close_timeout = 60'000;
+  co_return co_await ctx.ExecuteActivity("HeartbeatThenHang", nullptr, o);
+}
+
+// An activity on a queue nobody serves: only its timeouts can end it.
+Workflow<json::value> Unserved(WorkflowContext& ctx, json::value kind) {
+  ActivityOptions o = Quick("nobody-polls-this");
+  if (kind == "start") o.schedule_to_start_timeout = 5 * 60'000;
+  if (kind == "close") o.schedule_to_close_timeout = 10 * 60'000;
+  try {
+    co_await ctx.ExecuteActivity("Echo", nullptr, o);
+  } catch (const ActivityError& e) {
+    co_return json::object{{"type", e.type()}};
+  }
+  co_return nullptr;
+}
+
 Workflow<json::value> FailsItself(WorkflowContext&, json::value) {
   throw ApplicationError("OrderInvalid", "no lines", true);
   co_return nullptr;
@@ -154,6 +189,8 @@ class WorkflowTest : public ::testing::Test {
     registry_.RegisterWorkflow("DeterministicBits", DeterministicBits);
     registry_.RegisterWorkflow("SlowActivityWithTimeout", SlowActivityWithTimeout);
     registry_.RegisterWorkflow("FailsItself", FailsItself);
+    registry_.RegisterWorkflow("HeartbeatTimeout", HeartbeatTimeout);
+    registry_.RegisterWorkflow("Unserved", Unserved);
     auto env = TestEnvironment::Create(&registry_);
     ASSERT_TRUE(env.ok()) << env.status().ToString();
     env_ = std::move(env).value();
@@ -312,6 +349,51 @@ TEST_F(WorkflowTest, StartToCloseTimeoutRetriesThenFails) {
   auto r = ResultOf(closed);
   EXPECT_EQ(r.at("type"), "StartToCloseTimeout");
   EXPECT_EQ(r.at("attempts"), 2);
+}
+
+TEST_F(WorkflowTest, HeartbeatTimeoutRetriesAndTheRetryResumesFromTheHeartbeat) {
+  ASSERT_TRUE(env_->Start("HeartbeatTimeout", "hb", nullptr).ok());
+  auto row = env_->store().ReadCurrentExecution("hb").value();
+  // Wait for the first attempt's heartbeat, then let its heartbeat deadline pass.
+  bool beat = false;
+  for (int i = 0; i < 3000 && !beat; ++i) {
+    for (const auto& t : env_->store().ListTasksOfRun(row->run_id).value()) {
+      proto::ActivityTaskInfo info;
+      info.ParseFromString(t.info);
+      beat |= info.has_heartbeat_details();
+    }
+    if (!beat) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(beat);
+  env_->clock().Advance(150);
+  for (int i = 0; i < 50; ++i) {  // through the retry backoff
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    env_->clock().Advance(5);
+  }
+  auto closed = env_->RunUntilClosed("hb").value();
+  ASSERT_EQ(closed.status, ExecutionStatus::kCompleted);
+  EXPECT_EQ(ResultOf(closed), json::value(5)) << "attempt 2 resumed from the heartbeat";
+  auto h = env_->GetHistory("hb").value();
+  for (const auto& e : h.events()) {
+    if (e.has_activity_task_started()) {
+      EXPECT_EQ(e.activity_task_started().attempt(), 2);
+      EXPECT_EQ(e.activity_task_started().last_failure().type(), "HeartbeatTimeout");
+    }
+  }
+}
+
+TEST_F(WorkflowTest, ScheduleToStartTimeoutEndsAnUnservedActivity) {
+  auto row = Run("Unserved", "s2s", "start");
+  ASSERT_EQ(row.status, ExecutionStatus::kCompleted);
+  EXPECT_EQ(ResultOf(row).at("type"), "ScheduleToStartTimeout");
+  EXPECT_GE(row.close_time - row.start_time, 5 * 60'000);
+}
+
+TEST_F(WorkflowTest, ScheduleToCloseTimeoutEndsAnUnservedActivity) {
+  auto row = Run("Unserved", "s2c", "close");
+  ASSERT_EQ(row.status, ExecutionStatus::kCompleted);
+  EXPECT_EQ(ResultOf(row).at("type"), "ScheduleToCloseTimeout");
+  EXPECT_GE(row.close_time - row.start_time, 10 * 60'000);
 }
 
 TEST_F(WorkflowTest, StartIsIdempotentWhileRunning) {
