@@ -16,6 +16,8 @@ struct Backend {
   std::function<Result<std::unique_ptr<Store>>(const std::string& dir, Clock* clock)> open;
 };
 
+void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
+
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
