@@ -32,8 +32,8 @@ void BM_ReplayHistory(benchmark::State& state) {
     benchmark::DoNotOptimize(report);
   }
   state.counters["events"] = h.events_size();
-  state.counters["events_per_s"] =
-      benchmark::Counter(static_cast<double>(h.events_size()), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["events_per_s"] = benchmark::Counter(
+      static_cast<double>(h.events_size()), benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_ReplayHistory)->Unit(benchmark::kMillisecond);
 

@@ -24,7 +24,7 @@ namespace {
 struct BenchFlags {
   std::string db;
   int sagas = 1000;
-  int concurrency = 200;
+  int concurrency = 100;
   int activities = 4;
   int workflow_threads = 2;
   int activity_threads = 8;

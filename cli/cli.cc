@@ -1,11 +1,10 @@
 #include "cli/cli.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <iostream>
-
-#include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include "engine/engine.h"
@@ -166,6 +165,20 @@ void AddDbCommands(CLI::App& app, CliState& state) {
   });
 }
 
+namespace {
+// SPEC section 2: every flag also reads KEEL_<FLAG> (--task-queue: KEEL_TASK_QUEUE).
+void AddEnvNames(CLI::App* app) {
+  for (CLI::Option* opt : app->get_options()) {
+    if (opt->get_lnames().empty() || !opt->get_envname().empty()) continue;
+    std::string env = "KEEL_" + opt->get_lnames().front();
+    for (char& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    if (env == "KEEL_HELP") continue;
+    opt->envname(env);
+  }
+  for (CLI::App* sub : app->get_subcommands({})) AddEnvNames(sub);
+}
+}  // namespace
+
 int RunCli(int argc, char** argv) {
   CLI::App app{"keel: durable workflows for commerce"};
   app.require_subcommand(1);
@@ -174,6 +187,7 @@ int RunCli(int argc, char** argv) {
   AddWorkflowCommands(app, state);
   AddBenchCommands(app, state);
   AddDbCommands(app, state);
+  AddEnvNames(&app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -51,8 +51,8 @@ json::value DecodePayloadBytes(const std::string& bytes) {
 }
 
 json::value FailureJson(const proto::Failure& f) {
-  json::object o{{"type", f.type()}, {"message", f.message()},
-                 {"non_retryable", f.non_retryable()}};
+  json::object o{
+      {"type", f.type()}, {"message", f.message()}, {"non_retryable", f.non_retryable()}};
   if (!f.code().empty()) o["code"] = f.code();
   return o;
 }
@@ -65,17 +65,17 @@ json::value DecodeFailureBytes(const std::string& bytes) {
 }
 
 json::object ExecutionJson(const ExecutionRow& r) {
-  return json::object{{"workflow_id", r.workflow_id},
-                      {"run_id", r.run_id},
-                      {"type", r.workflow_type},
-                      {"status", persistence::ExecutionStatusName(r.status)},
-                      {"task_queue", r.task_queue},
-                      {"start_time", FormatTime(r.start_time)},
-                      {"close_time", r.close_time ? json::value(FormatTime(r.close_time))
-                                                  : json::value(nullptr)},
-                      {"history_length", r.next_event_id - 1},
-                      {"result", DecodePayloadBytes(r.result)},
-                      {"failure", DecodeFailureBytes(r.failure)}};
+  return json::object{
+      {"workflow_id", r.workflow_id},
+      {"run_id", r.run_id},
+      {"type", r.workflow_type},
+      {"status", persistence::ExecutionStatusName(r.status)},
+      {"task_queue", r.task_queue},
+      {"start_time", FormatTime(r.start_time)},
+      {"close_time", r.close_time ? json::value(FormatTime(r.close_time)) : json::value(nullptr)},
+      {"history_length", r.next_event_id - 1},
+      {"result", DecodePayloadBytes(r.result)},
+      {"failure", DecodeFailureBytes(r.failure)}};
 }
 
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {
@@ -103,8 +103,8 @@ Status CheckOutput() {
 int Start(const Registry& registry) {
   auto input = ParseJson(F().input);
   if (!input.ok()) {
-    return ReportError(Status::InvalidArgument("--input is not valid JSON: " +
-                                               input.status().message()));
+    return ReportError(
+        Status::InvalidArgument("--input is not valid JSON: " + input.status().message()));
   }
   const WorkflowDef* def = registry.FindWorkflow(F().type);
   if (!def) {
@@ -138,9 +138,8 @@ int Start(const Registry& registry) {
   auto r = engine->history().StartWorkflow(req);
   if (!r.ok()) return ReportError(r.status());
   if (F().output == "json") {
-    std::cout << json::serialize(json::object{{"workflow_id", F().id},
-                                              {"run_id", r->run_id},
-                                              {"started", r->started}})
+    std::cout << json::serialize(json::object{
+                     {"workflow_id", F().id}, {"run_id", r->run_id}, {"started", r->started}})
               << "\n";
   } else {
     std::cout << r->run_id << "\n";
@@ -166,8 +165,8 @@ int Describe(const Registry& registry) {
         {"task_queue", t.queue},
         {"state", t.lease_owner.empty() ? "scheduled" : "started"},
         {"attempt", t.attempt},
-        {"next_attempt_at", t.lease_owner.empty() ? json::value(FormatTime(t.visible_at))
-                                                   : json::value(nullptr)},
+        {"next_attempt_at",
+         t.lease_owner.empty() ? json::value(FormatTime(t.visible_at)) : json::value(nullptr)},
         {"last_failure",
          info.has_last_failure() ? FailureJson(info.last_failure()) : json::value(nullptr)}});
   }
@@ -255,9 +254,8 @@ int List(const Registry&) {
     for (const auto& r : page->rows) rows.push_back(ExecutionJson(r));
     std::cout << json::serialize(json::object{
                      {"workflows", rows},
-                     {"next_cursor", page->next_cursor.empty()
-                                         ? json::value(nullptr)
-                                         : json::value(page->next_cursor)}})
+                     {"next_cursor", page->next_cursor.empty() ? json::value(nullptr)
+                                                               : json::value(page->next_cursor)}})
               << "\n";
     return kExitOk;
   }
@@ -280,8 +278,8 @@ int History(const Registry&) {
   auto row = (*store)->ReadCurrentExecution(F().id);
   if (!row.ok()) return ReportError(row.status());
   if (!*row) {
-    return ReportError(Status::NotFound("workflow '" + F().id + "' not found",
-                                        "workflow_not_found"));
+    return ReportError(
+        Status::NotFound("workflow '" + F().id + "' not found", "workflow_not_found"));
   }
   auto events = (*store)->ReadHistory((*row)->run_id, 1);
   if (!events.ok()) return ReportError(events.status());
@@ -294,9 +292,9 @@ int History(const Registry&) {
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows = {{"ID", "TIME", "TYPE", "DETAILS"}};
-  for (const auto& e : *events) rows.push_back({std::to_string(e.event_id()),
-                                                FormatTime(e.event_time_ms()), EventTypeName(e),
-                                                DescribeEvent(e)});
+  for (const auto& e : *events)
+    rows.push_back({std::to_string(e.event_id()), FormatTime(e.event_time_ms()), EventTypeName(e),
+                    DescribeEvent(e)});
   PrintTable(rows);
   return kExitOk;
 }
@@ -304,8 +302,8 @@ int History(const Registry&) {
 int Signal(const Registry& registry) {
   auto input = ParseJson(F().input);
   if (!input.ok()) {
-    return ReportError(Status::InvalidArgument("--input is not valid JSON: " +
-                                               input.status().message()));
+    return ReportError(
+        Status::InvalidArgument("--input is not valid JSON: " + input.status().message()));
   }
   auto store = OpenDb(F().db);
   if (!store.ok()) return ReportError(store.status());

@@ -11,8 +11,7 @@ Millis SystemClock::Now() const {
 }
 
 void SystemClock::WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                            Millis deadline, Millis max_wait,
-                            const std::function<bool()>& wake) {
+                            Millis deadline, Millis max_wait, const std::function<bool()>& wake) {
   Millis wait = std::clamp<Millis>(deadline - Now(), 0, max_wait);
   if (wait <= 0 || wake()) return;
   cv.wait_for(lock, std::chrono::milliseconds(wait), wake);

@@ -28,8 +28,8 @@ class Clock {
 class SystemClock final : public Clock {
  public:
   Millis Now() const override;
-  void WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                 Millis deadline, Millis max_wait, const std::function<bool()>& wake) override;
+  void WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Millis deadline,
+                 Millis max_wait, const std::function<bool()>& wake) override;
   static SystemClock* Default();
 };
 
@@ -41,8 +41,8 @@ class FakeClock final : public Clock {
   Millis Now() const override { return now_.load(); }
   void Advance(Millis d) { now_.fetch_add(d); }
   void AdvanceTo(Millis t);
-  void WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                 Millis deadline, Millis max_wait, const std::function<bool()>& wake) override;
+  void WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Millis deadline,
+                 Millis max_wait, const std::function<bool()>& wake) override;
 
  private:
   std::atomic<Millis> now_;

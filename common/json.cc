@@ -30,7 +30,8 @@ Result<int64_t> GetInt(const json::object& o, std::string_view key, int64_t fall
   if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
     return static_cast<int64_t>(v.get_uint64());
   }
-  if (v.is_double() && v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double()))) {
+  if (v.is_double() &&
+      v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double()))) {
     return static_cast<int64_t>(v.get_double());
   }
   return Status::InvalidArgument("field '" + std::string(key) + "' must be an integer",

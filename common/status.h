@@ -12,7 +12,7 @@ namespace keel {
 
 enum class StatusCode : int {
   kOk = 0,
-  kInvalidArgument,     // caller's input is wrong; do not retry
+  kInvalidArgument,  // caller's input is wrong; do not retry
   kNotFound,
   kAlreadyExists,
   kFailedPrecondition,  // state does not allow it (closed run, newer schema...)
@@ -77,7 +77,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit on purpose
   Result(Status status) : v_(std::move(status)) {}  // NOLINT
   bool ok() const { return v_.index() == 0; }
   const Status& status() const {
@@ -98,15 +98,16 @@ class [[nodiscard]] Result {
 
 }  // namespace keel
 
-#define KEEL_RETURN_IF_ERROR(expr)        \
-  do {                                    \
-    ::keel::Status _st = (expr);          \
-    if (!_st.ok()) return _st;            \
+#define KEEL_RETURN_IF_ERROR(expr) \
+  do {                             \
+    ::keel::Status _st = (expr);   \
+    if (!_st.ok()) return _st;     \
   } while (0)
 
 #define KEEL_CONCAT_INNER(a, b) a##b
 #define KEEL_CONCAT(a, b) KEEL_CONCAT_INNER(a, b)
-#define KEEL_ASSIGN_OR_RETURN(lhs, expr) KEEL_ASSIGN_OR_RETURN_IMPL(KEEL_CONCAT(_res_, __LINE__), lhs, expr)
+#define KEEL_ASSIGN_OR_RETURN(lhs, expr) \
+  KEEL_ASSIGN_OR_RETURN_IMPL(KEEL_CONCAT(_res_, __LINE__), lhs, expr)
 #define KEEL_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                               \
   if (!tmp.ok()) return tmp.status();              \

@@ -24,19 +24,19 @@ Engine::Engine(persistence::Store* store, const Registry* registry, EngineOption
   ho.workflow_task_timeout = options_.workflow_task_timeout;
   history_ = std::make_unique<HistoryService>(store_, matcher_.get(), ho);
   if (options_.run_timers) {
-    timers_ = std::make_unique<TimerService>(history_.get(), matcher_.get(),
-                                             options_.poll_interval_ms);
+    timers_ =
+        std::make_unique<TimerService>(history_.get(), matcher_.get(), options_.poll_interval_ms);
     history_->SetWakeHook([t = timers_.get()](Millis at) { t->Wake(at); });
   }
   if (workers) {
     WorkerOptions wo;
     if (options_.run_workflows) {
-      wo.workflow_queues = options_.workflow_queues.empty() ? registry_->WorkflowQueues()
-                                                            : options_.workflow_queues;
+      wo.workflow_queues =
+          options_.workflow_queues.empty() ? registry_->WorkflowQueues() : options_.workflow_queues;
     }
     if (options_.run_activities) {
-      wo.activity_queues = options_.activity_queues.empty() ? registry_->ActivityQueues()
-                                                            : options_.activity_queues;
+      wo.activity_queues =
+          options_.activity_queues.empty() ? registry_->ActivityQueues() : options_.activity_queues;
     }
     wo.workflow_threads = options_.workflow_threads;
     wo.activity_threads = options_.activity_threads;
@@ -66,9 +66,7 @@ void Engine::Stop() {
   }
 }
 
-bool Engine::Idle() const {
-  return history_->in_flight() == 0 && (!matcher_ || matcher_->Idle());
-}
+bool Engine::Idle() const { return history_->in_flight() == 0 && (!matcher_ || matcher_->Idle()); }
 
 bool Engine::Serves(const std::string& queue) const { return served_.count(queue) > 0; }
 

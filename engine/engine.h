@@ -16,10 +16,10 @@
 namespace keel {
 
 struct EngineOptions {
-  std::string identity;          // default: host-pid-random
-  bool run_workflows = true;     // workflow task threads
-  bool run_activities = true;    // activity threads
-  bool run_timers = true;        // timer service
+  std::string identity;                   // default: host-pid-random
+  bool run_workflows = true;              // workflow task threads
+  bool run_activities = true;             // activity threads
+  bool run_timers = true;                 // timer service
   std::set<std::string> workflow_queues;  // empty: every queue the registry names
   std::set<std::string> activity_queues;  // empty: every queue the registry names
   int workflow_threads = 2;

@@ -1,9 +1,9 @@
 #include "engine/history_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <future>
 #include <random>
-
-#include <spdlog/spdlog.h>
 
 #include "common/ids.h"
 #include "engine/payload.h"
@@ -20,11 +20,11 @@ using persistence::Txn;
 
 // What a transition does to this process once it has committed.
 struct HistoryService::Effects {
-  std::vector<TaskRow> eager;                          // leased to us: hand to local workers
+  std::vector<TaskRow> eager;                              // leased to us: hand to local workers
   std::vector<std::pair<TaskKind, std::string>> reserved;  // slots to give back on failure
   std::vector<std::pair<TaskKind, std::string>> notify;    // queues with new waiting tasks
-  Millis wake = 0;                                     // earliest new timer/deadline
-  std::vector<ExecutionRow> closed;                    // runs this transition closed
+  Millis wake = 0;                                         // earliest new timer/deadline
+  std::vector<ExecutionRow> closed;                        // runs this transition closed
   void Wake(Millis t) {
     if (t > 0 && (wake == 0 || t < wake)) wake = t;
   }
@@ -288,15 +288,19 @@ HistoryService::~HistoryService() {
   }
   retry_cv_.notify_all();
   retry_thread_.join();
-  // Fail what never got its turn, so nobody waits forever.
-  for (auto& [t, fn] : retries_) fn();
+  // Transitions still waiting to retry will not run: say so, so nobody waits forever.
+  for (auto& [t, r] : retries_) {
+    in_flight_.fetch_sub(1);
+    if (r.done)
+      r.done(Status::Unavailable("shutting down before the store accepted it", "shutting_down"));
+  }
 }
 
-void HistoryService::RetryLater(Millis delay, std::function<void()> fn) {
+void HistoryService::RetryLater(Millis delay, TxnBody body, Done done, int attempt) {
   {
     std::lock_guard<std::mutex> l(retry_mu_);
     retries_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(delay),
-                     std::move(fn));
+                     PendingRetry{std::move(body), std::move(done), attempt});
   }
   retry_cv_.notify_one();
 }
@@ -313,10 +317,10 @@ void HistoryService::RetryLoop() {
       retry_cv_.wait_until(l, first->first);
       continue;
     }
-    auto fn = std::move(first->second);
+    PendingRetry r = std::move(first->second);
     retries_.erase(first);
     l.unlock();
-    fn();
+    Run(std::move(r.body), std::move(r.done), r.attempt);
     l.lock();
   }
 }
@@ -343,12 +347,12 @@ void HistoryService::Run(TxnBody body, Done done, int attempt) {
           }
           // Locks and version conflicts pass; a full disk rarely does, so it surfaces soon.
           int budget = s.reason() == "disk_full" ? 3 : options_.max_transient_retries;
-          bool retry = (s.transient() || s.reason() == "disk_full") &&
-                       s.reason() != "stale_task" && attempt < budget;
+          bool retry = (s.transient() || s.reason() == "disk_full") && s.reason() != "stale_task" &&
+                       attempt < budget;
           if (retry) {
             Millis delay = std::min<Millis>(10LL << std::min(attempt, 6), 1000);
             if (attempt == 3) spdlog::warn("store busy, retrying: {}", s.ToString());
-            RetryLater(delay, [this, body, done, attempt] { Run(body, done, attempt + 1); });
+            RetryLater(delay, body, done, attempt + 1);
             return;
           }
           in_flight_.fetch_sub(1);
@@ -388,7 +392,7 @@ Result<StartWorkflowResult> HistoryService::StartWorkflow(const StartWorkflowReq
   run.workflow_id = req.workflow_id;
   run.workflow_type = req.workflow_type;
   run.task_queue = req.task_queue.empty() ? "workflows" : req.task_queue;
-  run.run_id = NewRandomUuid();
+  run.run_id = NewTimeOrderedUuid(store_->clock()->Now());
   run.input = ToPayload(req.input);
   run.seed = RandomSeed();
   KEEL_RETURN_IF_ERROR(CheckPayload("workflow input", run.input.data().size()));
@@ -469,8 +473,7 @@ Status HistoryService::RequestCancelWorkflow(const std::string& workflow_id,
   });
 }
 
-Status HistoryService::TerminateWorkflow(const std::string& workflow_id,
-                                         const std::string& reason,
+Status HistoryService::TerminateWorkflow(const std::string& workflow_id, const std::string& reason,
                                          const std::string& identity) {
   return RunSync([=, this](Txn& txn, Effects& fx) -> Status {
     Ctx c{txn, fx, matcher_, options_};
@@ -662,10 +665,10 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
               const auto& a = cmd.continue_as_new();
               NewRun next;
               next.workflow_id = exec.workflow_id;
-              next.workflow_type = a.workflow_type().empty() ? exec.workflow_type
-                                                             : a.workflow_type();
+              next.workflow_type =
+                  a.workflow_type().empty() ? exec.workflow_type : a.workflow_type();
               next.task_queue = a.task_queue().empty() ? exec.task_queue : a.task_queue();
-              next.run_id = NewRandomUuid();
+              next.run_id = NewTimeOrderedUuid(now);
               next.input = a.input();
               next.seed = RandomSeed();
               next.continued_from = exec.run_id;
@@ -679,9 +682,9 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
               return CreateRun(c, next);
             }
             default:
-              return Status::InvalidArgument("unsupported command " + std::to_string(
-                                                 static_cast<int>(cmd.attributes_case())),
-                                             "bad_command");
+              return Status::InvalidArgument(
+                  "unsupported command " + std::to_string(static_cast<int>(cmd.attributes_case())),
+                  "bad_command");
           }
         }
         if (unseen) KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
@@ -720,8 +723,7 @@ void HistoryService::FailWorkflowTask(const TaskRow& task, const proto::Failure&
       std::move(done));
 }
 
-void HistoryService::CompleteActivity(const TaskRow& task, const json::value& result,
-                                      Done done) {
+void HistoryService::CompleteActivity(const TaskRow& task, const json::value& result, Done done) {
   proto::Payload payload = ToPayload(result);
   Status size = CheckPayload("activity result", payload.data().size());
   if (!size.ok()) {
@@ -758,8 +760,7 @@ void HistoryService::CompleteActivity(const TaskRow& task, const json::value& re
       std::move(done));
 }
 
-void HistoryService::FailActivity(const TaskRow& task, const proto::Failure& failure,
-                                  Done done) {
+void HistoryService::FailActivity(const TaskRow& task, const proto::Failure& failure, Done done) {
   Run(
       [this, task, failure](Txn& txn, Effects& fx) -> Status {
         Ctx c{txn, fx, matcher_, options_};
@@ -792,9 +793,8 @@ Status HistoryService::HeartbeatActivity(const TaskRow& task, const json::value&
   });
 }
 
-void HistoryService::LeaseTasks(
-    const std::string& queue, TaskKind kind, int limit,
-    std::function<void(Result<std::vector<TaskRow>>)> done) {
+void HistoryService::LeaseTasks(const std::string& queue, TaskKind kind, int limit,
+                                std::function<void(Result<std::vector<TaskRow>>)> done) {
   auto out = std::make_shared<std::vector<TaskRow>>();
   Run(
       [this, queue, kind, limit, out](Txn& txn, Effects& fx) -> Status {
@@ -869,8 +869,8 @@ void HistoryService::HandleTaskDeadline(int64_t task_id, Done done) {
         } else {
           return Status::Ok();
         }
-        f.set_message("activity " + task.activity_id + " attempt " +
-                      std::to_string(task.attempt) + ": " + f.type());
+        f.set_message("activity " + task.activity_id + " attempt " + std::to_string(task.attempt) +
+                      ": " + f.type());
         f.set_code("activity_timeout");
         return RetryOrFailActivity(c, std::move(task), f, /*timed_out=*/true, started);
       },

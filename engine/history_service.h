@@ -30,9 +30,9 @@ namespace keel {
 inline constexpr size_t kMaxPayloadBytes = 2 * 1024 * 1024;
 
 struct HistoryServiceOptions {
-  std::string identity;                // lease owner name of this process
+  std::string identity;  // lease owner name of this process
   Millis workflow_task_timeout = 10'000;
-  int max_transient_retries = 50;      // per transition, ~30 s in all
+  int max_transient_retries = 50;  // per transition, ~30 s in all
 };
 
 struct StartWorkflowRequest {
@@ -79,8 +79,7 @@ class HistoryService {
                             std::vector<proto::Command> commands, Done done);
   // No history is written: the failure is recorded on the execution and the task
   // is offered again after a backoff.
-  void FailWorkflowTask(const persistence::TaskRow& task, const proto::Failure& failure,
-                        Done done);
+  void FailWorkflowTask(const persistence::TaskRow& task, const proto::Failure& failure, Done done);
   void CompleteActivity(const persistence::TaskRow& task, const json::value& result, Done done);
   void FailActivity(const persistence::TaskRow& task, const proto::Failure& failure, Done done);
   Status HeartbeatActivity(const persistence::TaskRow& task, const json::value& details);
@@ -109,8 +108,13 @@ class HistoryService {
  private:
   void Run(TxnBody body, Done done, int attempt = 0);
   Status RunSync(TxnBody body);
-  void RetryLater(Millis delay, std::function<void()> fn);
+  void RetryLater(Millis delay, TxnBody body, Done done, int attempt);
   void RetryLoop();
+  struct PendingRetry {
+    TxnBody body;
+    Done done;
+    int attempt;
+  };
 
   persistence::Store* store_;
   Matcher* matcher_;
@@ -121,7 +125,7 @@ class HistoryService {
 
   std::mutex retry_mu_;
   std::condition_variable retry_cv_;
-  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> retries_;
+  std::multimap<std::chrono::steady_clock::time_point, PendingRetry> retries_;
   bool stopping_ = false;
   std::thread retry_thread_;
 };

@@ -99,9 +99,8 @@ void Matcher::Done(Pool* p) {
 
 int Matcher::WaitAndReserve(Pool* p, int max_wait_ms, int max_reserve) {
   std::unique_lock<std::mutex> l(p->mu);
-  p->poller_cv.wait_for(l, std::chrono::milliseconds(max_wait_ms), [&] {
-    return shutting_down() || (p->poke && p->FreeSlotsLocked() > 0);
-  });
+  p->poller_cv.wait_for(l, std::chrono::milliseconds(max_wait_ms),
+                        [&] { return shutting_down() || (p->poke && p->FreeSlotsLocked() > 0); });
   if (shutting_down()) return 0;
   p->poke = false;
   int n = std::min(p->FreeSlotsLocked(), max_reserve);

@@ -11,15 +11,15 @@
 namespace keel {
 
 struct RetryPolicy {
-  Millis initial_interval = 0;        // default 1 s
-  double backoff_coefficient = 0;     // default 2.0
-  Millis maximum_interval = 0;        // default 100 x initial_interval
-  int maximum_attempts = 0;           // 0 = unlimited
+  Millis initial_interval = 0;     // default 1 s
+  double backoff_coefficient = 0;  // default 2.0
+  Millis maximum_interval = 0;     // default 100 x initial_interval
+  int maximum_attempts = 0;        // 0 = unlimited
   std::vector<std::string> non_retryable_error_types;
 };
 
 struct ActivityOptions {
-  std::string task_queue;             // default: the queue the activity was registered on
+  std::string task_queue;                // default: the queue the activity was registered on
   Millis schedule_to_start_timeout = 0;  // 0 = none
   Millis start_to_close_timeout = 0;     // default 60 s
   Millis schedule_to_close_timeout = 0;  // 0 = none

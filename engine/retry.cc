@@ -8,7 +8,8 @@
 namespace keel {
 
 Millis RetryBackoff(const proto::RetryPolicy& p, int next_attempt) {
-  Millis initial = p.initial_interval_ms() > 0 ? p.initial_interval_ms() : kDefaultInitialIntervalMs;
+  Millis initial =
+      p.initial_interval_ms() > 0 ? p.initial_interval_ms() : kDefaultInitialIntervalMs;
   double coef = p.backoff_coefficient() >= 1.0 ? p.backoff_coefficient() : kDefaultBackoff;
   Millis max = p.maximum_interval_ms() > 0 ? p.maximum_interval_ms() : 100 * initial;
   double d = static_cast<double>(initial) * std::pow(coef, std::max(0, next_attempt - 2));
@@ -24,8 +25,8 @@ bool MayRetry(const proto::RetryPolicy& p, const proto::Failure& f, int attempt)
 }
 
 Millis ActivityLeaseMs(const proto::ActivityOptions& o) {
-  Millis s2c = o.start_to_close_timeout_ms() > 0 ? o.start_to_close_timeout_ms()
-                                                  : kDefaultStartToCloseMs;
+  Millis s2c =
+      o.start_to_close_timeout_ms() > 0 ? o.start_to_close_timeout_ms() : kDefaultStartToCloseMs;
   if (o.heartbeat_timeout_ms() > 0) s2c = std::min(s2c, o.heartbeat_timeout_ms());
   return s2c;
 }

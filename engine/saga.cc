@@ -2,8 +2,7 @@
 
 namespace keel {
 
-void Saga::AddCompensation(std::string activity_type, json::value input,
-                           ActivityOptions options) {
+void Saga::AddCompensation(std::string activity_type, json::value input, ActivityOptions options) {
   options.retry.maximum_attempts = 0;
   options.retry.non_retryable_error_types.clear();
   if (options.retry.maximum_interval == 0) options.retry.maximum_interval = 30'000;

@@ -1,8 +1,8 @@
 #include "engine/timer_service.h"
 
-#include <latch>
-
 #include <spdlog/spdlog.h>
+
+#include <latch>
 
 namespace keel {
 
@@ -14,7 +14,9 @@ TimerService::TimerService(HistoryService* history, Matcher* matcher, Millis pol
 
 TimerService::~TimerService() { Stop(); }
 
-void TimerService::Start() { thread_ = std::thread([this] { Loop(); }); }
+void TimerService::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void TimerService::Stop() {
   {
@@ -46,7 +48,8 @@ void TimerService::Loop() {
     auto timers = store->DueTimers(now, 256);
     auto tasks = store->DueTaskDeadlines(now, 256);
     if (!timers.ok() || !tasks.ok()) {
-      spdlog::warn("timer service: {}", (!timers.ok() ? timers.status() : tasks.status()).ToString());
+      spdlog::warn("timer service: {}",
+                   (!timers.ok() ? timers.status() : tasks.status()).ToString());
     } else if (!timers->empty() || !tasks->empty()) {
       std::latch all(static_cast<std::ptrdiff_t>(timers->size() + tasks->size()));
       auto done = [&all](const Status& s) {
@@ -65,9 +68,8 @@ void TimerService::Loop() {
     if (next.ok() && next->has_value()) target = std::min(target, **next);
     std::unique_lock<std::mutex> l(mu_);
     if (wake_at_ != 0) target = std::min(target, wake_at_);
-    clock_->WaitUntil(l, cv_, target, poll_interval_, [&] {
-      return stop_ || (wake_at_ != 0 && wake_at_ < target);
-    });
+    clock_->WaitUntil(l, cv_, target, poll_interval_,
+                      [&] { return stop_ || (wake_at_ != 0 && wake_at_ < target); });
   }
 }
 

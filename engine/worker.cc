@@ -1,8 +1,8 @@
 #include "engine/worker.h"
 
-#include <future>
-
 #include <spdlog/spdlog.h>
+
+#include <future>
 
 #include "engine/errors.h"
 #include "engine/payload.h"
@@ -41,8 +41,7 @@ std::shared_ptr<WorkflowCache::Entry> WorkflowCache::Acquire(const std::string& 
   return e;
 }
 
-void WorkflowCache::Release(const std::string& run_id, const std::shared_ptr<Entry>& e,
-                            bool keep) {
+void WorkflowCache::Release(const std::string& run_id, const std::shared_ptr<Entry>& e, bool keep) {
   std::lock_guard<std::mutex> l(mu_);
   e->busy = false;
   auto it = map_.find(run_id);
@@ -81,9 +80,9 @@ void Workers::Start() {
     threads_.emplace_back([this, pool] { PollLoop(pool); });
   }
   if (!options_.activity_queues.empty()) {
-    auto* pool = matcher_->AddPool(
-        TaskKind::kActivity, options_.activity_queues,
-        options_.activity_threads * (1 + options_.activity_buffer_per_thread));
+    auto* pool =
+        matcher_->AddPool(TaskKind::kActivity, options_.activity_queues,
+                          options_.activity_threads * (1 + options_.activity_buffer_per_thread));
     for (int i = 0; i < options_.activity_threads; ++i) {
       threads_.emplace_back([this, pool] { ActivityLoop(pool); });
     }
@@ -182,8 +181,8 @@ void Workers::ProcessWorkflowTask(const TaskRow& task) {
   if (!e.instance) {
     if (events->empty() || !events->front().has_workflow_execution_started()) {
       release(false);
-      FailWorkflowTask(task, Status::Corruption("history does not begin with a start event",
-                                                "history_corrupt"));
+      FailWorkflowTask(
+          task, Status::Corruption("history does not begin with a start event", "history_corrupt"));
       return;
     }
     const auto& started = events->front().workflow_execution_started();
@@ -195,8 +194,7 @@ void Workers::ProcessWorkflowTask(const TaskRow& task) {
                                               internal::kReasonUnknownWorkflowType));
       return;
     }
-    WorkflowInfo info{task.workflow_id, task.run_id, started.workflow_type(),
-                      started.task_queue()};
+    WorkflowInfo info{task.workflow_id, task.run_id, started.workflow_type(), started.task_queue()};
     e.instance = std::make_unique<internal::WorkflowInstance>(def, std::move(info));
   }
   Result<std::vector<proto::Command>> commands = Status::Internal("not run");
@@ -216,8 +214,8 @@ void Workers::ProcessWorkflowTask(const TaskRow& task) {
   history_->CompleteWorkflowTask(
       task, seen, std::move(commands).value(), [this, task, entry, closed](const Status& s) {
         if (!s.ok() && s.reason() != "stale_task" && s.reason() != "unhandled_events") {
-          spdlog::warn("[wf={} run={}] completing workflow task: {}", task.workflow_id,
-                       task.run_id, s.ToString());
+          spdlog::warn("[wf={} run={}] completing workflow task: {}", task.workflow_id, task.run_id,
+                       s.ToString());
         }
         if (entry) cache_.Release(task.run_id, entry, s.ok() && !closed);
       });

@@ -56,8 +56,7 @@ class WorkflowContext {
   virtual const WorkflowInfo& info() const = 0;
 
   // Schedules an activity; the future fails with ActivityError when it finally fails.
-  virtual Future<json::value> ExecuteActivity(const std::string& activity_type,
-                                              json::value input,
+  virtual Future<json::value> ExecuteActivity(const std::string& activity_type, json::value input,
                                               const ActivityOptions& options) = 0;
   virtual Timer NewTimer(Millis duration) = 0;
   Future<bool> Sleep(Millis duration) { return NewTimer(duration).fired(); }
@@ -73,8 +72,7 @@ class WorkflowContext {
   // The version of `change_id` this run follows: max_supported for new runs,
   // the recorded one on replay, kDefaultVersion for runs started before the change.
   static constexpr int kDefaultVersion = -1;
-  virtual int GetVersion(const std::string& change_id, int min_supported,
-                         int max_supported) = 0;
+  virtual int GetVersion(const std::string& change_id, int min_supported, int max_supported) = 0;
   virtual bool IsReplaying() const = 0;
   // True once a cancel of this run was requested.
   virtual bool IsCancelRequested() const = 0;

@@ -180,14 +180,14 @@ int WorkflowInstance::GetVersion(const std::string& change_id, int min_supported
       version = kDefaultVersion;  // the run predates the change: no marker, no command
       versions_[change_id] = version;
       if (version < min_supported) {
-        throw std::runtime_error("version " + std::to_string(version) + " of change '" +
-                                 change_id + "' is below the supported minimum");
+        throw std::runtime_error("version " + std::to_string(version) + " of change '" + change_id +
+                                 "' is below the supported minimum");
       }
       return version;
     }
     auto parsed = FromPayload(it->second);
-    version = parsed.ok() && parsed->is_int64() ? static_cast<int>(parsed->as_int64())
-                                                : kDefaultVersion;
+    version =
+        parsed.ok() && parsed->is_int64() ? static_cast<int>(parsed->as_int64()) : kDefaultVersion;
   } else {
     version = max_supported;
   }
@@ -241,7 +241,8 @@ Status WorkflowInstance::Deliver(const proto::HistoryEvent& e) {
                                      : e.activity_task_timed_out().activity_id();
       const proto::Failure& f =
           failed ? e.activity_task_failed().failure() : e.activity_task_timed_out().failure();
-      int attempt = failed ? e.activity_task_failed().attempt() : e.activity_task_timed_out().attempt();
+      int attempt =
+          failed ? e.activity_task_failed().attempt() : e.activity_task_timed_out().attempt();
       auto it = activities_.find(id);
       if (it == activities_.end()) break;
       auto fut = it->second.future;
@@ -269,7 +270,8 @@ Status WorkflowInstance::Deliver(const proto::HistoryEvent& e) {
     }
     case E::kWorkflowExecutionSignaled: {
       auto v = FromPayload(e.workflow_execution_signaled().input());
-      auto& ch = static_cast<Channel&>(GetSignalChannel(e.workflow_execution_signaled().signal_name()));
+      auto& ch =
+          static_cast<Channel&>(GetSignalChannel(e.workflow_execution_signaled().signal_name()));
       ch.Push(v.ok() ? std::move(v).value() : json::value(nullptr));
       break;
     }

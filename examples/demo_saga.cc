@@ -67,15 +67,14 @@ Result<bool> EffectLog::Apply(const std::string& key, const std::string& workflo
 Result<std::vector<EffectLog::Effect>> EffectLog::ReadAll() {
   std::lock_guard<std::mutex> l(mu_);
   sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT seq, key, workflow_id, step, kind FROM effects ORDER BY seq",
-                     -1, &st, nullptr);
+  sqlite3_prepare_v2(db_, "SELECT seq, key, workflow_id, step, kind FROM effects ORDER BY seq", -1,
+                     &st, nullptr);
   std::vector<Effect> out;
   while (sqlite3_step(st) == SQLITE_ROW) {
-    out.push_back({sqlite3_column_int64(st, 0),
-                   reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
-                   reinterpret_cast<const char*>(sqlite3_column_text(st, 2)),
-                   sqlite3_column_int(st, 3),
-                   reinterpret_cast<const char*>(sqlite3_column_text(st, 4))});
+    out.push_back(
+        {sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+         reinterpret_cast<const char*>(sqlite3_column_text(st, 2)), sqlite3_column_int(st, 3),
+         reinterpret_cast<const char*>(sqlite3_column_text(st, 4))});
   }
   sqlite3_finalize(st);
   return out;
@@ -151,8 +150,7 @@ Workflow<json::value> DemoSaga(WorkflowContext& ctx, json::value raw) {
       co_await ctx.ExecuteActivity("DemoStep", StepInput(ctx, k, in, "do"),
                                    StepOptions(in.activity_ms));
       completed.push_back(k);
-      saga.AddCompensation("DemoUndo", StepInput(ctx, k, in, "undo"),
-                           StepOptions(in.activity_ms));
+      saga.AddCompensation("DemoUndo", StepInput(ctx, k, in, "undo"), StepOptions(in.activity_ms));
     } catch (const ActivityError&) {
       failed = true;
     }

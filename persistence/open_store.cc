@@ -30,8 +30,7 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const OpenOptio
         "backend_unavailable");
   }
   return Status::InvalidArgument(
-      "--db must be sqlite:DIR or postgresql://USER@HOST:PORT/DB, got '" + url + "'",
-      "bad_db_url");
+      "--db must be sqlite:DIR or postgresql://USER@HOST:PORT/DB, got '" + url + "'", "bad_db_url");
 }
 
 }  // namespace keel::persistence

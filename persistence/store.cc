@@ -5,9 +5,8 @@
 namespace keel::persistence {
 
 namespace {
-constexpr const char* kStatusNames[] = {"",           "running",    "completed",
-                                        "failed",     "cancelled",  "terminated",
-                                        "continued_as_new", "timed_out"};
+constexpr const char* kStatusNames[] = {"",          "running",    "completed",        "failed",
+                                        "cancelled", "terminated", "continued_as_new", "timed_out"};
 }  // namespace
 
 const char* ExecutionStatusName(ExecutionStatus s) {

@@ -68,12 +68,12 @@ struct TaskRow {
   std::string run_id;
   std::string activity_id;  // activity tasks only
   int32_t attempt = 1;
-  Millis visible_at = 0;     // not handed out before this time (retry backoff)
-  std::string lease_owner;   // empty when not leased
-  int64_t lease_token = 0;   // bumped by every lease; fences stale completions
+  Millis visible_at = 0;    // not handed out before this time (retry backoff)
+  std::string lease_owner;  // empty when not leased
+  int64_t lease_token = 0;  // bumped by every lease; fences stale completions
   Millis lease_expires = 0;
-  Millis lease_ms = 0;       // how long a lease lasts when this task is taken
-  Millis started_at = 0;     // when the current lease began
+  Millis lease_ms = 0;        // how long a lease lasts when this task is taken
+  Millis started_at = 0;      // when the current lease began
   Millis start_deadline = 0;  // schedule-to-start, absolute; 0 = none
   Millis close_deadline = 0;  // schedule-to-close, absolute; 0 = none
   Millis deadline = 0;        // derived by ComputeTaskDeadline; read by the timer service
@@ -94,11 +94,11 @@ struct TimerRow {
 };
 
 struct ListFilter {
-  std::string workflow_type;                 // empty = any
-  std::optional<ExecutionStatus> status;     // unset = any
-  Millis start_after = 0;                    // start_time >= this
-  Millis start_before = 0;                   // 0 = no bound
-  std::string cursor;                        // opaque, from a previous page
+  std::string workflow_type;              // empty = any
+  std::optional<ExecutionStatus> status;  // unset = any
+  Millis start_after = 0;                 // start_time >= this
+  Millis start_before = 0;                // 0 = no bound
+  std::string cursor;                     // opaque, from a previous page
   int limit = 100;
 };
 
@@ -109,7 +109,7 @@ struct ListPage {
 
 struct QueueStats {
   std::string queue;
-  int64_t ready = 0;    // visible and not leased
+  int64_t ready = 0;  // visible and not leased
   int64_t leased = 0;
   int64_t delayed = 0;  // waiting for a retry backoff
   Millis oldest_ready_at = 0;
@@ -164,7 +164,7 @@ class Store {
   // Events with id >= from_event_id, in order. kFailedPrecondition with reason
   // "history_format_too_new" if a batch was written by a newer binary.
   virtual Result<std::vector<proto::HistoryEvent>> ReadHistory(std::string_view run_id,
-                                                                int64_t from_event_id) = 0;
+                                                               int64_t from_event_id) = 0;
   virtual Result<ListPage> ListExecutions(const ListFilter& filter) = 0;
   virtual Result<std::vector<TaskRow>> ListTasksOfRun(std::string_view run_id) = 0;
   virtual Result<std::vector<TimerRow>> DueTimers(Millis now, int limit) = 0;

@@ -50,7 +50,8 @@ Result<StartWorkflowResult> TestEnvironment::Start(const std::string& workflow_t
   req.input = std::move(input);
   req.task_queue = task_queue;
   if (req.task_queue.empty()) {
-    if (const WorkflowDef* d = registry_->FindWorkflow(workflow_type)) req.task_queue = d->task_queue;
+    if (const WorkflowDef* d = registry_->FindWorkflow(workflow_type))
+      req.task_queue = d->task_queue;
   }
   return engine_->history().StartWorkflow(req);
 }

@@ -17,12 +17,11 @@ namespace keel {
 class TestEnvironment {
  public:
   struct Options {
-    std::string dir;                          // empty: a fresh temp dir, removed at the end
-    Millis start_time = 1'700'000'000'000;    // the fake clock's start
+    std::string dir;                        // empty: a fresh temp dir, removed at the end
+    Millis start_time = 1'700'000'000'000;  // the fake clock's start
     EngineOptions engine;
   };
-  static Result<std::unique_ptr<TestEnvironment>> Create(const Registry* registry,
-                                                         Options options);
+  static Result<std::unique_ptr<TestEnvironment>> Create(const Registry* registry, Options options);
   static Result<std::unique_ptr<TestEnvironment>> Create(const Registry* registry) {
     return Create(registry, Options());
   }

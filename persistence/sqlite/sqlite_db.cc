@@ -8,8 +8,9 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view what) {
   switch (rc & 0xFF) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return Status::Unavailable(msg + " (the database is locked by another process or "
-                                       "connection; it is retried)",
+      return Status::Unavailable(msg +
+                                     " (the database is locked by another process or "
+                                     "connection; it is retried)",
                                  "db_locked");
     case SQLITE_FULL:
       return Status::ResourceExhausted(msg + " (free disk space; the write is retried)",

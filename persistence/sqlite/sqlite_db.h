@@ -20,12 +20,21 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view what);
 class SqliteStmt {
  public:
   explicit SqliteStmt(sqlite3_stmt* s) : s_(s) {}
-  ~SqliteStmt() { sqlite3_reset(s_); sqlite3_clear_bindings(s_); }
+  ~SqliteStmt() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
   SqliteStmt(const SqliteStmt&) = delete;
   SqliteStmt& operator=(const SqliteStmt&) = delete;
 
-  SqliteStmt& Bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
-  SqliteStmt& Bind(int i, int v) { sqlite3_bind_int64(s_, i, v); return *this; }
+  SqliteStmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  SqliteStmt& Bind(int i, int v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
   SqliteStmt& Bind(int i, std::string_view v) {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;

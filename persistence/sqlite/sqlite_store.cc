@@ -139,8 +139,8 @@ TimerRow ReadTimerRow(const SqliteStmt& st) {
   return t;
 }
 
-#define PREPARE(var, db, sql)                  \
-  auto var##_res = (db).Prepare(sql);          \
+#define PREPARE(var, db, sql)                     \
+  auto var##_res = (db).Prepare(sql);             \
   if (!var##_res.ok()) return var##_res.status(); \
   SqliteStmt var(var##_res.value())
 
@@ -157,11 +157,11 @@ Status Migrate(SqliteDb& db, bool allowed) {
     if (st.Step() == SQLITE_ROW) version = static_cast<int>(st.Int(0));
   }
   if (version > kLatestVersion) {
-    return fail(Status::FailedPrecondition(
-        "the data dir has schema version " + std::to_string(version) +
-            ", newer than this binary knows (" + std::to_string(kLatestVersion) +
-            "); run a newer keel",
-        "schema_too_new"));
+    return fail(
+        Status::FailedPrecondition("the data dir has schema version " + std::to_string(version) +
+                                       ", newer than this binary knows (" +
+                                       std::to_string(kLatestVersion) + "); run a newer keel",
+                                   "schema_too_new"));
   }
   if (version < kLatestVersion && !allowed) {
     return fail(Status::FailedPrecondition(
@@ -410,6 +410,12 @@ class SqliteStore final : public Store {
     }
     cv_.notify_all();
     if (writer_.joinable()) writer_.join();
+    {
+      std::lock_guard<std::mutex> l(ckpt_mu_);
+      ckpt_stop_ = true;
+    }
+    ckpt_cv_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
     if (std::getenv("KEEL_STORE_STATS")) {
       std::fprintf(stderr, "store: %lld commits, %lld transactions, %.1f per commit\n",
                    static_cast<long long>(commits_), static_cast<long long>(items_),
@@ -421,20 +427,50 @@ class SqliteStore final : public Store {
     std::error_code ec;
     std::filesystem::create_directories(opts_.dir, ec);
     if (ec) {
-      return Status::FailedPrecondition("cannot create data dir " + opts_.dir + ": " +
-                                            ec.message(),
+      return Status::FailedPrecondition("cannot create data dir " + opts_.dir + ": " + ec.message(),
                                         "db_unusable");
     }
     path_ = (std::filesystem::path(opts_.dir) / "engine.db").string();
-    KEEL_RETURN_IF_ERROR(
-        writer_db_.Open(path_, true, opts_.synchronous, opts_.busy_timeout_ms));
+    KEEL_RETURN_IF_ERROR(writer_db_.Open(path_, true, opts_.synchronous, opts_.busy_timeout_ms));
     KEEL_RETURN_IF_ERROR(Migrate(writer_db_, opts_.migrate));
     if (opts_.max_size_bytes > 0) {
       KEEL_RETURN_IF_ERROR(writer_db_.Exec("PRAGMA max_page_count=" +
                                            std::to_string(opts_.max_size_bytes / 4096 + 1)));
     }
+    // Checkpoints run on their own connection and thread, so the writer's COMMIT
+    // never waits for the WAL to be copied back into the database file.
+    KEEL_RETURN_IF_ERROR(writer_db_.Exec("PRAGMA wal_autocheckpoint=0"));
+    sqlite3_wal_hook(writer_db_.handle(), &SqliteStore::OnWalCommit, this);
+    KEEL_RETURN_IF_ERROR(ckpt_db_.Open(path_, false, opts_.synchronous, opts_.busy_timeout_ms));
+    checkpointer_ = std::thread([this] { CheckpointLoop(); });
     writer_ = std::thread([this] { WriterLoop(); });
     return Status::Ok();
+  }
+
+  static int OnWalCommit(void* self, sqlite3*, const char*, int pages) {
+    auto* store = static_cast<SqliteStore*>(self);
+    if (pages >= kCheckpointPages) {
+      {
+        std::lock_guard<std::mutex> l(store->ckpt_mu_);
+        store->ckpt_wanted_ = true;
+      }
+      store->ckpt_cv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void CheckpointLoop() {
+    std::unique_lock<std::mutex> l(ckpt_mu_);
+    for (;;) {
+      ckpt_cv_.wait_for(l, std::chrono::seconds(1), [this] { return ckpt_stop_ || ckpt_wanted_; });
+      if (ckpt_stop_) return;
+      ckpt_wanted_ = false;
+      l.unlock();
+      // PASSIVE: copies what it can without blocking the writer or readers.
+      sqlite3_wal_checkpoint_v2(ckpt_db_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                nullptr);
+      l.lock();
+    }
   }
 
   void Submit(TxnFn fn, DoneFn done) override {
@@ -722,13 +758,20 @@ class SqliteStore final : public Store {
 
   SqliteOptions opts_;
   std::string path_;
-  SqliteDb writer_db_;
+  SqliteDb writer_db_;  // declared before the checkpointer members: destroyed after them
   std::thread writer_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
   bool stopping_ = false;
   bool writer_idle_ = false;
+  static constexpr int kCheckpointPages = 1000;
+  SqliteDb ckpt_db_;
+  std::thread checkpointer_;
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_wanted_ = false;
+  bool ckpt_stop_ = false;
   int64_t commits_ = 0;
   int64_t items_ = 0;
   std::mutex readers_mu_;

@@ -16,15 +16,15 @@
 namespace keel::persistence {
 
 struct SqliteOptions {
-  std::string dir;                    // the data dir; created if missing
-  std::string synchronous = "FULL";   // FULL (default), NORMAL or OFF
+  std::string dir;                   // the data dir; created if missing
+  std::string synchronous = "FULL";  // FULL (default), NORMAL or OFF
   int busy_timeout_ms = 5000;
-  int max_batch = 512;                // TxnFns per group commit at most
+  int max_batch = 512;  // TxnFns per group commit at most
   int readers = 4;
-  bool migrate = true;                // create or upgrade the schema on open
-  int64_t max_size_bytes = 0;         // cap on engine.db (0 = none); past it writes fail
-                                      // with reason "disk_full", as on a full disk
-  Clock* clock = nullptr;             // defaults to SystemClock
+  bool migrate = true;         // create or upgrade the schema on open
+  int64_t max_size_bytes = 0;  // cap on engine.db (0 = none); past it writes fail
+                               // with reason "disk_full", as on a full disk
+  Clock* clock = nullptr;      // defaults to SystemClock
 };
 
 // Opens the store. Fails with reason "schema_too_new" if the data dir was written by

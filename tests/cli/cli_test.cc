@@ -76,14 +76,17 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, StartDescribeListHistoryEndToEnd) {
   StartWorker();
-  CmdResult start = Keel("workflow start --type DemoSaga --id cli-1 --input '{\"steps\":3,\"fail_at\":2,\"activity_ms\":300}' "
-                   "--db " + db_);
+  CmdResult start = Keel(
+      "workflow start --type DemoSaga --id cli-1 --input "
+      "'{\"steps\":3,\"fail_at\":2,\"activity_ms\":300}' "
+      "--db " +
+      db_);
   ASSERT_EQ(start.code, 0) << start.err;
   std::string run_id = start.out.substr(0, start.out.find('\n'));
   EXPECT_TRUE(std::regex_match(run_id, std::regex("[0-9a-f-]{36}"))) << start.out;
 
-  CmdResult again = Keel("workflow start --type DemoSaga --id cli-1 --input '{}' --db " + db_ +
-                   " --output json");
+  CmdResult again =
+      Keel("workflow start --type DemoSaga --id cli-1 --input '{}' --db " + db_ + " --output json");
   ASSERT_EQ(again.code, 0);
   auto a = json::parse(again.out);
   EXPECT_EQ(a.at("run_id"), json::value(run_id));
@@ -156,7 +159,8 @@ TEST_F(CliTest, BenchEnginePrintsItsSummaryLine) {
   CmdResult r = Keel("bench engine --sagas 50 --activities 2 --concurrency 10");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(std::regex_search(
-      r.out, std::regex(R"(sagas=50 seconds=[0-9.]+ sagas_per_s=[0-9.]+ p50_ms=[0-9.]+ p99_ms=[0-9.]+)")))
+      r.out,
+      std::regex(R"(sagas=50 seconds=[0-9.]+ sagas_per_s=[0-9.]+ p50_ms=[0-9.]+ p99_ms=[0-9.]+)")))
       << r.out;
 }
 

@@ -41,7 +41,8 @@ ActivityOptions Quick(const std::string& queue = "test") {
 std::atomic<int> g_flaky_calls{0};
 
 void RegisterTestActivities(Registry& r) {
-  r.RegisterActivity("Echo", [](ActivityContext&, const json::value& in) { return in; }, "test");
+  r.RegisterActivity(
+      "Echo", [](ActivityContext&, const json::value& in) { return in; }, "test");
   r.RegisterActivity(
       "Flaky",
       [](ActivityContext& ctx, const json::value& in) -> json::value {
@@ -62,9 +63,8 @@ void RegisterTestActivities(Registry& r) {
       "HeartbeatThenHang",
       [](ActivityContext& ctx, const json::value&) -> json::value {
         // Resumes from the last heartbeat of an earlier attempt.
-        int64_t from = ctx.info().heartbeat_details.is_int64()
-                           ? ctx.info().heartbeat_details.as_int64()
-                           : 0;
+        int64_t from =
+            ctx.info().heartbeat_details.is_int64() ? ctx.info().heartbeat_details.as_int64() : 0;
         if (ctx.info().attempt == 1) {
           ctx.Heartbeat(json::value(from + 5));
           std::this_thread::sleep_for(std::chrono::milliseconds(300));  // then goes silent
@@ -86,8 +86,8 @@ void RegisterTestActivities(Registry& r) {
 
 Workflow<json::value> EchoTwice(WorkflowContext& ctx, json::value in) {
   auto a = co_await ctx.ExecuteActivity("Echo", in, Quick());
-  auto b = co_await ctx.ExecuteActivity("Echo", json::value(std::string(a.as_string()) + "!"),
-                                        Quick());
+  auto b =
+      co_await ctx.ExecuteActivity("Echo", json::value(std::string(a.as_string()) + "!"), Quick());
   co_return b;
 }
 
@@ -275,7 +275,8 @@ TEST_F(WorkflowTest, WhenAllRunsActivitiesInParallel) {
     }
   }
   ASSERT_GE(first_completed, 0);
-  for (int k = 1; k <= 5; ++k) EXPECT_TRUE(h.events(first_completed + k).has_activity_task_scheduled());
+  for (int k = 1; k <= 5; ++k)
+    EXPECT_TRUE(h.events(first_completed + k).has_activity_task_scheduled());
 }
 
 TEST_F(WorkflowTest, SignalWinsRaceAgainstTimerAndCancelsIt) {

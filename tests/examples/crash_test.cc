@@ -67,10 +67,9 @@ TEST(CrashTest, DemoSagasSurviveRepeatedSigkill) {
     Saga s{"crash-" + std::to_string(i), 3 + i % 3, 0, 40 + static_cast<int>(rng() % 80)};
     if (i % 4 == 1) s.fail_at = 2 + i % 2;  // a quarter fail and compensate
     sagas.push_back(s);
-    StartWorkflowRequest req{s.id, "DemoSaga", kDefaultWorkflowQueue,
-                             json::object{{"steps", s.steps},
-                                          {"fail_at", s.fail_at},
-                                          {"activity_ms", s.activity_ms}}};
+    StartWorkflowRequest req{
+        s.id, "DemoSaga", kDefaultWorkflowQueue,
+        json::object{{"steps", s.steps}, {"fail_at", s.fail_at}, {"activity_ms", s.activity_ms}}};
     auto r = client->history().StartWorkflow(req);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }

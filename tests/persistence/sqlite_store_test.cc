@@ -1,12 +1,12 @@
 // The Store contract. Parameterised by backend so every backend runs the same suite.
 
+#include "persistence/sqlite/sqlite_store.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <functional>
 #include <future>
-
-#include "persistence/sqlite/sqlite_store.h"
 
 namespace keel::persistence {
 namespace {
@@ -62,11 +62,13 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
 };
 
 TEST_P(StoreTest, AppendsAndReadsHistoryFromAnyEvent) {
-  ASSERT_TRUE(store_->Transact([&](Txn& t) {
-                      KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("w", "r1")));
-                      KEEL_RETURN_IF_ERROR(t.AppendHistory("r1", Events(1, 3)));
-                      return t.AppendHistory("r1", Events(4, 5));
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) {
+                    KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("w", "r1")));
+                    KEEL_RETURN_IF_ERROR(t.AppendHistory("r1", Events(1, 3)));
+                    return t.AppendHistory("r1", Events(4, 5));
+                  })
+                  .ok());
   EXPECT_EQ(store_->ReadHistory("r1", 1).value().size(), 5u);
   auto tail = store_->ReadHistory("r1", 3).value();
   ASSERT_EQ(tail.size(), 3u);
@@ -113,17 +115,22 @@ TEST_P(StoreTest, LeasesAreExclusiveAndExpireIntoDeadlines) {
   t.visible_at = clock_.Now();
   t.lease_ms = 5000;
   int64_t id = 0;
-  ASSERT_TRUE(store_->Transact([&](Txn& tx) {
-                      KEEL_ASSIGN_OR_RETURN(id, tx.InsertTask(t));
-                      return Status::Ok();
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& tx) {
+                    KEEL_ASSIGN_OR_RETURN(id, tx.InsertTask(t));
+                    return Status::Ok();
+                  })
+                  .ok());
   EXPECT_TRUE(store_->HasReadyTasks("q", TaskKind::kActivity).value());
   std::vector<TaskRow> first, second;
-  ASSERT_TRUE(store_->Transact([&](Txn& tx) {
-                      KEEL_ASSIGN_OR_RETURN(first, tx.LeaseTasks("q", TaskKind::kActivity, "A", 0, 10));
-                      KEEL_ASSIGN_OR_RETURN(second, tx.LeaseTasks("q", TaskKind::kActivity, "B", 0, 10));
-                      return Status::Ok();
-                    }).ok());
+  ASSERT_TRUE(
+      store_
+          ->Transact([&](Txn& tx) {
+            KEEL_ASSIGN_OR_RETURN(first, tx.LeaseTasks("q", TaskKind::kActivity, "A", 0, 10));
+            KEEL_ASSIGN_OR_RETURN(second, tx.LeaseTasks("q", TaskKind::kActivity, "B", 0, 10));
+            return Status::Ok();
+          })
+          .ok());
   ASSERT_EQ(first.size(), 1u);
   EXPECT_TRUE(second.empty());
   EXPECT_EQ(first[0].lease_owner, "A");
@@ -152,31 +159,37 @@ TEST_P(StoreTest, DelayedTasksAreNotHandedOutEarly) {
 
 TEST_P(StoreTest, ATimerIsDeletedOnce) {
   int64_t id = 0;
-  ASSERT_TRUE(store_->Transact([&](Txn& tx) {
-                      KEEL_ASSIGN_OR_RETURN(id, tx.InsertTimer({0, "w", "r", "1", 5000}));
-                      return Status::Ok();
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& tx) {
+                    KEEL_ASSIGN_OR_RETURN(id, tx.InsertTimer({0, "w", "r", "1", 5000}));
+                    return Status::Ok();
+                  })
+                  .ok());
   EXPECT_EQ(store_->DueTimers(4999, 10).value().size(), 0u);
   EXPECT_EQ(store_->DueTimers(5000, 10).value().size(), 1u);
   bool first = false, second = true;
-  ASSERT_TRUE(store_->Transact([&](Txn& tx) {
-                      KEEL_ASSIGN_OR_RETURN(first, tx.DeleteTimer(id));
-                      KEEL_ASSIGN_OR_RETURN(second, tx.DeleteTimer(id));
-                      return Status::Ok();
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& tx) {
+                    KEEL_ASSIGN_OR_RETURN(first, tx.DeleteTimer(id));
+                    KEEL_ASSIGN_OR_RETURN(second, tx.DeleteTimer(id));
+                    return Status::Ok();
+                  })
+                  .ok());
   EXPECT_TRUE(first);
   EXPECT_FALSE(second);
 }
 
 TEST_P(StoreTest, ListsNewestFirstWithFiltersAndCursor) {
-  ASSERT_TRUE(store_->Transact([&](Txn& tx) {
-                      for (int i = 0; i < 5; ++i) {
-                        auto e = NewExec("w" + std::to_string(i), "r" + std::to_string(i), 1000 + i);
-                        if (i % 2) e.status = ExecutionStatus::kCompleted;
-                        KEEL_RETURN_IF_ERROR(tx.InsertExecution(e));
-                      }
-                      return Status::Ok();
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& tx) {
+                    for (int i = 0; i < 5; ++i) {
+                      auto e = NewExec("w" + std::to_string(i), "r" + std::to_string(i), 1000 + i);
+                      if (i % 2) e.status = ExecutionStatus::kCompleted;
+                      KEEL_RETURN_IF_ERROR(tx.InsertExecution(e));
+                    }
+                    return Status::Ok();
+                  })
+                  .ok());
   ListFilter f;
   f.limit = 2;
   auto p1 = store_->ListExecutions(f).value();
@@ -195,26 +208,27 @@ TEST_P(StoreTest, ListsNewestFirstWithFiltersAndCursor) {
 }
 
 TEST_P(StoreTest, CommittedStateSurvivesReopen) {
-  ASSERT_TRUE(store_->Transact([&](Txn& t) {
-                      KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("w", "r1")));
-                      return t.AppendHistory("r1", Events(1, 2));
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) {
+                    KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("w", "r1")));
+                    return t.AppendHistory("r1", Events(1, 2));
+                  })
+                  .ok());
   Reopen();
   EXPECT_EQ(store_->ReadCurrentExecution("w").value()->run_id, "r1");
   EXPECT_EQ(store_->ReadHistory("r1", 1).value().size(), 2u);
   EXPECT_EQ(store_->SchemaVersion().value(), SqliteSchemaVersionLatest());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, StoreTest,
-    ::testing::Values(Backend{"sqlite",
-                              [](const std::string& dir, Clock* clock) {
-                                SqliteOptions o;
-                                o.dir = dir;
-                                o.clock = clock;
-                                return OpenSqliteStore(o);
-                              }}),
-    [](const ::testing::TestParamInfo<Backend>& i) { return i.param.name; });
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(Backend{"sqlite",
+                                                   [](const std::string& dir, Clock* clock) {
+                                                     SqliteOptions o;
+                                                     o.dir = dir;
+                                                     o.clock = clock;
+                                                     return OpenSqliteStore(o);
+                                                   }}),
+                         [](const ::testing::TestParamInfo<Backend>& i) { return i.param.name; });
 
 }  // namespace
 }  // namespace keel::persistence
