@@ -76,6 +76,17 @@ Result<ExecutionRow> LoadCurrent(Txn& txn, const std::string& workflow_id) {
   return LoadRun(txn, *run);
 }
 
+// The current run of workflow_id, which must still be running.
+Result<ExecutionRow> LoadRunning(Txn& txn, const std::string& workflow_id) {
+  KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadCurrent(txn, workflow_id));
+  if (exec.status != ExecutionStatus::kRunning) {
+    return Status::FailedPrecondition("workflow '" + workflow_id + "' is closed (" +
+                                          persistence::ExecutionStatusName(exec.status) + ")",
+                                      "workflow_closed");
+  }
+  return exec;
+}
+
 Status StaleTask(const TaskRow& t) {
   return Status::ConditionFailed("task " + std::to_string(t.id) +
                                      " is no longer leased to this worker (lease ended or "
@@ -436,12 +447,7 @@ Status HistoryService::SignalWorkflow(const std::string& workflow_id,
   KEEL_RETURN_IF_ERROR(CheckPayload("signal input", payload.data().size()));
   return RunSync([=, this](Txn& txn, Effects& fx) -> Status {
     Ctx c{txn, fx, matcher_, options_};
-    KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadCurrent(txn, workflow_id));
-    if (exec.status != ExecutionStatus::kRunning) {
-      return Status::FailedPrecondition("workflow '" + workflow_id + "' is closed (" +
-                                            persistence::ExecutionStatusName(exec.status) + ")",
-                                        "workflow_closed");
-    }
+    KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRunning(txn, workflow_id));
     int64_t version = exec.version;
     EventWriter w(exec, txn.Now());
     auto* s = w.Add()->mutable_workflow_execution_signaled();
@@ -458,11 +464,7 @@ Status HistoryService::RequestCancelWorkflow(const std::string& workflow_id,
                                              const std::string& identity) {
   return RunSync([=, this](Txn& txn, Effects& fx) -> Status {
     Ctx c{txn, fx, matcher_, options_};
-    KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadCurrent(txn, workflow_id));
-    if (exec.status != ExecutionStatus::kRunning) {
-      return Status::FailedPrecondition("workflow '" + workflow_id + "' is closed",
-                                        "workflow_closed");
-    }
+    KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRunning(txn, workflow_id));
     int64_t version = exec.version;
     EventWriter w(exec, txn.Now());
     auto* e = w.Add()->mutable_workflow_execution_cancel_requested();
@@ -477,11 +479,7 @@ Status HistoryService::TerminateWorkflow(const std::string& workflow_id, const s
                                          const std::string& identity) {
   return RunSync([=, this](Txn& txn, Effects& fx) -> Status {
     Ctx c{txn, fx, matcher_, options_};
-    KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadCurrent(txn, workflow_id));
-    if (exec.status != ExecutionStatus::kRunning) {
-      return Status::FailedPrecondition("workflow '" + workflow_id + "' is closed",
-                                        "workflow_closed");
-    }
+    KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRunning(txn, workflow_id));
     int64_t version = exec.version;
     EventWriter w(exec, txn.Now());
     auto* e = w.Add()->mutable_workflow_execution_terminated();

@@ -75,7 +75,7 @@ void Workers::Start() {
     auto* pool = matcher_->AddPool(TaskKind::kWorkflow, options_.workflow_queues,
                                    options_.workflow_threads + options_.workflow_buffer);
     for (int i = 0; i < options_.workflow_threads; ++i) {
-      threads_.emplace_back([this, pool] { WorkflowLoop(pool); });
+      threads_.emplace_back([this, pool] { TaskLoop(pool, &Workers::ProcessWorkflowTask); });
     }
     threads_.emplace_back([this, pool] { PollLoop(pool); });
   }
@@ -84,7 +84,7 @@ void Workers::Start() {
         matcher_->AddPool(TaskKind::kActivity, options_.activity_queues,
                           options_.activity_threads * (1 + options_.activity_buffer_per_thread));
     for (int i = 0; i < options_.activity_threads; ++i) {
-      threads_.emplace_back([this, pool] { ActivityLoop(pool); });
+      threads_.emplace_back([this, pool] { TaskLoop(pool, &Workers::ProcessActivityTask); });
     }
     threads_.emplace_back([this, pool] { PollLoop(pool); });
   }
@@ -128,20 +128,11 @@ void Workers::PollLoop(Matcher::Pool* pool) {
   }
 }
 
-void Workers::WorkflowLoop(Matcher::Pool* pool) {
+void Workers::TaskLoop(Matcher::Pool* pool, void (Workers::*process)(const persistence::TaskRow&)) {
   while (!stopping_) {
     auto task = matcher_->Take(pool, 500);
     if (!task) continue;
-    ProcessWorkflowTask(*task);
-    matcher_->Done(pool);
-  }
-}
-
-void Workers::ActivityLoop(Matcher::Pool* pool) {
-  while (!stopping_) {
-    auto task = matcher_->Take(pool, 500);
-    if (!task) continue;
-    ProcessActivityTask(*task);
+    (this->*process)(*task);
     matcher_->Done(pool);
   }
 }

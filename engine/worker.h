@@ -72,8 +72,8 @@ class Workers {
   WorkflowCache& cache() { return cache_; }
 
  private:
-  void WorkflowLoop(Matcher::Pool* pool);
-  void ActivityLoop(Matcher::Pool* pool);
+  // Takes tasks from `pool` and runs `process` on each until Stop().
+  void TaskLoop(Matcher::Pool* pool, void (Workers::*process)(const persistence::TaskRow&));
   void PollLoop(Matcher::Pool* pool);
   void ProcessWorkflowTask(const persistence::TaskRow& task);
   void ProcessActivityTask(const persistence::TaskRow& task);

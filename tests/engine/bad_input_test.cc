@@ -9,6 +9,7 @@
 #include "engine/engine.h"
 #include "engine/payload.h"
 #include "engine/testing/test_environment.h"
+#include "engine/testing/wait.h"
 #include "examples/demo_saga.h"
 #include "persistence/history_codec.h"
 #include "persistence/sqlite/sqlite_store.h"
@@ -179,12 +180,7 @@ TEST(BadInputStoreTest, FullDiskIsAClearErrorAndLeavesNoPartialState) {
   StartWorkflowRequest req{"after-full", "DemoSaga", kDefaultWorkflowQueue,
                            json::parse(R"({"steps":1})")};
   ASSERT_TRUE(engine.history().StartWorkflow(req).ok());
-  persistence::ExecutionRow row;
-  for (int i = 0; i < 5000; ++i) {
-    row = *store->ReadCurrentExecution("after-full").value();
-    if (row.status != ExecutionStatus::kRunning) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  persistence::ExecutionRow row = WaitUntilClosed(*store, "after-full").value();
   EXPECT_EQ(row.status, ExecutionStatus::kCompleted);
   engine.Stop();
   std::filesystem::remove_all(dir);
@@ -219,12 +215,7 @@ TEST(BadInputStoreTest, LockedDatabaseIsRetriedNotFatal) {
   release.join();
   sqlite3_close(other);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  persistence::ExecutionRow row;
-  for (int i = 0; i < 5000; ++i) {
-    row = *store->ReadCurrentExecution("locked").value();
-    if (row.status != ExecutionStatus::kRunning) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  persistence::ExecutionRow row = WaitUntilClosed(*store, "locked").value();
   EXPECT_EQ(row.status, ExecutionStatus::kCompleted);
   engine.Stop();
   std::filesystem::remove_all(dir);

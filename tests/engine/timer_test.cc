@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "engine/testing/test_environment.h"
+#include "engine/testing/wait.h"
 #include "persistence/sqlite/sqlite_store.h"
 
 namespace keel {
@@ -107,12 +108,7 @@ TEST(TimerTest, TimerFiresAfterRestartOnRealClockWithBoundedDelay) {
   auto store = persistence::OpenSqliteStore(so).value();
   Engine engine(store.get(), &r, EngineOptions());
   engine.Start();
-  persistence::ExecutionRow row;
-  for (int i = 0; i < 5000; ++i) {
-    row = *store->ReadCurrentExecution("real").value();
-    if (row.status != persistence::ExecutionStatus::kRunning) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  persistence::ExecutionRow row = WaitUntilClosed(*store, "real").value();
   ASSERT_EQ(row.status, persistence::ExecutionStatus::kCompleted);
   auto events = store->ReadHistory(row.run_id, 1).value();
   Millis fire_at = 0, fired = 0;
