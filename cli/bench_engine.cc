@@ -43,7 +43,9 @@ int RunBenchEngine() {
   std::string url = f.db;
   std::string temp_dir;
   if (url.empty()) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "keel-bench-XXXXXX").string();
+    std::error_code ec;
+    auto tmp = std::filesystem::temp_directory_path(ec);
+    std::string tmpl = ((ec ? std::filesystem::path("/tmp") : tmp) / "keel-bench-XXXXXX").string();
     if (!mkdtemp(tmpl.data())) return ReportError(Status::Internal("mkdtemp failed"));
     temp_dir = tmpl;
     url = "sqlite:" + temp_dir;
@@ -132,7 +134,10 @@ int RunBenchEngine() {
   for (auto& t : threads) t.join();
   engine.Stop();
   store->reset();
-  if (!temp_dir.empty()) std::filesystem::remove_all(temp_dir);
+  if (!temp_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(temp_dir, ec);
+  }
 
   double seconds = std::chrono::duration<double>(t1 - t0).count();
   std::sort(latencies.begin(), latencies.end());

@@ -29,11 +29,10 @@ Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url) {
   return persistence::OpenStore(url, o);
 }
 
-void RegisterAll(Registry& registry, const std::string& db_url) {
+void RegisterAll(Registry& registry, const std::string& db_url, bool run_activities) {
   static std::unique_ptr<examples::EffectLog> log;
   auto dir = persistence::SqliteDirOf(db_url);
-  if (dir.ok() && !log) {
-    std::filesystem::create_directories(*dir);
+  if (run_activities && dir.ok() && !log) {
     auto opened = examples::EffectLog::Open(*dir + "/demo_effects.db");
     if (opened.ok()) {
       log = std::move(opened).value();
@@ -90,7 +89,7 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   auto store = OpenDb(f.db);
   if (!store.ok()) return ReportError(store.status());
   Registry registry;
-  RegisterAll(registry, f.db);
+  RegisterAll(registry, f.db, /*run_activities=*/true);
   EngineOptions o;
   std::set<std::string> queues = SplitQueues(f.queues);
   bool only_workflows = f.workflows && queues.empty();

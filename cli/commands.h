@@ -25,8 +25,10 @@ struct CliState {
 int ReportError(const Status& s);
 // Opens the --db store (auto-migrating) or reports why not.
 Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url);
-// The registry of every workflow and activity type this binary knows.
-void RegisterAll(Registry& registry, const std::string& db_url);
+// The registry of every workflow and activity type this binary knows. Processes that
+// run activities pass `run_activities` so activities get their resources (the
+// DemoSaga effect log beside a sqlite: store).
+void RegisterAll(Registry& registry, const std::string& db_url, bool run_activities);
 
 void AddWorkflowCommands(CLI::App& app, CliState& state);
 void AddWorkerCommands(CLI::App& app, CliState& state);

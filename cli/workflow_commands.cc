@@ -352,7 +352,7 @@ void AddWorkflowCommands(CLI::App& app, CliState& state) {
         Status s = CheckOutput();
         if (!s.ok()) return ReportError(s);
         Registry registry;
-        RegisterAll(registry, F().db);
+        RegisterAll(registry, F().db, /*run_activities=*/false);
         return fn(registry);
       };
     };
