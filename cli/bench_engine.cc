@@ -7,13 +7,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "cli/commands.h"
+#include "common/temp_dir.h"
 #include "engine/engine.h"
 #include "examples/demo_saga.h"
 #include "persistence/open_store.h"
@@ -41,14 +41,12 @@ using Clock = std::chrono::steady_clock;
 int RunBenchEngine() {
   const BenchFlags& f = B();
   std::string url = f.db;
-  std::string temp_dir;
+  std::optional<TempDir> temp;  // removed at the end
   if (url.empty()) {
-    std::error_code ec;
-    auto tmp = std::filesystem::temp_directory_path(ec);
-    std::string tmpl = ((ec ? std::filesystem::path("/tmp") : tmp) / "keel-bench-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) return ReportError(Status::Internal("mkdtemp failed"));
-    temp_dir = tmpl;
-    url = "sqlite:" + temp_dir;
+    auto made = TempDir::Create("keel-bench");
+    if (!made.ok()) return ReportError(made.status());
+    temp.emplace(std::move(made).value());
+    url = "sqlite:" + temp->path();
   }
   persistence::OpenOptions oo;
   oo.synchronous = f.synchronous;
@@ -134,10 +132,7 @@ int RunBenchEngine() {
   for (auto& t : threads) t.join();
   engine.Stop();
   store->reset();
-  if (!temp_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(temp_dir, ec);
-  }
+  temp.reset();
 
   double seconds = std::chrono::duration<double>(t1 - t0).count();
   std::sort(latencies.begin(), latencies.end());

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <thread>
 
 #include "persistence/sqlite/sqlite_store.h"
@@ -15,10 +14,9 @@ Result<std::unique_ptr<TestEnvironment>> TestEnvironment::Create(const Registry*
   env->registry_ = registry;
   env->dir_ = options.dir;
   if (env->dir_.empty()) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "keel-test-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) return Status::Internal("mkdtemp failed");
-    env->dir_ = tmpl;
-    env->remove_dir_ = true;
+    KEEL_ASSIGN_OR_RETURN(TempDir tmp, TempDir::Create("keel-test"));
+    env->temp_.emplace(std::move(tmp));
+    env->dir_ = env->temp_->path();
   }
   env->clock_ = std::make_unique<FakeClock>(options.start_time);
   persistence::SqliteOptions so;
@@ -34,10 +32,7 @@ TestEnvironment::~TestEnvironment() {
   if (engine_) engine_->Stop();
   engine_.reset();
   store_.reset();
-  if (remove_dir_) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  temp_.reset();
 }
 
 Result<StartWorkflowResult> TestEnvironment::Start(const std::string& workflow_type,

@@ -4,9 +4,11 @@
 // next timer or deadline; a 30-minute timer fires in milliseconds of wall time.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/clock.h"
+#include "common/temp_dir.h"
 #include "engine/engine.h"
 #include "engine/registry.h"
 #include "persistence/store.h"
@@ -45,7 +47,7 @@ class TestEnvironment {
   TestEnvironment() = default;
   bool SkipTimeIfIdle();
   std::string dir_;
-  bool remove_dir_ = false;
+  std::optional<TempDir> temp_;  // set when the environment made the dir
   std::unique_ptr<FakeClock> clock_;
   std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<Engine> engine_;

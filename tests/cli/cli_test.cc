@@ -5,13 +5,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <thread>
 
 #include "common/json.h"
+#include "common/temp_dir.h"
 
 namespace keel {
 namespace {
@@ -24,9 +24,8 @@ struct CmdResult {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "keel-cli-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    tmp_.emplace(TempDir::Create("keel-cli").value());
+    dir_ = tmp_->path();
     db_ = "sqlite:" + dir_ + "/data";
   }
   void TearDown() override {
@@ -34,7 +33,7 @@ class CliTest : public ::testing::Test {
       kill(worker_, SIGTERM);
       waitpid(worker_, nullptr, 0);
     }
-    std::filesystem::remove_all(dir_);
+    tmp_.reset();
   }
   static std::string Slurp(const std::string& path) {
     std::ifstream in(path);
@@ -70,6 +69,7 @@ class CliTest : public ::testing::Test {
     }
     return nullptr;
   }
+  std::optional<TempDir> tmp_;
   std::string dir_, db_;
   pid_t worker_ = -1;
 };

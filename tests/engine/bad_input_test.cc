@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include <filesystem>
 #include <thread>
 
+#include "common/temp_dir.h"
 #include "engine/engine.h"
 #include "engine/payload.h"
 #include "engine/testing/test_environment.h"
@@ -18,12 +18,6 @@ namespace keel {
 namespace {
 
 using persistence::ExecutionStatus;
-
-std::string TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "keel-bad-XXXXXX").string();
-  EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-  return tmpl;
-}
 
 void RawExec(const std::string& dir, const std::string& sql) {
   sqlite3* db = nullptr;
@@ -103,7 +97,8 @@ TEST_F(BadInputTest, OversizedPayloadIsRefusedAtStart) {
 TEST(BadInputStoreTest, HistoryWrittenByANewerKeelFailsTheTaskClearly) {
   Registry registry;
   examples::RegisterDemo(registry, nullptr);
-  std::string dir = TempDir();
+  auto tmp = TempDir::Create("keel-bad").value();
+  const std::string dir = tmp.path();
   persistence::SqliteOptions so;
   so.dir = dir;
   {
@@ -133,11 +128,11 @@ TEST(BadInputStoreTest, HistoryWrittenByANewerKeelFailsTheTaskClearly) {
   proto::Failure f = WorkflowTaskFailure(*store, "future");
   EXPECT_EQ(f.code(), "history_format_too_new");
   engine.Stop();
-  std::filesystem::remove_all(dir);
 }
 
 TEST(BadInputStoreTest, SchemaWrittenByANewerKeelIsRefused) {
-  std::string dir = TempDir();
+  auto tmp = TempDir::Create("keel-bad").value();
+  const std::string dir = tmp.path();
   persistence::SqliteOptions so;
   so.dir = dir;
   { ASSERT_TRUE(persistence::OpenSqliteStore(so).ok()); }
@@ -146,13 +141,13 @@ TEST(BadInputStoreTest, SchemaWrittenByANewerKeelIsRefused) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().reason(), "schema_too_new");
   EXPECT_NE(store.status().message().find("999"), std::string::npos);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(BadInputStoreTest, FullDiskIsAClearErrorAndLeavesNoPartialState) {
   Registry registry;
   examples::RegisterDemo(registry, nullptr);
-  std::string dir = TempDir();
+  auto tmp = TempDir::Create("keel-bad").value();
+  const std::string dir = tmp.path();
   persistence::SqliteOptions so;
   so.dir = dir;
   so.max_size_bytes = 512 * 1024;
@@ -183,13 +178,13 @@ TEST(BadInputStoreTest, FullDiskIsAClearErrorAndLeavesNoPartialState) {
   persistence::ExecutionRow row = WaitUntilClosed(*store, "after-full").value();
   EXPECT_EQ(row.status, ExecutionStatus::kCompleted);
   engine.Stop();
-  std::filesystem::remove_all(dir);
 }
 
 TEST(BadInputStoreTest, LockedDatabaseIsRetriedNotFatal) {
   Registry registry;
   examples::RegisterDemo(registry, nullptr);
-  std::string dir = TempDir();
+  auto tmp = TempDir::Create("keel-bad").value();
+  const std::string dir = tmp.path();
   persistence::SqliteOptions so;
   so.dir = dir;
   so.busy_timeout_ms = 100;
@@ -218,7 +213,6 @@ TEST(BadInputStoreTest, LockedDatabaseIsRetriedNotFatal) {
   persistence::ExecutionRow row = WaitUntilClosed(*store, "locked").value();
   EXPECT_EQ(row.status, ExecutionStatus::kCompleted);
   engine.Stop();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

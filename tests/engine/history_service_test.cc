@@ -5,9 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <future>
 
+#include "common/temp_dir.h"
 #include "engine/engine.h"
 #include "engine/replayer.h"
 #include "engine/workflow_instance.h"
@@ -29,11 +29,9 @@ Workflow<json::value> CollectTwo(WorkflowContext& ctx, json::value) {
 class HistoryServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "keel-hs-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_.emplace(TempDir::Create("keel-hs").value());
     persistence::SqliteOptions so;
-    so.dir = dir_;
+    so.dir = dir_->path();
     so.clock = &clock_;
     store_ = persistence::OpenSqliteStore(so).value();
     registry_.RegisterWorkflow("CollectTwo", CollectTwo);
@@ -50,7 +48,7 @@ class HistoryServiceTest : public ::testing::Test {
     instance_.reset();
     history_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
+    dir_.reset();
   }
   TaskRow Lease() {
     std::promise<Result<std::vector<TaskRow>>> p;
@@ -92,7 +90,7 @@ class HistoryServiceTest : public ::testing::Test {
   }
 
   FakeClock clock_{1'000'000};
-  std::string dir_;
+  std::optional<TempDir> dir_;
   std::unique_ptr<persistence::Store> store_;
   Registry registry_;
   std::unique_ptr<HistoryService> history_;

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <filesystem>
 #include <thread>
 
+#include "common/temp_dir.h"
 #include "engine/engine.h"
 #include "engine/testing/test_environment.h"
 #include "engine/testing/wait.h"
@@ -26,12 +26,6 @@ Workflow<json::value> CancelBeforeFire(WorkflowContext& ctx, json::value) {
   t.Cancel();
   bool fired = co_await t.fired();
   co_return json::value(fired);
-}
-
-std::string TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "keel-timer-XXXXXX").string();
-  EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-  return tmpl;
 }
 
 TEST(TimerTest, ThirtyMinuteTimerFiresInUnderASecondOfWallTime) {
@@ -68,7 +62,8 @@ TEST(TimerTest, CancelledTimerNeverFires) {
 TEST(TimerTest, TimerFiresAfterRestartOnFakeClock) {
   Registry r;
   r.RegisterWorkflow("SleepFor", SleepFor);
-  std::string dir = TempDir();
+  auto tmp = TempDir::Create("keel-timer").value();
+  const std::string dir = tmp.path();
   TestEnvironment::Options o;
   o.dir = dir;
   {
@@ -84,13 +79,13 @@ TEST(TimerTest, TimerFiresAfterRestartOnFakeClock) {
   auto row = env->RunUntilClosed("restart");
   ASSERT_TRUE(row.ok()) << row.status().ToString();
   EXPECT_EQ(row->status, persistence::ExecutionStatus::kCompleted);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(TimerTest, TimerFiresAfterRestartOnRealClockWithBoundedDelay) {
   Registry r;
   r.RegisterWorkflow("SleepFor", SleepFor);
-  std::string dir = TempDir();
+  auto tmp = TempDir::Create("keel-timer").value();
+  const std::string dir = tmp.path();
   persistence::SqliteOptions so;
   so.dir = dir;
   {
@@ -121,7 +116,6 @@ TEST(TimerTest, TimerFiresAfterRestartOnRealClockWithBoundedDelay) {
   // Down for 700 ms, so it fires late by that much plus at most ~one poll interval.
   EXPECT_LT(fired - fire_at, 700 + 1000);
   engine.Stop();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

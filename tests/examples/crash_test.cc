@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <thread>
 
+#include "common/temp_dir.h"
 #include "engine/engine.h"
 #include "engine/payload.h"
 #include "examples/demo_saga.h"
@@ -47,9 +47,8 @@ struct Saga {
 };
 
 TEST(CrashTest, DemoSagasSurviveRepeatedSigkill) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "keel-crash-XXXXXX").string();
-  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-  const std::string dir = tmpl;
+  auto tmp = TempDir::Create("keel-crash").value();
+  const std::string dir = tmp.path();
   std::mt19937 rng(20261121);
 
   persistence::SqliteOptions so;
@@ -147,7 +146,7 @@ TEST(CrashTest, DemoSagasSurviveRepeatedSigkill) {
   // re-ran; without the idempotency key those would be duplicates above.
   EXPECT_GT(dups, 0) << "no step re-ran after a kill: the test did not exercise idempotency";
 
-  if (!HasFailure()) std::filesystem::remove_all(dir);
+  if (HasFailure()) tmp.Keep();  // leave the logs and data for a look
 }
 
 }  // namespace

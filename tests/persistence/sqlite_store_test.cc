@@ -4,9 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <functional>
 #include <future>
+
+#include "common/temp_dir.h"
 
 namespace keel::persistence {
 namespace {
@@ -21,18 +22,16 @@ void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "keel-store-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_.emplace(TempDir::Create("keel-store").value());
     Reopen();
   }
   void TearDown() override {
     store_.reset();
-    std::filesystem::remove_all(dir_);
+    dir_.reset();
   }
   void Reopen() {
     store_.reset();
-    auto s = GetParam().open(dir_, &clock_);
+    auto s = GetParam().open(dir_->path(), &clock_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
   }
@@ -57,7 +56,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
   }
 
   FakeClock clock_{1'000'000};
-  std::string dir_;
+  std::optional<TempDir> dir_;
   std::unique_ptr<Store> store_;
 };
 
