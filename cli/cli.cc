@@ -103,10 +103,10 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   Engine engine(store->get(), &registry, o);
   engine.Start();
   spdlog::info("keel {} up: db={} identity={} workflows={} activities={}",
-               serve ? "serve" : "worker", f.db, engine.identity(), o.run_workflows,
-               o.run_activities);
+               serve ? "serve" : "worker", persistence::DisplayUrl(f.db), engine.identity(),
+               o.run_workflows, o.run_activities);
   if (serve) {
-    std::cout << "Keel engine running on " << f.db << " (workers in process).\n"
+    std::cout << "Keel engine running on " << persistence::DisplayUrl(f.db) << " (workers in process).\n"
               << "Start a saga:  build/keel workflow start --type DemoSaga --id demo-1 "
                  "--input '{\"steps\":3,\"fail_at\":0,\"activity_ms\":100}' --db "
               << f.db << "\n"
@@ -158,7 +158,7 @@ void AddDbCommands(CLI::App& app, CliState& state) {
       if (!store.ok()) return ReportError(store.status());
       auto v = (*store)->SchemaVersion();
       if (!v.ok()) return ReportError(v.status());
-      std::cout << "schema at version " << *v << " (" << db << ")\n";
+      std::cout << "schema at version " << *v << " (" << persistence::DisplayUrl(db) << ")\n";
       return kExitOk;
     };
   });

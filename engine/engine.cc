@@ -23,6 +23,15 @@ Engine::Engine(persistence::Store* store, const Registry* registry, EngineOption
   ho.identity = options_.identity;
   ho.workflow_task_timeout = options_.workflow_task_timeout;
   history_ = std::make_unique<HistoryService>(store_, matcher_.get(), ho);
+  if (matcher_) {
+    // Other processes' new tasks wake our pollers at once where the store can tell us.
+    Matcher* m = matcher_.get();
+    persistence::StoreListeners l;
+    l.task_ready = [m](persistence::TaskKind kind, const std::string& queue) {
+      m->Notify(kind, queue);
+    };
+    store_->SetListeners(std::move(l));
+  }
   if (options_.run_timers) {
     timers_ =
         std::make_unique<TimerService>(history_.get(), matcher_.get(), options_.poll_interval_ms);

@@ -156,10 +156,6 @@ Status ScheduleWorkflowTask(Ctx& c, ExecutionRow& exec, EventWriter& w) {
   return Status::Ok();
 }
 
-Status CommitRun(Ctx& c, ExecutionRow& exec, int64_t expected_version, const EventWriter& w) {
-  KEEL_RETURN_IF_ERROR(c.txn.AppendHistory(exec.run_id, w.events()));
-  return c.txn.UpdateExecution(exec, expected_version);
-}
 
 // Closes the run: status, close time, and no more tasks or timers.
 Status CloseRun(Ctx& c, ExecutionRow& exec, ExecutionStatus status) {
@@ -169,6 +165,28 @@ Status CloseRun(Ctx& c, ExecutionRow& exec, ExecutionStatus status) {
   c.fx.closed.push_back(exec);
   KEEL_RETURN_IF_ERROR(c.txn.DeleteTasksOfRun(exec.run_id));
   return c.txn.DeleteTimersOfRun(exec.run_id);
+}
+
+// Writes the transition's events and the execution row. A run whose history passes
+// the limit is terminated in the same transaction: its history cannot grow further.
+Status CommitRun(Ctx& c, ExecutionRow& exec, int64_t expected_version, EventWriter& w) {
+  if (exec.status == ExecutionStatus::kRunning &&
+      exec.next_event_id - 1 > c.opts.max_history_events) {
+    std::string why = "history has " + std::to_string(exec.next_event_id - 1) +
+                      " events, over the limit of " + std::to_string(c.opts.max_history_events) +
+                      "; use continue-as-new for long-lived workflows";
+    auto* t = w.Add()->mutable_workflow_execution_terminated();
+    t->set_reason(why);
+    t->set_identity("keel");
+    proto::Failure f;
+    f.set_type("HistoryLimitExceeded");
+    f.set_message(why);
+    f.set_code("history_too_large");
+    exec.failure = f.SerializeAsString();
+    KEEL_RETURN_IF_ERROR(CloseRun(c, exec, ExecutionStatus::kTerminated));
+  }
+  KEEL_RETURN_IF_ERROR(c.txn.AppendHistory(exec.run_id, w.events()));
+  return c.txn.UpdateExecution(exec, expected_version);
 }
 
 struct NewRun {
@@ -416,7 +434,8 @@ Result<StartWorkflowResult> HistoryService::StartWorkflow(const StartWorkflowReq
       KEEL_ASSIGN_OR_RETURN(ExecutionRow prev, LoadRun(txn, *cur));
       if (prev.status == ExecutionStatus::kRunning) {
         result->run_id = prev.run_id;
-        result->started = false;
+        // Our own run when this is a retry of a commit whose answer was lost.
+        result->started = prev.run_id == run.run_id;
         return Status::Ok();
       }
       bool failed_like = prev.status != ExecutionStatus::kCompleted &&
@@ -441,13 +460,17 @@ Result<StartWorkflowResult> HistoryService::StartWorkflow(const StartWorkflowReq
 
 Status HistoryService::SignalWorkflow(const std::string& workflow_id,
                                       const std::string& signal_name, const json::value& input,
-                                      const std::string& identity) {
+                                      const std::string& identity,
+                                      const std::string& request_id) {
   if (signal_name.empty()) return Status::InvalidArgument("signal name is required");
   proto::Payload payload = ToPayload(input);
   KEEL_RETURN_IF_ERROR(CheckPayload("signal input", payload.data().size()));
+  std::string rid = request_id.empty() ? NewRandomUuid() : request_id;
   return RunSync([=, this](Txn& txn, Effects& fx) -> Status {
     Ctx c{txn, fx, matcher_, options_};
     KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRunning(txn, workflow_id));
+    KEEL_ASSIGN_OR_RETURN(bool first, txn.InsertRequestId(exec.run_id, rid));
+    if (!first) return Status::Ok();  // already applied
     int64_t version = exec.version;
     EventWriter w(exec, txn.Now());
     auto* s = w.Add()->mutable_workflow_execution_signaled();
@@ -461,10 +484,14 @@ Status HistoryService::SignalWorkflow(const std::string& workflow_id,
 
 Status HistoryService::RequestCancelWorkflow(const std::string& workflow_id,
                                              const std::string& reason,
-                                             const std::string& identity) {
+                                             const std::string& identity,
+                                             const std::string& request_id) {
+  std::string rid = request_id.empty() ? NewRandomUuid() : request_id;
   return RunSync([=, this](Txn& txn, Effects& fx) -> Status {
     Ctx c{txn, fx, matcher_, options_};
     KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRunning(txn, workflow_id));
+    KEEL_ASSIGN_OR_RETURN(bool first, txn.InsertRequestId(exec.run_id, rid));
+    if (!first) return Status::Ok();  // already applied
     int64_t version = exec.version;
     EventWriter w(exec, txn.Now());
     auto* e = w.Add()->mutable_workflow_execution_cancel_requested();
@@ -535,8 +562,7 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
         KEEL_ASSIGN_OR_RETURN(TaskRow cur, CheckLease(txn, task));
         KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRun(txn, task.run_id));
         if (exec.status != ExecutionStatus::kRunning || exec.wt_task_id != task.id) {
-          KEEL_RETURN_IF_ERROR(txn.DeleteTask(task.id));
-          return StaleTask(task);
+          return StaleTask(task);  // (a closed run has no tasks left: CloseRun removed them)
         }
         int64_t version = exec.version;
         Millis now = txn.Now();

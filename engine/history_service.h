@@ -28,11 +28,14 @@
 namespace keel {
 
 inline constexpr size_t kMaxPayloadBytes = 2 * 1024 * 1024;
+inline constexpr int64_t kDefaultMaxHistoryEvents = 50'000;
 
 struct HistoryServiceOptions {
   std::string identity;  // lease owner name of this process
   Millis workflow_task_timeout = 10'000;
   int max_transient_retries = 50;  // per transition, ~30 s in all
+  // A run whose history grows past this is terminated (failure HistoryLimitExceeded).
+  int64_t max_history_events = kDefaultMaxHistoryEvents;
 };
 
 struct StartWorkflowRequest {
@@ -63,10 +66,12 @@ class HistoryService {
 
   // ---- Client API (blocking) ----
   Result<StartWorkflowResult> StartWorkflow(const StartWorkflowRequest& req);
+  // `request_id` makes a repeated call apply once (empty: a fresh one per call).
   Status SignalWorkflow(const std::string& workflow_id, const std::string& signal_name,
-                        const json::value& input, const std::string& identity);
+                        const json::value& input, const std::string& identity,
+                        const std::string& request_id = "");
   Status RequestCancelWorkflow(const std::string& workflow_id, const std::string& reason,
-                               const std::string& identity);
+                               const std::string& identity, const std::string& request_id = "");
   Status TerminateWorkflow(const std::string& workflow_id, const std::string& reason,
                            const std::string& identity);
   // The current run of workflow_id (or the given run), with its pending tasks.

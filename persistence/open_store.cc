@@ -1,8 +1,11 @@
 #include "persistence/open_store.h"
 
+#include "persistence/postgres/postgres_store.h"
 #include "persistence/sqlite/sqlite_store.h"
 
 namespace keel::persistence {
+
+std::string DisplayUrl(const std::string& url) { return RedactUrl(url); }
 
 Result<std::string> SqliteDirOf(const std::string& url) {
   if (url.rfind("sqlite:", 0) != 0) {
@@ -25,9 +28,11 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const OpenOptio
     return OpenSqliteStore(so);
   }
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
-    return Status::FailedPrecondition(
-        "the PostgreSQL store is not part of this build yet; use --db sqlite:DIR",
-        "backend_unavailable");
+    KEEL_ASSIGN_OR_RETURN(PostgresOptions po, ParsePostgresUrl(url));
+    po.migrate = options.migrate;
+    po.clock = options.clock;
+    po.connect_retry_ms = options.connect_retry_ms;
+    return OpenPostgresStore(po);
   }
   return Status::InvalidArgument(
       "--db must be sqlite:DIR or postgresql://USER@HOST:PORT/DB, got '" + url + "'", "bad_db_url");

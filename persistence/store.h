@@ -144,6 +144,19 @@ class Txn {
   virtual Result<bool> DeleteTimer(int64_t id) = 0;
   virtual Result<bool> DeleteTimerByName(std::string_view run_id, std::string_view timer_id) = 0;
   virtual Status DeleteTimersOfRun(std::string_view run_id) = 0;
+  // Records a client request id for the run; false if it was recorded before. Makes
+  // client transitions (signals, cancel requests) safe to retry after a commit whose
+  // outcome was lost with the connection.
+  virtual Result<bool> InsertRequestId(std::string_view run_id, std::string_view request_id) = 0;
+};
+
+// Cross-process notifications, for backends that have them (PostgreSQL LISTEN/NOTIFY).
+// Called on a store thread, after the commit of another (or this) process's transaction.
+struct StoreListeners {
+  // A task became ready on `queue` (an unleased task was created).
+  std::function<void(TaskKind kind, const std::string& queue)> task_ready;
+  // A run closed.
+  std::function<void(const std::string& workflow_id, const std::string& run_id)> run_closed;
 };
 
 class Store {
@@ -176,8 +189,11 @@ class Store {
   virtual Result<bool> HasReadyTasks(std::string_view queue, TaskKind kind) = 0;
   virtual Result<std::vector<QueueStats>> QueueStatistics() = 0;
 
-  // The schema version this store is at, and the newest this binary knows.
+  // The schema version this store is at.
   virtual Result<int> SchemaVersion() = 0;
+  // Installs cross-process listeners; a no-op for backends without notifications
+  // (SQLite: processes sharing a data dir find each other's work by polling).
+  virtual void SetListeners(StoreListeners listeners) { (void)listeners; }
   virtual Clock* clock() const = 0;
 };
 

@@ -78,6 +78,14 @@ CREATE TABLE timers(
 CREATE INDEX timers_fire ON timers(fire_at);
 CREATE INDEX timers_by_run ON timers(run_id, timer_id);
 )sql",
+    // v2: client request ids, so retried signals and cancel requests apply once.
+    R"sql(
+CREATE TABLE requests(
+  run_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  PRIMARY KEY(run_id, request_id)
+) WITHOUT ROWID;
+)sql",
 };
 constexpr int kLatestVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -358,6 +366,13 @@ class SqliteTxn final : public Txn {
     PREPARE(st, db_, "DELETE FROM timers WHERE run_id=?1");
     st.Bind(1, run_id);
     return db_.Run(st, "deleting timers");
+  }
+
+  Result<bool> InsertRequestId(std::string_view run_id, std::string_view request_id) override {
+    PREPARE(st, db_, "INSERT OR IGNORE INTO requests(run_id, request_id) VALUES(?1,?2)");
+    st.Bind(1, run_id).Bind(2, request_id);
+    KEEL_RETURN_IF_ERROR(db_.Run(st, "recording request id"));
+    return sqlite3_changes(db_.handle()) == 1;
   }
 
  private:

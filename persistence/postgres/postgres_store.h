@@ -1,0 +1,46 @@
+#pragma once
+// The scale-out Store: PostgreSQL through libpqxx, for many worker processes on many
+// machines. Same contract as the SQLite store (tests/persistence/store_conformance_test.cc).
+//
+// - Writers: a few connections, each taking a batch of queued TxnFns into one
+//   transaction (group commit without savepoints). A TxnFn that fails before writing
+//   leaves the batch alone; one that fails after writing, or any SQL error, rolls the
+//   batch back: that TxnFn gets its error and the others run again in a new batch.
+// - A commit whose outcome is unknown (the connection broke during COMMIT) is reported
+//   as transient ("commit_in_doubt"); every engine transition is safe to run again.
+// - Task leases use SELECT ... FOR UPDATE SKIP LOCKED; optimistic versions fence
+//   concurrent writers of one run; a timer row is deleted by whoever fires it first.
+// - LISTEN/NOTIFY on channel "keel_<schema>" tells other processes about ready tasks
+//   and closed runs within milliseconds (StoreListeners).
+// - All tables live in one schema (default "keel_engine"), so several stores (or
+//   tests) can share a database.
+
+#include <memory>
+#include <string>
+
+#include "persistence/store.h"
+
+namespace keel::persistence {
+
+struct PostgresOptions {
+  std::string url;  // libpq URI, without Keel's own parameters
+  std::string schema = "keel_engine";
+  int writers = 4;  // connections that run transactions
+  int readers = 4;  // connections for snapshot reads
+  int max_batch = 256;
+  bool migrate = true;
+  Clock* clock = nullptr;  // defaults to SystemClock
+  // How long to keep trying to connect at start-up (with backoff) before giving up.
+  Millis connect_retry_ms = 30'000;
+};
+
+// Splits Keel's own query parameters (schema=NAME) off a postgresql:// URL.
+Result<PostgresOptions> ParsePostgresUrl(const std::string& url);
+// The URL with its password replaced by ***, for messages.
+std::string RedactUrl(const std::string& url);
+
+Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options);
+
+int PostgresSchemaVersionLatest();
+
+}  // namespace keel::persistence
