@@ -323,6 +323,9 @@ HistoryService::~HistoryService() {
     if (r.done)
       r.done(Status::Unavailable("shutting down before the store accepted it", "shutting_down"));
   }
+  // A completion callback may still be running after it told its caller (who may be
+  // what destroys us); its last touch of this object is the in_flight_ decrement.
+  while (in_flight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 void HistoryService::RetryLater(Millis delay, TxnBody body, Done done, int attempt) {

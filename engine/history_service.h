@@ -102,7 +102,8 @@ class HistoryService {
   void SetCloseHook(std::function<void(const persistence::ExecutionRow&)> hook) {
     close_hook_ = std::move(hook);
   }
-  // Transitions submitted and not yet finished.
+  // Transitions submitted and not yet finished. The destructor waits for zero, so
+  // the store must outlive this service.
   int64_t in_flight() const { return in_flight_.load(); }
   persistence::Store* store() const { return store_; }
   const std::string& identity() const { return options_.identity; }

@@ -1,5 +1,8 @@
 #include "persistence/sqlite/sqlite_db.h"
 
+#include <chrono>
+#include <thread>
+
 namespace keel::persistence {
 
 Status SqliteStatus(int rc, sqlite3* db, std::string_view what) {
@@ -43,7 +46,14 @@ Status SqliteDb::Open(const std::string& path, bool create, std::string_view syn
   if (rc != SQLITE_OK) return SqliteStatus(rc, db_, "opening " + path);
   sqlite3_busy_timeout(db_, busy_timeout_ms);
   sqlite3_extended_result_codes(db_, 1);
-  KEEL_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+  // Switching a new file to WAL needs a moment alone with it and does not wait on the
+  // busy handler: when two processes create a data dir at once, retry for as long.
+  Status wal = Exec("PRAGMA journal_mode=WAL");
+  for (int waited = 0; wal.reason() == "db_locked" && waited < busy_timeout_ms; waited += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    wal = Exec("PRAGMA journal_mode=WAL");
+  }
+  KEEL_RETURN_IF_ERROR(wal);
   KEEL_RETURN_IF_ERROR(Exec("PRAGMA synchronous=" + std::string(synchronous)));
   KEEL_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=OFF"));
   return Exec("PRAGMA cache_size=-65536");
