@@ -31,9 +31,8 @@ Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url) {
 
 void RegisterAll(Registry& registry, const std::string& db_url, bool run_activities) {
   static std::unique_ptr<examples::EffectLog> log;
-  auto dir = persistence::SqliteDirOf(db_url);
-  if (run_activities && dir.ok() && !log) {
-    auto opened = examples::EffectLog::Open(*dir + "/demo_effects.db");
+  if (run_activities && !log) {
+    auto opened = examples::OpenEffectLog(db_url);
     if (opened.ok()) {
       log = std::move(opened).value();
     } else {
@@ -80,6 +79,7 @@ struct WorkerFlags {
   std::string db = "sqlite:./keel-data";
   std::string queues;
   bool workflows = false;
+  bool no_workers = false;  // serve only: engine services (timers) without task threads
   int concurrency = 16;
   int workflow_threads = 2;
 };
@@ -94,8 +94,8 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   std::set<std::string> queues = SplitQueues(f.queues);
   bool only_workflows = f.workflows && queues.empty();
   bool only_activities = !f.workflows && !queues.empty();
-  o.run_workflows = !only_activities;
-  o.run_activities = !only_workflows;
+  o.run_workflows = !only_activities && !f.no_workers;
+  o.run_activities = !only_workflows && !f.no_workers;
   o.activity_queues = queues;
   if (f.workflows && !queues.empty()) o.workflow_queues = {};
   o.activity_threads = f.concurrency;
@@ -106,7 +106,9 @@ int RunWorker(const WorkerFlags& f, bool serve) {
                serve ? "serve" : "worker", persistence::DisplayUrl(f.db), engine.identity(),
                o.run_workflows, o.run_activities);
   if (serve) {
-    std::cout << "Keel engine running on " << persistence::DisplayUrl(f.db) << " (workers in process).\n"
+    std::cout << "Keel engine running on " << persistence::DisplayUrl(f.db)
+              << (f.no_workers ? " (no workers: run `keel worker` processes).\n"
+                               : " (workers in process).\n")
               << "Start a saga:  build/keel workflow start --type DemoSaga --id demo-1 "
                  "--input '{\"steps\":3,\"fail_at\":0,\"activity_ms\":100}' --db "
               << f.db << "\n"
@@ -143,6 +145,8 @@ void AddWorkerCommands(CLI::App& app, CliState& state) {
   auto* serve = app.add_subcommand(
       "serve", "run Keel in one process (engine and workers; HTTP API not built yet)");
   AddWorkerFlags(serve, serve_flags);
+  serve->add_flag("--no-workers", serve_flags.no_workers,
+                  "run no workflow or activity threads (workers run as `keel worker`)");
   serve->callback([&state] { state.action = [] { return RunWorker(serve_flags, true); }; });
 }
 

@@ -1,7 +1,5 @@
 #include "examples/demo_saga.h"
 
-#include <sqlite3.h>
-
 #include <chrono>
 #include <thread>
 
@@ -9,85 +7,6 @@
 #include "engine/saga.h"
 
 namespace keel::examples {
-
-// ---- EffectLog -----------------------------------------------------------------
-
-Result<std::unique_ptr<EffectLog>> EffectLog::Open(const std::string& path) {
-  std::unique_ptr<EffectLog> log(new EffectLog());
-  if (sqlite3_open_v2(path.c_str(), &log->db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    return Status::FailedPrecondition("cannot open effect log " + path, "db_unusable");
-  }
-  sqlite3_busy_timeout(log->db_, 10000);
-  const char* schema =
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-      "CREATE TABLE IF NOT EXISTS effects(seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT "
-      "NULL, workflow_id TEXT NOT NULL, step INTEGER NOT NULL, kind TEXT NOT NULL);"
-      "CREATE INDEX IF NOT EXISTS effects_key ON effects(key);"
-      "CREATE TABLE IF NOT EXISTS duplicate_attempts(key TEXT NOT NULL);";
-  if (sqlite3_exec(log->db_, schema, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return Status::Internal(std::string("effect log schema: ") + sqlite3_errmsg(log->db_));
-  }
-  return log;
-}
-
-EffectLog::~EffectLog() {
-  if (db_) sqlite3_close_v2(db_);
-}
-
-Result<bool> EffectLog::Apply(const std::string& key, const std::string& workflow_id, int step,
-                              const std::string& kind) {
-  std::lock_guard<std::mutex> l(mu_);
-  // One conditional statement: applied at most once per key, even across crashes.
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "INSERT INTO effects(key, workflow_id, step, kind) SELECT ?1,?2,?3,?4 "
-                     "WHERE NOT EXISTS (SELECT 1 FROM effects WHERE key=?1)",
-                     -1, &st, nullptr);
-  sqlite3_bind_text(st, 1, key.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, workflow_id.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 3, step);
-  sqlite3_bind_text(st, 4, kind.c_str(), -1, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
-    return Status::Unavailable(std::string("effect log: ") + sqlite3_errmsg(db_), "db_locked");
-  }
-  bool applied = sqlite3_changes(db_) == 1;
-  if (!applied) {
-    sqlite3_prepare_v2(db_, "INSERT INTO duplicate_attempts(key) VALUES(?1)", -1, &st, nullptr);
-    sqlite3_bind_text(st, 1, key.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_step(st);
-    sqlite3_finalize(st);
-  }
-  return applied;
-}
-
-Result<std::vector<EffectLog::Effect>> EffectLog::ReadAll() {
-  std::lock_guard<std::mutex> l(mu_);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT seq, key, workflow_id, step, kind FROM effects ORDER BY seq", -1,
-                     &st, nullptr);
-  std::vector<Effect> out;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    out.push_back(
-        {sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
-         reinterpret_cast<const char*>(sqlite3_column_text(st, 2)), sqlite3_column_int(st, 3),
-         reinterpret_cast<const char*>(sqlite3_column_text(st, 4))});
-  }
-  sqlite3_finalize(st);
-  return out;
-}
-
-Result<int64_t> EffectLog::DuplicateAttempts() {
-  std::lock_guard<std::mutex> l(mu_);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT count(*) FROM duplicate_attempts", -1, &st, nullptr);
-  int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-  sqlite3_finalize(st);
-  return n;
-}
 
 // ---- The workflow ----------------------------------------------------------------
 

@@ -11,39 +11,12 @@
 #include <vector>
 
 #include "common/status.h"
-
-struct sqlite3;
 #include "engine/registry.h"
+#include "examples/effect_log.h"
 
 namespace keel::examples {
 
 inline constexpr const char* kDemoQueue = "demo";
-
-// Where demo activities record their effects: a SQLite file of its own. Recording
-// is idempotent by key; every attempt is logged too, so tests can see retries.
-class EffectLog {
- public:
-  struct Effect {
-    int64_t seq;
-    std::string key;
-    std::string workflow_id;
-    int step;
-    std::string kind;  // "do" or "undo"
-  };
-  static Result<std::unique_ptr<EffectLog>> Open(const std::string& path);
-  ~EffectLog();
-  // Applies the effect once per key; returns false if the key was already applied.
-  Result<bool> Apply(const std::string& key, const std::string& workflow_id, int step,
-                     const std::string& kind);
-  Result<std::vector<Effect>> ReadAll();
-  // How many attempts ran that found their key already applied.
-  Result<int64_t> DuplicateAttempts();
-
- private:
-  EffectLog() = default;
-  std::mutex mu_;
-  ::sqlite3* db_ = nullptr;
-};
 
 // Registers DemoSaga and its activities. `log` may be null (no effects recorded,
 // as in `keel bench engine`); it must outlive the workers.

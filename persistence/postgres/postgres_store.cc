@@ -659,11 +659,11 @@ class PgStore final : public Store {
     try {
       pqxx::connection c(opts_.url);
       pqxx::work w(c);
+      // One migrator at a time across processes; CREATE ... IF NOT EXISTS alone races.
+      w.exec("SELECT pg_advisory_xact_lock(hashtext(" + w.quote(opts_.schema) + "))");
       w.exec("CREATE SCHEMA IF NOT EXISTS " + w.quote_name(opts_.schema));
       w.exec("CREATE TABLE IF NOT EXISTS " + w.quote_name(opts_.schema) +
              ".schema_version(version INT NOT NULL)");
-      // One migrator at a time across processes.
-      w.exec("SELECT pg_advisory_xact_lock(hashtext(" + w.quote(opts_.schema) + "))");
       auto r = w.exec("SELECT version FROM " + w.quote_name(opts_.schema) + ".schema_version");
       int version = r.empty() ? 0 : r[0][0].as<int>();
       if (version > kLatestVersion) {

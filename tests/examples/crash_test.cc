@@ -121,7 +121,7 @@ TEST(CrashTest, DemoSagasSurviveRepeatedSigkill) {
   }
 
   // 2. Effects: each applied exactly once, compensations after the steps, in reverse.
-  auto log = examples::EffectLog::Open(dir + "/demo_effects.db").value();
+  auto log = examples::OpenEffectLog("sqlite:" + dir).value();
   auto effects = log->ReadAll().value();
   std::map<std::string, int> per_key;
   std::map<std::string, std::vector<std::pair<std::string, int>>> per_saga;
