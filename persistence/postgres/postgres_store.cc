@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -101,6 +103,16 @@ constexpr const char* kTaskCols =
     "lease_token, lease_expires, lease_ms, started_at, start_deadline, close_deadline, deadline, "
     "info";
 
+// "a, b" -> "t.a, t.b"
+std::string Qualified(const std::string& cols, const std::string& prefix) {
+  std::string out = prefix;
+  for (char c : cols) {
+    out += c;
+    if (c == ' ') out += prefix;
+  }
+  return out;
+}
+
 std::string WithSchema(std::string sql, const std::string& schema) {
   size_t pos;
   while ((pos = sql.find("{s}")) != std::string::npos) sql.replace(pos, 3, schema);
@@ -133,6 +145,10 @@ const std::map<std::string, std::string>& Statements() {
        "close_deadline, deadline, info) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
        "$15,$16) RETURNING id"},
       {"get_task", std::string("SELECT ") + kTaskCols + " FROM {s}.tasks WHERE id=$1"},
+      {"get_task_exec", "SELECT " + Qualified(kTaskCols, "t.") + ", " + Qualified(kExecCols, "e.") +
+                            " FROM {s}.tasks t LEFT JOIN {s}.executions e ON e.run_id = t.run_id "
+                            "WHERE t.id=$1"},
+      {"task_ids", "SELECT nextval('{s}.tasks_id_seq') FROM generate_series(1, $1)"},
       {"update_task",
        "UPDATE {s}.tasks SET queue=$2, kind=$3, workflow_id=$4, run_id=$5, activity_id=$6, "
        "attempt=$7, visible_at=$8, lease_owner=$9, lease_token=$10, lease_expires=$11, "
@@ -220,23 +236,25 @@ Status PgStatus(const std::exception& e, const std::string& what) {
 
 std::string Bin(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
 
-ExecutionRow ReadExecRow(const pqxx::row& r) {
+// The execution columns (kExecCols order) starting at column `at`.
+ExecutionRow ReadExecRowAt(const pqxx::row& r, int at) {
   ExecutionRow e;
-  e.run_id = r[0].c_str();
-  e.workflow_id = r[1].c_str();
-  e.workflow_type = r[2].c_str();
-  e.task_queue = r[3].c_str();
-  e.status = static_cast<ExecutionStatus>(r[4].as<int>());
-  e.version = r[5].as<int64_t>();
-  e.next_event_id = r[6].as<int64_t>();
-  e.wt_task_id = r[7].as<int64_t>();
-  e.start_time = r[8].as<int64_t>();
-  e.close_time = r[9].as<int64_t>();
-  e.result = Bin(r[10]);
-  e.failure = Bin(r[11]);
-  e.wt_failure = Bin(r[12]);
+  e.run_id = r[at + 0].c_str();
+  e.workflow_id = r[at + 1].c_str();
+  e.workflow_type = r[at + 2].c_str();
+  e.task_queue = r[at + 3].c_str();
+  e.status = static_cast<ExecutionStatus>(r[at + 4].as<int>());
+  e.version = r[at + 5].as<int64_t>();
+  e.next_event_id = r[at + 6].as<int64_t>();
+  e.wt_task_id = r[at + 7].as<int64_t>();
+  e.start_time = r[at + 8].as<int64_t>();
+  e.close_time = r[at + 9].as<int64_t>();
+  e.result = Bin(r[at + 10]);
+  e.failure = Bin(r[at + 11]);
+  e.wt_failure = Bin(r[at + 12]);
   return e;
 }
+ExecutionRow ReadExecRow(const pqxx::row& r) { return ReadExecRowAt(r, 0); }
 
 TaskRow ReadTaskRow(const pqxx::row& r) {
   TaskRow t;
@@ -269,116 +287,146 @@ std::unique_ptr<pqxx::connection> Connect(const PostgresOptions& o) {
 
 std::string Channel(const std::string& schema) { return "keel_" + schema; }
 
+// Task ids come from the sequence in blocks, so inserting a task needs no round trip
+// for its id. One per writer connection.
+struct IdBlock {
+  std::vector<int64_t> ids;
+};
+
+// One batch's transaction. Writes whose answer nobody needs wait, grouped by kind, and
+// go to the server together as a few multi-row statements in one pipelined round trip:
+// before the next read that could see them, before any statement that must run now,
+// and before COMMIT. Version-checked execution updates report the runs they hit
+// (RETURNING), so a conflict is pinned on the TxnFn that queued it. GetTask also
+// fetches the task's execution row. A typical transition costs one round trip plus its
+// share of the batch's flush.
 class PgTxn final : public Txn {
  public:
-  PgTxn(pqxx::work& w, Millis now, const std::string& channel)
-      : w_(w), now_(now), channel_(channel) {}
+  PgTxn(pqxx::work& w, Millis now, const std::string& schema, const std::string& channel,
+        IdBlock* ids)
+      : w_(w), now_(now), s_(schema), channel_(channel), ids_(ids) {}
 
   Millis Now() const override { return now_; }
-  // Per TxnFn bookkeeping: did it write, did the transaction die.
-  void BeginFn() { wrote_ = false; }
-  bool wrote() const { return wrote_; }
-  bool aborted() const { return aborted_; }
-  const std::set<std::string>& notifications() const { return notify_; }
+  void BeginFn(size_t index) { fn_ = index; }
+  bool aborted() const { return !culprits_.empty(); }
+  // TxnFns whose writes made the transaction fail, with why.
+  const std::map<size_t, Status>& culprits() const { return culprits_; }
+  // Whether any write of TxnFn `index` has reached the server.
+  bool Flushed(size_t index) const { return flushed_fns_.count(index) > 0; }
+  // Forgets the queued writes of a TxnFn that failed before they were sent.
+  void DropPending(size_t index) { pending_.Drop(index); }
 
   Result<std::optional<ExecutionRow>> GetExecution(std::string_view run_id) override {
-    return Run<std::optional<ExecutionRow>>("reading execution", [&] {
-      auto r = w_.exec_prepared("get_exec", std::string(run_id));
+    std::string run(run_id);
+    if (dirty_runs_.count(run)) KEEL_RETURN_IF_ERROR(Flush());
+    auto hit = prefetched_.find(run);
+    if (hit != prefetched_.end()) return hit->second;
+    return Now<std::optional<ExecutionRow>>("reading execution", [&] {
+      auto r = w_.exec_prepared("get_exec", run);
       return r.empty() ? std::optional<ExecutionRow>() : ReadExecRow(r[0]);
     });
   }
   Result<std::optional<std::string>> GetCurrentRunId(std::string_view workflow_id) override {
-    return Run<std::optional<std::string>>("reading current run", [&] {
+    if (dirty_wids_.count(std::string(workflow_id))) KEEL_RETURN_IF_ERROR(Flush());
+    return Now<std::optional<std::string>>("reading current run", [&] {
       auto r = w_.exec_prepared("get_current", std::string(workflow_id));
       return r.empty() ? std::optional<std::string>() : std::string(r[0][0].c_str());
     });
   }
   Status InsertExecution(const ExecutionRow& e) override {
-    return Write("inserting execution", [&] {
-      ExecPrepared("insert_exec", e, e.version);
-      w_.exec_prepared("set_current", e.workflow_id, e.run_id);
-      if (e.status != ExecutionStatus::kRunning) Closed(e);
-    });
+    pending_.exec_inserts.push_back({fn_, "(" + ExecValues(e, e.version) + ")"});
+    pending_.current_sets.push_back({fn_, "(" + Q(e.workflow_id) + "," + Q(e.run_id) + ")"});
+    DirtyRun(e.run_id);
+    dirty_wids_.insert(e.workflow_id);
+    if (e.status != ExecutionStatus::kRunning) Closed(e);
+    return Status::Ok();
   }
   Status UpdateExecution(const ExecutionRow& e, int64_t expected_version) override {
-    bool updated = false;
-    Status s = Write("updating execution", [&] {
-      auto r = w_.exec_prepared("update_exec", e.run_id, e.workflow_id, e.workflow_type,
-                                e.task_queue, static_cast<int>(e.status), expected_version + 1,
-                                e.next_event_id, e.wt_task_id, e.start_time, e.close_time,
-                                pqxx::binarystring(e.result), pqxx::binarystring(e.failure),
-                                pqxx::binarystring(e.wt_failure), expected_version);
-      updated = r.affected_rows() == 1;
-    });
-    KEEL_RETURN_IF_ERROR(s);
-    if (!updated) {
-      return Status::ConditionFailed("execution " + e.run_id + " changed concurrently",
-                                     "version_conflict");
-    }
+    pending_.exec_updates.push_back({fn_, "(" + ExecValues(e, expected_version + 1) + "," +
+                                              std::to_string(expected_version) + ")"});
+    pending_.update_runs.push_back(e.run_id);
+    DirtyRun(e.run_id);
     if (e.status != ExecutionStatus::kRunning) Closed(e);
     return Status::Ok();
   }
   Status AppendHistory(std::string_view run_id,
                        const std::vector<proto::HistoryEvent>& events) override {
     if (events.empty()) return Status::Ok();
-    std::string blob = EncodeHistoryBatch(events);
-    return Write("appending history", [&] {
-      w_.exec_prepared("append_history", std::string(run_id), events.front().event_id(),
-                       events.back().event_id(), pqxx::binarystring(blob));
-    });
+    pending_.history.push_back({fn_, "(" + Q(run_id) + "," +
+                                         std::to_string(events.front().event_id()) + "," +
+                                         std::to_string(events.back().event_id()) + "," +
+                                         w_.quote_raw(EncodeHistoryBatch(events)) + ")"});
+    DirtyRun(std::string(run_id));
+    return Status::Ok();
   }
   Result<int64_t> InsertTask(const TaskRow& t) override {
-    int64_t id = 0;
-    KEEL_RETURN_IF_ERROR(Write("inserting task", [&] {
-      auto r = w_.exec_prepared("insert_task", t.queue, static_cast<int>(t.kind), t.workflow_id,
-                                t.run_id, t.activity_id, t.attempt, t.visible_at, t.lease_owner,
-                                t.lease_token, t.lease_expires, t.lease_ms, t.started_at,
-                                t.start_deadline, t.close_deadline, ComputeTaskDeadline(t),
-                                pqxx::binarystring(t.info));
-      id = r[0][0].as<int64_t>();
-    }));
-    NoteReady(t);
-    return id;
+    if (ids_->ids.empty()) {
+      KEEL_RETURN_IF_ERROR(Now<bool>("allocating task ids", [&] {
+                             for (const auto& r : w_.exec_prepared("task_ids", 128)) {
+                               ids_->ids.push_back(r[0].as<int64_t>());
+                             }
+                             return true;
+                           }).status());
+    }
+    TaskRow row = t;
+    row.id = ids_->ids.back();
+    ids_->ids.pop_back();
+    pending_.task_inserts.push_back({fn_, "(" + TaskValues(row) + ")"});
+    DirtyTask(row);
+    return row.id;
   }
   Result<std::optional<TaskRow>> GetTask(int64_t id) override {
-    return Run<std::optional<TaskRow>>("reading task", [&] {
-      auto r = w_.exec_prepared("get_task", id);
-      return r.empty() ? std::optional<TaskRow>() : ReadTaskRow(r[0]);
+    if (dirty_tasks_.count(id)) KEEL_RETURN_IF_ERROR(Flush());
+    return Now<std::optional<TaskRow>>("reading task", [&] {
+      auto r = w_.exec_prepared("get_task_exec", id);
+      if (r.empty()) return std::optional<TaskRow>();
+      TaskRow t = ReadTaskRow(r[0]);
+      if (!dirty_runs_.count(t.run_id)) {
+        prefetched_[t.run_id] = r[0][17].is_null()
+                                    ? std::optional<ExecutionRow>()
+                                    : std::optional<ExecutionRow>(ReadExecRowAt(r[0], 17));
+      }
+      return std::optional<TaskRow>(std::move(t));
     });
   }
   Status UpdateTask(const TaskRow& t) override {
-    KEEL_RETURN_IF_ERROR(Write("updating task", [&] {
-      w_.exec_prepared("update_task", t.id, t.queue, static_cast<int>(t.kind), t.workflow_id,
-                       t.run_id, t.activity_id, t.attempt, t.visible_at, t.lease_owner,
-                       t.lease_token, t.lease_expires, t.lease_ms, t.started_at, t.start_deadline,
-                       t.close_deadline, ComputeTaskDeadline(t), pqxx::binarystring(t.info));
-    }));
-    NoteReady(t);
+    pending_.task_updates.push_back({fn_, "(" + TaskValues(t) + ")"});
+    DirtyTask(t);
     return Status::Ok();
   }
   Status DeleteTask(int64_t id) override {
-    return Write("deleting task", [&] { w_.exec_prepared("delete_task", id); });
+    pending_.task_deletes.push_back({fn_, std::to_string(id)});
+    dirty_tasks_.insert(id);
+    return Status::Ok();
   }
   Result<std::optional<TaskRow>> FindActivityTask(std::string_view run_id,
                                                   std::string_view activity_id) override {
-    return Run<std::optional<TaskRow>>("reading activity task", [&] {
+    if (!dirty_tasks_.empty()) KEEL_RETURN_IF_ERROR(Flush());
+    return Now<std::optional<TaskRow>>("reading activity task", [&] {
       auto r = w_.exec_prepared("find_activity", std::string(run_id), std::string(activity_id));
       return r.empty() ? std::optional<TaskRow>() : ReadTaskRow(r[0]);
     });
   }
   Status DeleteTasksOfRun(std::string_view run_id) override {
-    return Write("deleting tasks",
-                 [&] { w_.exec_prepared("delete_tasks_of_run", std::string(run_id)); });
+    return Now<bool>("deleting tasks",
+                     [&] {
+                       w_.exec_prepared("delete_tasks_of_run", std::string(run_id));
+                       return true;
+                     })
+        .status();
   }
   Result<std::vector<TaskRow>> LeaseTasks(std::string_view queue, TaskKind kind,
                                           std::string_view owner, Millis /*lease_ms*/,
                                           int limit) override {
-    std::vector<TaskRow> out;
-    KEEL_RETURN_IF_ERROR(Write("polling tasks", [&] {
-      auto r =
-          w_.exec_prepared("lease_select", std::string(queue), static_cast<int>(kind), now_, limit);
-      for (const auto& row : r) out.push_back(ReadTaskRow(row));
-    }));
+    KEEL_ASSIGN_OR_RETURN(
+        auto out, Now<std::vector<TaskRow>>("polling tasks", [&] {
+          std::vector<TaskRow> rows;
+          for (const auto& row : w_.exec_prepared("lease_select", std::string(queue),
+                                                  static_cast<int>(kind), now_, limit)) {
+            rows.push_back(ReadTaskRow(row));
+          }
+          return rows;
+        }));
     for (TaskRow& t : out) {
       t.lease_owner = std::string(owner);
       t.lease_token += 1;
@@ -390,39 +438,98 @@ class PgTxn final : public Txn {
     return out;
   }
   Result<int64_t> InsertTimer(const TimerRow& t) override {
-    int64_t id = 0;
-    KEEL_RETURN_IF_ERROR(Write("inserting timer", [&] {
-      auto r = w_.exec_prepared("insert_timer", t.workflow_id, t.run_id, t.timer_id, t.fire_at);
-      id = r[0][0].as<int64_t>();
-    }));
-    return id;
+    return Now<int64_t>("inserting timer", [&] {
+      return w_.exec_prepared("insert_timer", t.workflow_id, t.run_id, t.timer_id, t.fire_at)[0][0]
+          .as<int64_t>();
+    });
   }
   Result<bool> DeleteTimer(int64_t id) override {
-    bool gone = false;
-    KEEL_RETURN_IF_ERROR(Write("deleting timer", [&] {
-      gone = w_.exec_prepared("delete_timer", id).affected_rows() == 1;
-    }));
-    return gone;
+    return Now<bool>("deleting timer",
+                     [&] { return w_.exec_prepared("delete_timer", id).affected_rows() == 1; });
   }
   Result<bool> DeleteTimerByName(std::string_view run_id, std::string_view timer_id) override {
-    bool gone = false;
-    KEEL_RETURN_IF_ERROR(Write("deleting timer", [&] {
-      gone = w_.exec_prepared("delete_timer_by_name", std::string(run_id), std::string(timer_id))
+    return Now<bool>("deleting timer", [&] {
+      return w_.exec_prepared("delete_timer_by_name", std::string(run_id), std::string(timer_id))
                  .affected_rows() >= 1;
-    }));
-    return gone;
+    });
   }
   Status DeleteTimersOfRun(std::string_view run_id) override {
-    return Write("deleting timers",
-                 [&] { w_.exec_prepared("delete_timers_of_run", std::string(run_id)); });
+    pending_.timer_run_deletes.push_back({fn_, Q(run_id)});
+    return Status::Ok();
   }
   Result<bool> InsertRequestId(std::string_view run_id, std::string_view request_id) override {
-    bool first = false;
-    KEEL_RETURN_IF_ERROR(Write("recording request id", [&] {
-      first = w_.exec_prepared("insert_request", std::string(run_id), std::string(request_id))
-                  .affected_rows() == 1;
-    }));
-    return first;
+    return Now<bool>("recording request id", [&] {
+      return w_.exec_prepared("insert_request", std::string(run_id), std::string(request_id))
+                 .affected_rows() == 1;
+    });
+  }
+
+  // Sends every queued write in one pipelined round trip (a multi-row statement per
+  // kind) and checks the version-checked updates. On failure, culprits() names the
+  // TxnFns to blame.
+  Status Flush() {
+    if (aborted()) return Status::Unavailable("transaction already failed", "db_error");
+    if (pending_.empty()) return Status::Ok();
+    Pending p = std::move(pending_);
+    pending_ = Pending();
+    for (size_t fn : p.Fns()) flushed_fns_.insert(fn);
+    dirty_runs_.clear();
+    dirty_wids_.clear();
+    dirty_tasks_.clear();
+    std::vector<std::pair<std::string, const std::vector<Op>*>> stmts;
+    auto add = [&](const std::vector<Op>& ops, const std::string& head, const std::string& tail) {
+      if (!ops.empty()) stmts.emplace_back(head + Join(ops) + tail, &ops);
+    };
+    add(p.exec_inserts, "INSERT INTO " + s_ + ".executions(" + kExecCols + ") VALUES ", "");
+    add(p.current_sets, "INSERT INTO " + s_ + ".current_executions(workflow_id, run_id) VALUES ",
+        " ON CONFLICT (workflow_id) DO UPDATE SET run_id=EXCLUDED.run_id");
+    add(p.history,
+        "INSERT INTO " + s_ + ".history(run_id, first_event_id, last_event_id, data) VALUES ", "");
+    add(p.exec_updates,
+        "UPDATE " + s_ + ".executions AS x SET (" + kExecCols + ") = (" +
+            Qualified(kExecCols, "v.") + ") FROM (VALUES ",
+        ") AS v(" + std::string(kExecCols) +
+            ", expected) WHERE x.run_id = v.run_id AND x.version = v.expected RETURNING x.run_id");
+    add(p.task_inserts, "INSERT INTO " + s_ + ".tasks(" + kTaskCols + ") VALUES ", "");
+    add(p.task_updates,
+        "UPDATE " + s_ + ".tasks AS x SET (" + kTaskCols + ") = (" + Qualified(kTaskCols, "v.") +
+            ") FROM (VALUES ",
+        ") AS v(" + std::string(kTaskCols) + ") WHERE x.id = v.id");
+    add(p.task_deletes, "DELETE FROM " + s_ + ".tasks WHERE id IN (", ")");
+    add(p.timer_run_deletes, "DELETE FROM " + s_ + ".timers WHERE run_id IN (", ")");
+    size_t at = 0;
+    try {
+      pqxx::pipeline pipe(w_);
+      pipe.retain(static_cast<int>(stmts.size()) + 1);
+      std::vector<pqxx::pipeline::query_id> ids;
+      for (const auto& st : stmts) ids.push_back(pipe.insert(st.first));
+      pipe.complete();
+      for (at = 0; at < stmts.size(); ++at) {
+        pqxx::result r = pipe.retrieve(ids[at]);
+        if (stmts[at].second != &p.exec_updates) continue;
+        std::set<std::string> hit;
+        for (const auto& row : r) hit.insert(row[0].c_str());
+        for (size_t k = 0; k < p.exec_updates.size(); ++k) {
+          if (!hit.count(p.update_runs[k])) {
+            culprits_[p.exec_updates[k].fn] =
+                Status::ConditionFailed("a run changed concurrently", "version_conflict");
+          }
+        }
+      }
+    } catch (const std::exception& e) {
+      Status s = PgStatus(e, "writing");
+      bool history = at < stmts.size() && stmts[at].second == &p.history;
+      // Two writers appending the same events to one run: the same as a version conflict.
+      if (history && s.reason() == "constraint") {
+        s = Status::ConditionFailed("a run changed concurrently", "version_conflict");
+      }
+      // Blame every TxnFn with writes in the failed statement (or all, if unknown).
+      const std::vector<Op>* ops = at < stmts.size() ? stmts[at].second : nullptr;
+      for (size_t fn : ops ? FnsOf(*ops) : p.Fns()) culprits_[fn] = s;
+      if (culprits_.empty()) culprits_[fn_] = s;
+    }
+    if (aborted()) return culprits_.begin()->second;
+    return Status::Ok();
   }
 
   // Queues the batch's notifications; they are delivered when the commit is.
@@ -431,43 +538,108 @@ class PgTxn final : public Txn {
   }
 
  private:
-  template <typename T, typename F>
-  Result<T> Run(const char* what, F&& f) {
-    if (aborted_) return Status::Unavailable("transaction already failed", "db_error");
-    try {
-      return f();
-    } catch (const std::exception& e) {
-      aborted_ = true;
-      return PgStatus(e, what);
+  struct Op {
+    size_t fn;
+    std::string sql;  // a VALUES tuple, or a key
+  };
+  struct Pending {
+    std::vector<Op> exec_inserts, current_sets, history, exec_updates, task_inserts, task_updates,
+        task_deletes, timer_run_deletes;
+    std::vector<std::string> update_runs;  // run ids of exec_updates, same order
+    std::vector<std::vector<Op>*> All() {
+      return {&exec_inserts, &current_sets, &history,      &exec_updates,
+              &task_inserts, &task_updates, &task_deletes, &timer_run_deletes};
     }
-  }
-  template <typename F>
-  Status Write(const char* what, F&& f) {
-    wrote_ = true;
-    auto r = Run<bool>(what, [&] {
-      f();
+    bool empty() {
+      for (auto* v : All()) {
+        if (!v->empty()) return false;
+      }
       return true;
-    });
-    return r.status();
+    }
+    std::set<size_t> Fns() {
+      std::set<size_t> out;
+      for (auto* v : All()) {
+        for (const auto& op : *v) out.insert(op.fn);
+      }
+      return out;
+    }
+    void Drop(size_t fn) {
+      for (size_t k = exec_updates.size(); k-- > 0;) {
+        if (exec_updates[k].fn == fn) update_runs.erase(update_runs.begin() + k);
+      }
+      for (auto* v : All()) std::erase_if(*v, [fn](const Op& op) { return op.fn == fn; });
+    }
+  };
+
+  static std::string Join(const std::vector<Op>& ops) {
+    std::string out;
+    for (const auto& op : ops) {
+      if (!out.empty()) out += ",";
+      out += op.sql;
+    }
+    return out;
   }
-  void ExecPrepared(const char* name, const ExecutionRow& e, int64_t version) {
-    w_.exec_prepared(name, e.run_id, e.workflow_id, e.workflow_type, e.task_queue,
-                     static_cast<int>(e.status), version, e.next_event_id, e.wt_task_id,
-                     e.start_time, e.close_time, pqxx::binarystring(e.result),
-                     pqxx::binarystring(e.failure), pqxx::binarystring(e.wt_failure));
+  static std::set<size_t> FnsOf(const std::vector<Op>& ops) {
+    std::set<size_t> out;
+    for (const auto& op : ops) out.insert(op.fn);
+    return out;
   }
-  void NoteReady(const TaskRow& t) {
+  void DirtyRun(const std::string& run) {
+    dirty_runs_.insert(run);
+    prefetched_.erase(run);
+  }
+  void DirtyTask(const TaskRow& t) {
+    dirty_tasks_.insert(t.id);
     if (t.lease_owner.empty() && t.visible_at <= now_) {
       notify_.insert("t|" + std::to_string(static_cast<int>(t.kind)) + "|" + t.queue);
     }
+  }
+  // Runs a statement now, after the queued writes (which it may depend on).
+  template <typename T, typename F>
+  Result<T> Now(const char* what, F&& f) {
+    KEEL_RETURN_IF_ERROR(Flush());
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      Status s = PgStatus(e, what);
+      culprits_[fn_] = s;
+      return s;
+    }
+  }
+  std::string Q(std::string_view v) const { return w_.quote(std::string(v)); }
+  std::string ExecValues(const ExecutionRow& e, int64_t version) const {
+    return Q(e.run_id) + "," + Q(e.workflow_id) + "," + Q(e.workflow_type) + "," + Q(e.task_queue) +
+           "," + std::to_string(static_cast<int>(e.status)) + "," + std::to_string(version) +
+           "::bigint," + std::to_string(e.next_event_id) + "::bigint," +
+           std::to_string(e.wt_task_id) + "::bigint," + std::to_string(e.start_time) + "::bigint," +
+           std::to_string(e.close_time) + "::bigint," + w_.quote_raw(e.result) + "," +
+           w_.quote_raw(e.failure) + "," + w_.quote_raw(e.wt_failure);
+  }
+  std::string TaskValues(const TaskRow& t) const {
+    return std::to_string(t.id) + "::bigint," + Q(t.queue) + "," +
+           std::to_string(static_cast<int>(t.kind)) + "," + Q(t.workflow_id) + "," + Q(t.run_id) +
+           "," + Q(t.activity_id) + "," + std::to_string(t.attempt) + "," +
+           std::to_string(t.visible_at) + "::bigint," + Q(t.lease_owner) + "," +
+           std::to_string(t.lease_token) + "::bigint," + std::to_string(t.lease_expires) +
+           "::bigint," + std::to_string(t.lease_ms) + "::bigint," + std::to_string(t.started_at) +
+           "::bigint," + std::to_string(t.start_deadline) + "::bigint," +
+           std::to_string(t.close_deadline) + "::bigint," + std::to_string(ComputeTaskDeadline(t)) +
+           "::bigint," + w_.quote_raw(t.info);
   }
   void Closed(const ExecutionRow& e) { notify_.insert("c|" + e.workflow_id + "|" + e.run_id); }
 
   pqxx::work& w_;
   Millis now_;
+  std::string s_;
   std::string channel_;
-  bool wrote_ = false;
-  bool aborted_ = false;
+  IdBlock* ids_;
+  size_t fn_ = 0;
+  std::map<size_t, Status> culprits_;
+  Pending pending_;
+  std::set<size_t> flushed_fns_;
+  std::set<std::string> dirty_runs_, dirty_wids_;
+  std::set<int64_t> dirty_tasks_;
+  std::map<std::string, std::optional<ExecutionRow>> prefetched_;
   std::set<std::string> notify_;
 };
 
@@ -476,6 +648,12 @@ class PgStore final : public Store {
   explicit PgStore(PostgresOptions o) : opts_(std::move(o)), channel_(Channel(opts_.schema)) {}
 
   ~PgStore() override {
+    if (std::getenv("KEEL_STORE_STATS")) {
+      std::fprintf(stderr, "store: %lld batches, %lld transactions, %lld rollbacks\n",
+                   static_cast<long long>(stat_batches_.load()),
+                   static_cast<long long>(stat_items_.load()),
+                   static_cast<long long>(stat_rollbacks_.load()));
+    }
     {
       std::lock_guard<std::mutex> l(mu_);
       stopping_ = true;
@@ -487,6 +665,7 @@ class PgStore final : public Store {
   }
 
   Status Init() {
+    if (const char* w = std::getenv("KEEL_PG_WRITERS")) opts_.writers = std::max(1, std::atoi(w));
     KEEL_RETURN_IF_ERROR(ConnectWithRetry());
     for (int i = 0; i < opts_.writers; ++i) writers_.emplace_back([this] { WriterLoop(); });
     return Status::Ok();
@@ -724,6 +903,7 @@ class PgStore final : public Store {
 
   void WriterLoop() {
     std::unique_ptr<pqxx::connection> conn;
+    IdBlock ids;
     Millis backoff = 0;
     for (;;) {
       std::vector<Item> batch;
@@ -750,39 +930,54 @@ class PgStore final : public Store {
           continue;
         }
       }
-      RunBatch(*conn, batch);
+      RunBatch(*conn, &ids, batch);
     }
   }
 
   // See the file comment for what happens when a TxnFn fails.
-  void RunBatch(pqxx::connection& conn, std::vector<Item>& batch) {
+  void RunBatch(pqxx::connection& conn, IdBlock* ids, std::vector<Item>& batch) {
     std::vector<Status> results(batch.size());
-    size_t failed = batch.size();  // index of a TxnFn that forced a rollback
+    std::map<size_t, Status> culprits;  // TxnFns that forced a rollback, and why
     Status commit;
     try {
       pqxx::work w(conn);
-      PgTxn txn(w, clock()->Now(), channel_);
-      for (size_t i = 0; i < batch.size(); ++i) {
-        txn.BeginFn();
+      PgTxn txn(w, clock()->Now(), opts_.schema, channel_, ids);
+      for (size_t i = 0; i < batch.size() && culprits.empty(); ++i) {
+        txn.BeginFn(i);
         results[i] = batch[i].fn(txn);
-        if (txn.aborted() || (!results[i].ok() && txn.wrote())) {
-          failed = i;
-          break;
+        if (txn.aborted()) {
+          culprits = txn.culprits();
+        } else if (!results[i].ok()) {
+          if (txn.Flushed(i)) {
+            culprits[i] = results[i];
+          } else {
+            txn.DropPending(i);  // none of its writes reached the server
+          }
         }
       }
-      if (failed == batch.size()) {
+      if (culprits.empty() && !txn.Flush().ok()) culprits = txn.culprits();
+      if (culprits.empty()) {
         txn.SendNotifications();
         w.commit();
       }
     } catch (const std::exception& e) {
       commit = PgStatus(e, "committing");
     }
-    if (failed < batch.size()) {
-      // Rolled back: the culprit learns why; the others run again in a new batch.
-      if (batch[failed].done) batch[failed].done(results[failed]);
+    ++stat_batches_;
+    stat_items_ += batch.size();
+    if (!culprits.empty()) {
+      ++stat_rollbacks_;
+      if (std::getenv("KEEL_STORE_STATS")) {
+        spdlog::info("rollback: {} culprits, first: {}", culprits.size(),
+                     culprits.begin()->second.ToString());
+      }
+      // Rolled back: the culprits learn why; the others run again in a new batch.
+      for (const auto& [i, why] : culprits) {
+        if (batch[i].done) batch[i].done(why);
+      }
       std::lock_guard<std::mutex> l(mu_);
       for (size_t i = batch.size(); i-- > 0;) {
-        if (i != failed) queue_.push_front(std::move(batch[i]));
+        if (!culprits.count(i)) queue_.push_front(std::move(batch[i]));
       }
       return;
     }
@@ -839,6 +1034,7 @@ class PgStore final : public Store {
 
   PostgresOptions opts_;
   std::string channel_;
+  std::atomic<int64_t> stat_batches_{0}, stat_items_{0}, stat_rollbacks_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
