@@ -1,5 +1,8 @@
 // keel bench engine: N DemoSagas of K no-op activities, C in flight, workers in process.
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +12,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
+#include <optional>
+#include <pqxx/pqxx>
 #include <thread>
 #include <unordered_map>
 
@@ -17,6 +22,7 @@
 #include "engine/engine.h"
 #include "examples/demo_saga.h"
 #include "persistence/open_store.h"
+#include "persistence/postgres/postgres_store.h"
 
 namespace keel::cli {
 namespace {
@@ -28,6 +34,7 @@ struct BenchFlags {
   int activities = 4;
   int workflow_threads = 2;
   int activity_threads = 8;
+  int worker_processes = 0;  // 0: workers in this process
   std::string synchronous = "FULL";
 };
 
@@ -37,6 +44,36 @@ BenchFlags& B() {
 }
 
 using Clock = std::chrono::steady_clock;
+
+// Committed transactions of the database so far (pg_stat_database), for PostgreSQL URLs.
+std::optional<int64_t> PgCommits(const std::string& url) {
+  if (url.rfind("postgres", 0) != 0) return std::nullopt;
+  auto o = persistence::ParsePostgresUrl(url);
+  if (!o.ok()) return std::nullopt;
+  try {
+    pqxx::connection c(o->url);
+    pqxx::nontransaction t(c);
+    return t
+        .exec("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")[0][0]
+        .as<int64_t>();
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+pid_t SpawnWorker(const std::string& url, const BenchFlags& f) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    std::string threads = std::to_string(f.activity_threads);
+    std::string wf = std::to_string(f.workflow_threads);
+    execl("/proc/self/exe", "keel", "worker", "--db", url.c_str(), "--concurrency", threads.c_str(),
+          "--workflow-threads", wf.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
 
 int RunBenchEngine() {
   const BenchFlags& f = B();
@@ -54,10 +91,19 @@ int RunBenchEngine() {
   if (!store.ok()) return ReportError(store.status());
   Registry registry;
   examples::RegisterDemo(registry, nullptr);
+  bool external = f.worker_processes > 0;
+  if (external && url.rfind("postgres", 0) != 0) {
+    return ReportError(Status::InvalidArgument(
+        "--worker-processes needs --db postgresql://... (closes are seen through NOTIFY)"));
+  }
   EngineOptions eo;
   eo.workflow_threads = f.workflow_threads;
   eo.activity_threads = f.activity_threads;
+  if (external) {  // this process only starts sagas and watches them close
+    eo.run_workflows = eo.run_activities = eo.run_timers = false;
+  }
   Engine engine(store->get(), &registry, eo);
+  auto commits = PgCommits(url);
 
   std::mutex mu;
   std::condition_variable cv;
@@ -67,19 +113,31 @@ int RunBenchEngine() {
   int in_flight = 0, closed = 0, not_completed = 0;
   std::string prefix = "bench-" + std::to_string(getpid()) + "-" +
                        std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
-  engine.history().SetCloseHook([&](const persistence::ExecutionRow& row) {
-    if (row.workflow_id.rfind(prefix, 0) != 0) return;
+  auto on_close = [&](const std::string& workflow_id, bool completed) {
+    if (workflow_id.rfind(prefix, 0) != 0) return;
     auto now = Clock::now();
     std::lock_guard<std::mutex> l(mu);
-    auto it = started_at.find(row.workflow_id);
+    auto it = started_at.find(workflow_id);
     if (it == started_at.end()) return;
     latencies.push_back(std::chrono::duration<double, std::milli>(now - it->second).count());
     started_at.erase(it);
-    if (row.status != persistence::ExecutionStatus::kCompleted) ++not_completed;
+    if (!completed) ++not_completed;
     --in_flight;
     ++closed;
     cv.notify_all();
+  };
+  engine.history().SetCloseHook([&](const persistence::ExecutionRow& row) {
+    on_close(row.workflow_id, row.status == persistence::ExecutionStatus::kCompleted);
   });
+  std::vector<pid_t> workers;
+  if (external) {
+    persistence::StoreListeners l;
+    l.run_closed = [&](const std::string& workflow_id, const std::string&) {
+      on_close(workflow_id, true);  // checked against the store at the end
+    };
+    (*store)->SetListeners(std::move(l));
+    for (int i = 0; i < f.worker_processes; ++i) workers.push_back(SpawnWorker(url, f));
+  }
   engine.Start();
 
   json::value input = json::object{{"steps", f.activities}, {"fail_at", 0}, {"activity_ms", 0}};
@@ -130,7 +188,29 @@ int RunBenchEngine() {
   auto t1 = Clock::now();
   if (tty) std::cerr << "\n";
   for (auto& t : threads) t.join();
+  for (pid_t w : workers) kill(w, SIGTERM);
+  for (pid_t w : workers) waitpid(w, nullptr, 0);
+  if (external) {  // a NOTIFY says closed; the store says how
+    persistence::ListFilter lf;
+    lf.status = persistence::ExecutionStatus::kCompleted;
+    lf.limit = 1;
+    for (int i = 0; i < f.sagas && not_completed == 0; i += 997) {
+      auto row = (*store)->ReadCurrentExecution(prefix + "-" + std::to_string(i));
+      if (!row.ok() || !*row || (*row)->status != persistence::ExecutionStatus::kCompleted) {
+        ++not_completed;
+      }
+    }
+  }
   engine.Stop();
+  if (commits) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // stats are flushed lazily
+    auto after = PgCommits(url);
+    if (after && closed > 0) {
+      std::printf("pg_xact_commit=%lld per_saga=%.1f worker_processes=%d\n",
+                  static_cast<long long>(*after - *commits),
+                  static_cast<double>(*after - *commits) / closed, f.worker_processes);
+    }
+  }
   store->reset();
   temp.reset();
 
@@ -166,6 +246,10 @@ void AddBenchCommands(CLI::App& app, CliState& state) {
       ->check(CLI::Range(0, 1000));
   engine->add_option("--workflow-threads", B().workflow_threads)->check(CLI::Range(1, 64));
   engine->add_option("--activity-threads", B().activity_threads)->check(CLI::Range(1, 1024));
+  engine
+      ->add_option("--worker-processes", B().worker_processes,
+                   "run workers as this many `keel worker` processes (PostgreSQL only)")
+      ->check(CLI::Range(0, 64));
   engine->add_option("--synchronous", B().synchronous, "SQLite synchronous mode")
       ->check(CLI::IsMember({"FULL", "NORMAL", "OFF"}));
   engine->callback([&state] { state.action = RunBenchEngine; });

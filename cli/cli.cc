@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -24,8 +25,10 @@ int ReportError(const Status& s) {
   }
 }
 
-Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url) {
+Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url,
+                                                   Millis connect_retry_ms) {
   persistence::OpenOptions o;
+  o.connect_retry_ms = connect_retry_ms;
   return persistence::OpenStore(url, o);
 }
 
@@ -82,11 +85,12 @@ struct WorkerFlags {
   bool no_workers = false;  // serve only: engine services (timers) without task threads
   int concurrency = 16;
   int workflow_threads = 2;
+  int connect_retry_ms = 60'000;
 };
 
 int RunWorker(const WorkerFlags& f, bool serve) {
   BlockStopSignals();
-  auto store = OpenDb(f.db);
+  auto store = OpenDb(f.db, f.connect_retry_ms);
   if (!store.ok()) return ReportError(store.status());
   Registry registry;
   RegisterAll(registry, f.db, /*run_activities=*/true);
@@ -130,6 +134,9 @@ void AddWorkerFlags(CLI::App* cmd, WorkerFlags& f) {
   cmd->add_option("--concurrency", f.concurrency, "activity threads")
       ->check(CLI::Range(1, 1024))
       ->envname("KEEL_CONCURRENCY");
+  cmd->add_option("--connect-retry-ms", f.connect_retry_ms,
+                  "keep retrying an unreachable database this long at start-up")
+      ->check(CLI::Range(0, 3'600'000));
   cmd->add_option("--workflow-threads", f.workflow_threads, "workflow task threads")
       ->check(CLI::Range(1, 64))
       ->envname("KEEL_WORKFLOW_THREADS");
@@ -183,6 +190,8 @@ void AddEnvNames(CLI::App* app) {
 }  // namespace
 
 int RunCli(int argc, char** argv) {
+  // Logs go to stderr: stdout carries command output (tables, JSON) for scripts.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("keel"));
   CLI::App app{"keel: durable workflows for commerce"};
   app.require_subcommand(1);
   CliState state;

@@ -23,8 +23,10 @@ struct CliState {
 
 // Prints a Status as an error line on stderr and returns the exit code it maps to.
 int ReportError(const Status& s);
-// Opens the --db store (auto-migrating) or reports why not.
-Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url);
+// Opens the --db store (auto-migrating) or reports why not. An unreachable
+// PostgreSQL is retried with backoff for `connect_retry_ms`.
+Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url,
+                                                   Millis connect_retry_ms = 3000);
 // The registry of every workflow and activity type this binary knows. Processes that
 // run activities pass `run_activities` so activities get their resources (the
 // DemoSaga effect log beside a sqlite: store).

@@ -212,7 +212,19 @@ Status PgStatus(const std::exception& e, const std::string& what) {
                                "commit_in_doubt");
   }
   if (dynamic_cast<const pqxx::broken_connection*>(&e)) {
-    return Status::Unavailable(msg + " (connection lost; it is retried)", "db_unreachable");
+    // libpq reports refused credentials as a failed connection; tell them apart.
+    if (msg.find("password authentication failed") != std::string::npos ||
+        msg.find("no pg_hba.conf entry") != std::string::npos ||
+        msg.find("role \"") != std::string::npos) {
+      return Status::FailedPrecondition(msg + " (check the user and password in --db)",
+                                        "db_auth_failed");
+    }
+    if (msg.find("database \"") != std::string::npos &&
+        msg.find("does not exist") != std::string::npos) {
+      return Status::FailedPrecondition(msg + " (create the database first)", "db_unusable");
+    }
+    return Status::Unavailable(msg + " (is the server running and reachable?)",
+                               "db_unreachable");
   }
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     const std::string& state = sql->sqlstate();
@@ -220,7 +232,7 @@ Status PgStatus(const std::exception& e, const std::string& what) {
       return Status::Unavailable(msg, "db_conflict");  // serialization, deadlock, lock
     }
     if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03") {
-      return Status::Unavailable(msg + " (connection lost; it is retried)", "db_unreachable");
+      return Status::Unavailable(msg + " (connection lost)", "db_unreachable");
     }
     if (state == "53100") return Status::ResourceExhausted(msg, "disk_full");
     if (state.rfind("53", 0) == 0) return Status::Unavailable(msg, "db_overloaded");

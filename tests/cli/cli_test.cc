@@ -12,6 +12,7 @@
 
 #include "common/json.h"
 #include "common/temp_dir.h"
+#include "tests/testing/backends.h"
 
 namespace keel {
 namespace {
@@ -145,6 +146,31 @@ TEST_F(CliTest, BadInputIsAClearError) {
   CmdResult url = Keel("workflow list --db mysql://x");
   EXPECT_EQ(url.code, 2);
   EXPECT_NE(url.err.find("--db must be"), std::string::npos) << url.err;
+}
+
+TEST_F(CliTest, AnUnreachableDatabaseIsRetriedThenAClearError) {
+  CmdResult list = Keel("workflow list --db postgresql://keel@127.0.0.1:1/keel");
+  EXPECT_EQ(list.code, 1);
+  EXPECT_NE(list.err.find("error: db_unreachable"), std::string::npos) << list.err;
+  EXPECT_NE(list.err.find("retrying in"), std::string::npos) << "start-up retries with backoff";
+  CmdResult worker =
+      Keel("worker --db postgresql://keel:secret@127.0.0.1:1/keel --connect-retry-ms 700");
+  EXPECT_EQ(worker.code, 1);
+  EXPECT_NE(worker.err.find("db_unreachable"), std::string::npos) << worker.err;
+  EXPECT_EQ(worker.err.find("secret"), std::string::npos) << "the password is never printed";
+}
+
+TEST_F(CliTest, AWrongPasswordIsAClearError) {
+  if (!testutil::RequirePostgres()) return;
+  std::string url = *testutil::TestPgUrl();
+  auto at = url.find('@');
+  auto colon = url.rfind(':', at);
+  std::string wrong = url.substr(0, colon + 1) + "not-the-password" + url.substr(at);
+  CmdResult r = Keel("workflow list --db '" + wrong + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("error: db_auth_failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("check the user and password"), std::string::npos);
+  EXPECT_EQ(r.err.find("not-the-password"), std::string::npos);
 }
 
 TEST_F(CliTest, MigrateIsIdempotent) {

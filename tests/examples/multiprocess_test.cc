@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <map>
+#include <pqxx/pqxx>
 #include <random>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "engine/engine.h"
 #include "engine/payload.h"
 #include "examples/demo_saga.h"
+#include "persistence/postgres/postgres_store.h"
 #include "tests/testing/backends.h"
 
 namespace keel {
@@ -131,6 +133,70 @@ TEST(MultiProcessTest, ThreeWorkersOnPostgresOneKilledAllSagasExactlyOnce) {
   }
   std::printf("multi-process: %zu sagas open at the kill, %lld re-executions deduplicated\n",
               open_at_kill, static_cast<long long>(log->DuplicateAttempts().value()));
+}
+
+// Kills every connection Keel has to the server, again and again, while sagas run:
+// transitions are retried (a commit whose outcome was lost is safe to run again), and
+// nothing is applied twice.
+TEST(ConnectionLossTest, ConnectionsKilledMidTransactionAreRetriedWithoutDuplicates) {
+  auto backends = testutil::AllBackends();
+  auto pg = backends[1].make();
+  if (!pg) return;
+  auto store = pg->Open(nullptr).value();
+  Registry registry;
+  auto effects = examples::OpenEffectLog(pg->url()).value();
+  examples::RegisterDemo(registry, effects.get());
+  Engine engine(store.get(), &registry, EngineOptions());
+  engine.Start();
+  const int kSagas = 150;
+  for (int i = 0; i < kSagas; ++i) {
+    StartWorkflowRequest req{
+        "cl-" + std::to_string(i), "DemoSaga", kDefaultWorkflowQueue,
+        json::object{{"steps", 4}, {"fail_at", i % 3 == 0 ? 3 : 0}, {"activity_ms", 5}}};
+    ASSERT_TRUE(engine.history().StartWorkflow(req).ok());
+  }
+  // The killer uses its own connection (another application name) to end ours.
+  auto admin = persistence::ParsePostgresUrl(*testutil::TestPgUrl()).value();
+  std::string admin_url = admin.url;
+  admin_url.replace(admin_url.find("application_name=keel"), 21, "application_name=killer");
+  int killed = 0;
+  for (int round = 0; round < 15; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    pqxx::connection c(admin_url);
+    pqxx::nontransaction t(c);
+    killed +=
+        static_cast<int>(t.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                                "application_name = 'keel' AND pid <> pg_backend_pid()")
+                             .size());
+  }
+  EXPECT_GT(killed, 10);
+  persistence::ListFilter running;
+  running.status = ExecutionStatus::kRunning;
+  running.limit = 1000;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto page = store->ListExecutions(running);
+    if (page.ok() && page->rows.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  engine.Stop();
+  std::map<std::string, std::vector<std::pair<std::string, int>>> per_saga;
+  for (const auto& e : effects->ReadAll().value()) {
+    per_saga[e.workflow_id].emplace_back(e.kind, e.step);
+  }
+  for (int i = 0; i < kSagas; ++i) {
+    std::string id = "cl-" + std::to_string(i);
+    auto row = store->ReadCurrentExecution(id).value();
+    ASSERT_TRUE(row && row->status == ExecutionStatus::kCompleted) << id;
+    std::vector<std::pair<std::string, int>> want;
+    if (i % 3 == 0) {
+      want = {{"do", 1}, {"do", 2}, {"undo", 2}, {"undo", 1}};
+    } else {
+      want = {{"do", 1}, {"do", 2}, {"do", 3}, {"do", 4}};
+    }
+    EXPECT_EQ(per_saga[id], want) << id;
+  }
+  std::printf("connection loss: %d backends killed\n", killed);
 }
 
 }  // namespace
