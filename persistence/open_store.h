@@ -1,7 +1,7 @@
 #pragma once
 // Parses a --db URL and opens that backend. Only main() (and tests) call this.
 //   sqlite:DIR                 the embedded store in DIR
-//   postgresql://USER:PW@HOST:PORT/DB[?schema=NAME]   the scale-out store
+//   postgresql://USER:PW@HOST:PORT/DB[?schema=NAME&writers=N]   the scale-out store
 
 #include <memory>
 #include <string>

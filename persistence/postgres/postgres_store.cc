@@ -677,7 +677,6 @@ class PgStore final : public Store {
   }
 
   Status Init() {
-    if (const char* w = std::getenv("KEEL_PG_WRITERS")) opts_.writers = std::max(1, std::atoi(w));
     KEEL_RETURN_IF_ERROR(ConnectWithRetry());
     for (int i = 0; i < opts_.writers; ++i) writers_.emplace_back([this] { WriterLoop(); });
     return Status::Ok();
@@ -1081,6 +1080,11 @@ Result<PostgresOptions> ParsePostgresUrl(const std::string& url) {
           query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
       if (kv.rfind("schema=", 0) == 0) {
         o.schema = kv.substr(7);
+      } else if (kv.rfind("writers=", 0) == 0) {
+        o.writers = std::atoi(kv.c_str() + 8);
+        if (o.writers < 1 || o.writers > 64) {
+          return Status::InvalidArgument("writers= must be 1 to 64", "bad_db_url");
+        }
       } else if (!kv.empty()) {
         keep += (keep.empty() ? "" : "&") + kv;
       }

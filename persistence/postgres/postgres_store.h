@@ -34,7 +34,8 @@ struct PostgresOptions {
   Millis connect_retry_ms = 30'000;
 };
 
-// Splits Keel's own query parameters (schema=NAME) off a postgresql:// URL.
+// Splits Keel's own query parameters off a postgresql:// URL: schema=NAME (default
+// keel_engine) and writers=N (writer connections, default 4).
 Result<PostgresOptions> ParsePostgresUrl(const std::string& url);
 // The URL with its password replaced by ***, for messages.
 std::string RedactUrl(const std::string& url);
