@@ -147,19 +147,25 @@ class PostgresEffectLog final : public EffectLog {
   }
 
  private:
+  // One transaction; on a lost connection, once more on a new one (every use here is
+  // idempotent: Apply is deduplicated by key).
   template <typename F>
   Status Do(const char* what, F&& f) {
     std::lock_guard<std::mutex> l(mu_);
-    try {
-      if (!conn_ || !conn_->is_open()) conn_ = std::make_unique<pqxx::connection>(url_);
-      pqxx::work w(*conn_);
-      f(w);
-      w.commit();
-      return Status::Ok();
-    } catch (const std::exception& e) {
-      conn_.reset();
-      return Status::Unavailable(std::string("effect log: ") + what + ": " + e.what(),
-                                 "db_unreachable");
+    for (int attempt = 0;; ++attempt) {
+      try {
+        if (!conn_ || !conn_->is_open()) conn_ = std::make_unique<pqxx::connection>(url_);
+        pqxx::work w(*conn_);
+        f(w);
+        w.commit();
+        return Status::Ok();
+      } catch (const std::exception& e) {
+        conn_.reset();
+        if (attempt >= 1) {
+          return Status::Unavailable(std::string("effect log: ") + what + ": " + e.what(),
+                                     "db_unreachable");
+        }
+      }
     }
   }
 

@@ -892,15 +892,21 @@ class PgStore final : public Store {
         readers_.pop_back();
       }
     }
-    try {
-      if (!c || !c->is_open()) c = Connect(opts_);
-      pqxx::nontransaction t(*c);
-      T out = f(t);
-      std::lock_guard<std::mutex> l(readers_mu_);
-      if (static_cast<int>(readers_.size()) < opts_.readers) readers_.push_back(std::move(c));
-      return out;
-    } catch (const std::exception& e) {
-      return PgStatus(e, what);  // the connection is dropped; the next read makes a new one
+    // Reads are idempotent: a pooled connection that broke (a server restart, a killed
+    // backend) is replaced and the read tried once more.
+    for (int attempt = 0;; ++attempt) {
+      try {
+        if (!c || !c->is_open()) c = Connect(opts_);
+        pqxx::nontransaction t(*c);
+        T out = f(t);
+        std::lock_guard<std::mutex> l(readers_mu_);
+        if (static_cast<int>(readers_.size()) < opts_.readers) readers_.push_back(std::move(c));
+        return out;
+      } catch (const std::exception& e) {
+        c.reset();
+        Status s = PgStatus(e, what);
+        if (attempt >= 1 || s.reason() != "db_unreachable") return s;
+      }
     }
   }
 

@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "engine/payload.h"
 #include "examples/demo_saga.h"
+#include "persistence/open_store.h"
 #include "persistence/postgres/postgres_store.h"
 #include "tests/testing/backends.h"
 
@@ -142,9 +143,13 @@ TEST(ConnectionLossTest, ConnectionsKilledMidTransactionAreRetriedWithoutDuplica
   auto backends = testutil::AllBackends();
   auto pg = backends[1].make();
   if (!pg) return;
-  auto store = pg->Open(nullptr).value();
+  // Our connections get a name of their own, so the killer spares other tests' ones.
+  const std::string url = pg->url() + "&application_name=keel_conn_loss";
+  persistence::OpenOptions oo;
+  oo.connect_retry_ms = 5000;
+  auto store = persistence::OpenStore(url, oo).value();
   Registry registry;
-  auto effects = examples::OpenEffectLog(pg->url()).value();
+  auto effects = examples::OpenEffectLog(url).value();
   examples::RegisterDemo(registry, effects.get());
   Engine engine(store.get(), &registry, EngineOptions());
   engine.Start();
@@ -152,13 +157,14 @@ TEST(ConnectionLossTest, ConnectionsKilledMidTransactionAreRetriedWithoutDuplica
   for (int i = 0; i < kSagas; ++i) {
     StartWorkflowRequest req{
         "cl-" + std::to_string(i), "DemoSaga", kDefaultWorkflowQueue,
-        json::object{{"steps", 4}, {"fail_at", i % 3 == 0 ? 3 : 0}, {"activity_ms", 5}}};
+        json::object{{"steps", 4}, {"fail_at", i % 3 == 0 ? 3 : 0}, {"activity_ms", 25}}};
     ASSERT_TRUE(engine.history().StartWorkflow(req).ok());
   }
   // The killer uses its own connection (another application name) to end ours.
   auto admin = persistence::ParsePostgresUrl(*testutil::TestPgUrl()).value();
   std::string admin_url = admin.url;
   admin_url.replace(admin_url.find("application_name=keel"), 21, "application_name=killer");
+  int open_at_first_kill = -1;
   int killed = 0;
   for (int round = 0; round < 15; ++round) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
@@ -166,10 +172,18 @@ TEST(ConnectionLossTest, ConnectionsKilledMidTransactionAreRetriedWithoutDuplica
     pqxx::nontransaction t(c);
     killed +=
         static_cast<int>(t.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                                "application_name = 'keel' AND pid <> pg_backend_pid()")
+                                "application_name = 'keel_conn_loss'")
                              .size());
+    if (open_at_first_kill < 0) {
+      persistence::ListFilter f;
+      f.status = ExecutionStatus::kRunning;
+      f.limit = 1000;
+      auto page = store->ListExecutions(f);
+      open_at_first_kill = page.ok() ? static_cast<int>(page->rows.size()) : 0;
+    }
   }
   EXPECT_GT(killed, 10);
+  EXPECT_GT(open_at_first_kill, 50) << "kills must land while sagas run";
   persistence::ListFilter running;
   running.status = ExecutionStatus::kRunning;
   running.limit = 1000;
