@@ -156,7 +156,6 @@ Status ScheduleWorkflowTask(Ctx& c, ExecutionRow& exec, EventWriter& w) {
   return Status::Ok();
 }
 
-
 // Closes the run: status, close time, and no more tasks or timers.
 Status CloseRun(Ctx& c, ExecutionRow& exec, ExecutionStatus status) {
   exec.status = status;
@@ -463,8 +462,7 @@ Result<StartWorkflowResult> HistoryService::StartWorkflow(const StartWorkflowReq
 
 Status HistoryService::SignalWorkflow(const std::string& workflow_id,
                                       const std::string& signal_name, const json::value& input,
-                                      const std::string& identity,
-                                      const std::string& request_id) {
+                                      const std::string& identity, const std::string& request_id) {
   if (signal_name.empty()) return Status::InvalidArgument("signal name is required");
   proto::Payload payload = ToPayload(input);
   KEEL_RETURN_IF_ERROR(CheckPayload("signal input", payload.data().size()));
@@ -486,8 +484,7 @@ Status HistoryService::SignalWorkflow(const std::string& workflow_id,
 }
 
 Status HistoryService::RequestCancelWorkflow(const std::string& workflow_id,
-                                             const std::string& reason,
-                                             const std::string& identity,
+                                             const std::string& reason, const std::string& identity,
                                              const std::string& request_id) {
   std::string rid = request_id.empty() ? NewRandomUuid() : request_id;
   return RunSync([=, this](Txn& txn, Effects& fx) -> Status {

@@ -223,8 +223,7 @@ Status PgStatus(const std::exception& e, const std::string& what) {
         msg.find("does not exist") != std::string::npos) {
       return Status::FailedPrecondition(msg + " (create the database first)", "db_unusable");
     }
-    return Status::Unavailable(msg + " (is the server running and reachable?)",
-                               "db_unreachable");
+    return Status::Unavailable(msg + " (is the server running and reachable?)", "db_unreachable");
   }
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     const std::string& state = sql->sqlstate();
