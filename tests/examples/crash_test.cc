@@ -20,6 +20,7 @@
 #include "engine/payload.h"
 #include "examples/demo_saga.h"
 #include "persistence/sqlite/sqlite_store.h"
+#include "tests/testing/demo.h"
 
 namespace keel {
 namespace {
@@ -27,18 +28,9 @@ namespace {
 using persistence::ExecutionStatus;
 
 pid_t SpawnWorker(const std::string& dir, int generation) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::string log = dir + "/worker-" + std::to_string(generation) + ".log";
-    int fd = open(log.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::string db = "sqlite:" + dir;
-    execl(KEEL_BINARY, KEEL_BINARY, "worker", "--db", db.c_str(), "--concurrency", "8",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
+  return testutil::SpawnKeelWorker(KEEL_BINARY, "sqlite:" + dir,
+                                   dir + "/worker-" + std::to_string(generation) + ".log",
+                                   {"--concurrency", "8"});
 }
 
 struct Saga {
@@ -109,15 +101,7 @@ TEST(CrashTest, DemoSagasSurviveRepeatedSigkill) {
     ASSERT_EQ(row->status, ExecutionStatus::kCompleted) << s.id;
     proto::Payload p;
     p.ParseFromString(row->result);
-    json::array completed, compensated;
-    int last_done = s.fail_at ? s.fail_at - 1 : s.steps;
-    for (int k = 1; k <= last_done; ++k) completed.push_back(k);
-    if (s.fail_at) {
-      for (int k = last_done; k >= 1; --k) compensated.push_back(k);
-    }
-    EXPECT_EQ(FromPayload(p).value(),
-              json::value(json::object{{"completed", completed}, {"compensated", compensated}}))
-        << s.id;
+    EXPECT_EQ(FromPayload(p).value(), testutil::ExpectedDemoResult(s.steps, s.fail_at)) << s.id;
   }
 
   // 2. Effects: each applied exactly once, compensations after the steps, in reverse.
@@ -131,13 +115,7 @@ TEST(CrashTest, DemoSagasSurviveRepeatedSigkill) {
   }
   for (const auto& [key, n] : per_key) EXPECT_EQ(n, 1) << "effect applied twice: " << key;
   for (const auto& s : sagas) {
-    std::vector<std::pair<std::string, int>> want;
-    int last_done = s.fail_at ? s.fail_at - 1 : s.steps;
-    for (int k = 1; k <= last_done; ++k) want.emplace_back("do", k);
-    if (s.fail_at) {
-      for (int k = last_done; k >= 1; --k) want.emplace_back("undo", k);
-    }
-    EXPECT_EQ(per_saga[s.id], want) << s.id;
+    EXPECT_EQ(per_saga[s.id], testutil::ExpectedDemoEffects(s.steps, s.fail_at)) << s.id;
   }
   int64_t dups = log->DuplicateAttempts().value();
   std::printf("crash test: %d kills while busy, %zu effects, %lld re-executions deduplicated\n",

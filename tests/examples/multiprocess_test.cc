@@ -21,6 +21,7 @@
 #include "persistence/open_store.h"
 #include "persistence/postgres/postgres_store.h"
 #include "tests/testing/backends.h"
+#include "tests/testing/demo.h"
 
 namespace keel {
 namespace {
@@ -28,16 +29,7 @@ namespace {
 using persistence::ExecutionStatus;
 
 pid_t SpawnWorker(const std::string& url, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = open(log.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execl(KEEL_BINARY, KEEL_BINARY, "worker", "--db", url.c_str(), "--concurrency", "4",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
+  return testutil::SpawnKeelWorker(KEEL_BINARY, url, log, {"--concurrency", "4"});
 }
 
 TEST(MultiProcessTest, ThreeWorkersOnPostgresOneKilledAllSagasExactlyOnce) {
@@ -109,28 +101,14 @@ TEST(MultiProcessTest, ThreeWorkersOnPostgresOneKilledAllSagasExactlyOnce) {
     ASSERT_TRUE(row && row->status == ExecutionStatus::kCompleted) << s.id;
     proto::Payload p;
     p.ParseFromString(row->result);
-    int last = s.fail_at ? s.fail_at - 1 : s.steps;
-    json::array completed, compensated;
-    for (int k = 1; k <= last; ++k) completed.push_back(k);
-    if (s.fail_at) {
-      for (int k = last; k >= 1; --k) compensated.push_back(k);
-    }
-    EXPECT_EQ(FromPayload(p).value(),
-              json::value(json::object{{"completed", completed}, {"compensated", compensated}}))
-        << s.id;
+    EXPECT_EQ(FromPayload(p).value(), testutil::ExpectedDemoResult(s.steps, s.fail_at)) << s.id;
   }
   // Every effect once, in saga order.
   auto log = examples::OpenEffectLog(pg->url()).value();
   std::map<std::string, std::vector<std::pair<std::string, int>>> per_saga;
   for (const auto& e : log->ReadAll().value()) per_saga[e.workflow_id].emplace_back(e.kind, e.step);
   for (const auto& s : sagas) {
-    std::vector<std::pair<std::string, int>> want;
-    int last = s.fail_at ? s.fail_at - 1 : s.steps;
-    for (int k = 1; k <= last; ++k) want.emplace_back("do", k);
-    if (s.fail_at) {
-      for (int k = last; k >= 1; --k) want.emplace_back("undo", k);
-    }
-    EXPECT_EQ(per_saga[s.id], want) << s.id;
+    EXPECT_EQ(per_saga[s.id], testutil::ExpectedDemoEffects(s.steps, s.fail_at)) << s.id;
   }
   std::printf("multi-process: %zu sagas open at the kill, %lld re-executions deduplicated\n",
               open_at_kill, static_cast<long long>(log->DuplicateAttempts().value()));
@@ -202,13 +180,7 @@ TEST(ConnectionLossTest, ConnectionsKilledMidTransactionAreRetriedWithoutDuplica
     std::string id = "cl-" + std::to_string(i);
     auto row = store->ReadCurrentExecution(id).value();
     ASSERT_TRUE(row && row->status == ExecutionStatus::kCompleted) << id;
-    std::vector<std::pair<std::string, int>> want;
-    if (i % 3 == 0) {
-      want = {{"do", 1}, {"do", 2}, {"undo", 2}, {"undo", 1}};
-    } else {
-      want = {{"do", 1}, {"do", 2}, {"do", 3}, {"do", 4}};
-    }
-    EXPECT_EQ(per_saga[id], want) << id;
+    EXPECT_EQ(per_saga[id], testutil::ExpectedDemoEffects(4, i % 3 == 0 ? 3 : 0)) << id;
   }
   std::printf("connection loss: %d backends killed\n", killed);
 }
