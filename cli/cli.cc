@@ -8,8 +8,12 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "commerce/shop.h"
 #include "engine/engine.h"
 #include "examples/demo_saga.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "http/storefront_api.h"
 #include "persistence/open_store.h"
 #include "persistence/sqlite/sqlite_store.h"
 
@@ -86,7 +90,57 @@ struct WorkerFlags {
   int concurrency = 16;
   int workflow_threads = 2;
   int connect_retry_ms = 60'000;
+  // serve only: the HTTP API.
+  std::string http = "127.0.0.1:8080";
+  int http_threads = 4;
+  int seed_demo = 300;
 };
+
+// The HTTP API of `keel serve`: the storefront, health and readiness.
+struct ApiProcess {
+  std::unique_ptr<commerce::Shop> shop;
+  std::unique_ptr<http::StorefrontApi> storefront;
+  http::Router router;
+  std::unique_ptr<http::HttpServer> server;
+};
+
+Result<std::unique_ptr<ApiProcess>> StartApi(const WorkerFlags& f, Clock* clock) {
+  auto api = std::make_unique<ApiProcess>();
+  KEEL_ASSIGN_OR_RETURN(auto hp, http::ParseHostPort(f.http));
+  commerce::ShopOptions so;
+  so.connect_retry_ms = f.connect_retry_ms;
+  KEEL_ASSIGN_OR_RETURN(api->shop, commerce::Shop::Open(f.db, clock, so));
+  if (const char* pw = std::getenv("KEEL_ADMIN_PASSWORD"); pw && *pw) {
+    KEEL_RETURN_IF_ERROR(api->shop->users().EnsureAdmin("admin@keel.local", pw));
+  }
+  if (f.seed_demo > 0) {
+    KEEL_ASSIGN_OR_RETURN(int64_t seeded, commerce::SeedDemoCatalog(*api->shop, f.seed_demo));
+    if (seeded > 0) spdlog::info("seeded a demo catalog of {} items", seeded);
+  }
+  api->shop->StartBackground();
+  api->storefront = std::make_unique<http::StorefrontApi>(api->shop.get());
+  api->storefront->AddRoutes(api->router);
+  commerce::Shop* shop = api->shop.get();
+  api->router.Add(http::bhttp::verb::get, "/healthz", [](const http::ApiRequest&) {
+    return http::JsonResponse(200, json::object{{"status", "ok"}});
+  });
+  api->router.Add(http::bhttp::verb::get, "/readyz", [shop](const http::ApiRequest&) {
+    auto n = shop->catalog().Count();
+    if (!n.ok()) return http::StatusResponse(n.status());
+    return http::JsonResponse(200, json::object{{"status", "ready"}});
+  });
+  http::ServerOptions ho;
+  ho.host = hp.first;
+  ho.port = hp.second;
+  ho.threads = f.http_threads;
+  http::Router* router = &api->router;
+  api->server = std::make_unique<http::HttpServer>(
+      ho, [router](const http::Request& req, const http::RequestInfo& info) {
+        return router->Handle(req, info);
+      });
+  KEEL_RETURN_IF_ERROR(api->server->Start());
+  return api;
+}
 
 int RunWorker(const WorkerFlags& f, bool serve) {
   BlockStopSignals();
@@ -106,11 +160,22 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   o.workflow_threads = f.workflow_threads;
   Engine engine(store->get(), &registry, o);
   engine.Start();
+  std::unique_ptr<ApiProcess> api;
+  if (serve) {
+    auto started = StartApi(f, SystemClock::Default());
+    if (!started.ok()) {
+      engine.Stop();
+      return ReportError(started.status());
+    }
+    api = std::move(started).value();
+  }
   spdlog::info("keel {} up: db={} identity={} workflows={} activities={}",
                serve ? "serve" : "worker", persistence::DisplayUrl(f.db), engine.identity(),
                o.run_workflows, o.run_activities);
   if (serve) {
-    std::cout << "Keel engine running on " << persistence::DisplayUrl(f.db)
+    std::cout << "Keel API on http://" << http::ParseHostPort(f.http)->first << ":"
+              << api->server->port() << "  (try GET /items?term=lamp, GET /healthz)\n"
+              << "Keel engine running on " << persistence::DisplayUrl(f.db)
               << (f.no_workers ? " (no workers: run `keel worker` processes).\n"
                                : " (workers in process).\n")
               << "Start a saga:  build/keel workflow start --type DemoSaga --id demo-1 "
@@ -122,6 +187,10 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   }
   int sig = WaitForStopSignal();
   spdlog::info("signal {}: stopping", sig);
+  if (api) {
+    api->server->Stop();  // drain requests in progress first
+    api->shop->StopBackground();
+  }
   engine.Stop();
   return kExitOk;
 }
@@ -149,9 +218,18 @@ void AddWorkerCommands(CLI::App& app, CliState& state) {
   auto* worker = app.add_subcommand("worker", "run a worker process");
   AddWorkerFlags(worker, worker_flags);
   worker->callback([&state] { state.action = [] { return RunWorker(worker_flags, false); }; });
-  auto* serve = app.add_subcommand(
-      "serve", "run Keel in one process (engine and workers; HTTP API not built yet)");
+  auto* serve =
+      app.add_subcommand("serve", "run Keel in one process: HTTP API, engine and workers");
   AddWorkerFlags(serve, serve_flags);
+  serve->add_option("--http", serve_flags.http, "HOST:PORT for the HTTP API")->envname("KEEL_HTTP");
+  serve->add_option("--http-threads", serve_flags.http_threads, "HTTP I/O threads")
+      ->check(CLI::Range(1, 64))
+      ->envname("KEEL_HTTP_THREADS");
+  serve
+      ->add_option("--seed-demo", serve_flags.seed_demo,
+                   "items of the demo catalog to create when the catalog is empty (0: none)")
+      ->check(CLI::Range(0, 1'000'000))
+      ->envname("KEEL_SEED_DEMO");
   serve->add_flag("--no-workers", serve_flags.no_workers,
                   "run no workflow or activity threads (workers run as `keel worker`)");
   serve->callback([&state] { state.action = [] { return RunWorker(serve_flags, true); }; });

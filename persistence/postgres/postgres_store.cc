@@ -203,48 +203,6 @@ const std::map<std::string, std::string>& Statements() {
   return m;
 }
 
-// The backend's edge: libpqxx exceptions become typed statuses.
-Status PgStatus(const std::exception& e, const std::string& what) {
-  std::string msg = what + ": " + e.what();
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  if (dynamic_cast<const pqxx::in_doubt_error*>(&e)) {
-    return Status::Unavailable(msg + " (the commit's outcome is unknown; it is retried)",
-                               "commit_in_doubt");
-  }
-  if (dynamic_cast<const pqxx::broken_connection*>(&e)) {
-    // libpq reports refused credentials as a failed connection; tell them apart.
-    if (msg.find("password authentication failed") != std::string::npos ||
-        msg.find("no pg_hba.conf entry") != std::string::npos ||
-        msg.find("role \"") != std::string::npos) {
-      return Status::FailedPrecondition(msg + " (check the user and password in --db)",
-                                        "db_auth_failed");
-    }
-    if (msg.find("database \"") != std::string::npos &&
-        msg.find("does not exist") != std::string::npos) {
-      return Status::FailedPrecondition(msg + " (create the database first)", "db_unusable");
-    }
-    return Status::Unavailable(msg + " (is the server running and reachable?)", "db_unreachable");
-  }
-  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
-    const std::string& state = sql->sqlstate();
-    if (state == "40001" || state == "40P01" || state == "55P03") {
-      return Status::Unavailable(msg, "db_conflict");  // serialization, deadlock, lock
-    }
-    if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03") {
-      return Status::Unavailable(msg + " (connection lost)", "db_unreachable");
-    }
-    if (state == "53100") return Status::ResourceExhausted(msg, "disk_full");
-    if (state.rfind("53", 0) == 0) return Status::Unavailable(msg, "db_overloaded");
-    if (state == "23505") return Status::AlreadyExists(msg, "constraint");
-    if (state == "28P01" || state == "28000") {
-      return Status::FailedPrecondition(msg, "db_auth_failed");
-    }
-    if (state == "3D000") return Status::FailedPrecondition(msg, "db_unusable");
-    return Status::Internal(msg, "db_error");
-  }
-  return Status::Internal(msg, "db_error");
-}
-
 std::string Bin(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
 
 // The execution columns (kExecCols order) starting at column `at`.
@@ -1065,6 +1023,48 @@ class PgStore final : public Store {
 };
 
 }  // namespace
+
+// The backend's edge: libpqxx exceptions become typed statuses.
+Status PgStatus(const std::exception& e, const std::string& what) {
+  std::string msg = what + ": " + e.what();
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e)) {
+    return Status::Unavailable(msg + " (the commit's outcome is unknown; it is retried)",
+                               "commit_in_doubt");
+  }
+  if (dynamic_cast<const pqxx::broken_connection*>(&e)) {
+    // libpq reports refused credentials as a failed connection; tell them apart.
+    if (msg.find("password authentication failed") != std::string::npos ||
+        msg.find("no pg_hba.conf entry") != std::string::npos ||
+        msg.find("role \"") != std::string::npos) {
+      return Status::FailedPrecondition(msg + " (check the user and password in --db)",
+                                        "db_auth_failed");
+    }
+    if (msg.find("database \"") != std::string::npos &&
+        msg.find("does not exist") != std::string::npos) {
+      return Status::FailedPrecondition(msg + " (create the database first)", "db_unusable");
+    }
+    return Status::Unavailable(msg + " (is the server running and reachable?)", "db_unreachable");
+  }
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    const std::string& state = sql->sqlstate();
+    if (state == "40001" || state == "40P01" || state == "55P03") {
+      return Status::Unavailable(msg, "db_conflict");  // serialization, deadlock, lock
+    }
+    if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03") {
+      return Status::Unavailable(msg + " (connection lost)", "db_unreachable");
+    }
+    if (state == "53100") return Status::ResourceExhausted(msg, "disk_full");
+    if (state.rfind("53", 0) == 0) return Status::Unavailable(msg, "db_overloaded");
+    if (state == "23505") return Status::AlreadyExists(msg, "constraint");
+    if (state == "28P01" || state == "28000") {
+      return Status::FailedPrecondition(msg, "db_auth_failed");
+    }
+    if (state == "3D000") return Status::FailedPrecondition(msg, "db_unusable");
+    return Status::Internal(msg, "db_error");
+  }
+  return Status::Internal(msg, "db_error");
+}
 
 std::string RedactUrl(const std::string& url) {
   static const std::regex pw(R"(^(postgres(?:ql)?://[^:/@]*:)[^@]*@)");

@@ -15,6 +15,7 @@
 // - All tables live in one schema (default "keel_engine"), so several stores (or
 //   tests) can share a database.
 
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -37,6 +38,9 @@ struct PostgresOptions {
 // Splits Keel's own query parameters off a postgresql:// URL: schema=NAME (default
 // keel_engine) and writers=N (writer connections, default 4).
 Result<PostgresOptions> ParsePostgresUrl(const std::string& url);
+// The backend's edge: a libpqxx exception as a typed Status (db_unreachable,
+// db_auth_failed, commit_in_doubt, db_conflict, constraint, disk_full, ...).
+Status PgStatus(const std::exception& e, const std::string& what);
 // The URL with its password replaced by ***, for messages.
 std::string RedactUrl(const std::string& url);
 

@@ -1,0 +1,66 @@
+#pragma once
+// Carts and wishlists ("carts" database). A cart line keeps the unit price of the
+// moment it was added; reading a cart compares it with the catalog's price now and
+// flags price_changed. Adding checks stock softly (nothing is reserved: checkout
+// reserves). A guest cart is addressed by its random id; on login it merges into
+// the user's cart, quantities summed and capped by what is in stock.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commerce/catalog.h"
+#include "commerce/inventory.h"
+#include "persistence/sql/sql_database.h"
+
+namespace keel::commerce {
+
+struct CartLine {
+  std::string item_id, name, currency;
+  int64_t quantity = 0;
+  int64_t unit_price = 0;     // snapshot at add time
+  int64_t current_price = 0;  // the catalog's price now
+  bool price_changed = false;
+  bool available = true;  // item still listed and active
+};
+
+struct CartView {
+  std::string cart_id;
+  std::vector<CartLine> lines;
+  int64_t subtotal = 0;  // sum of quantity * unit_price
+  std::string currency;
+};
+
+class Carts {
+ public:
+  static Result<std::unique_ptr<Carts>> Open(std::unique_ptr<persistence::SqlDatabase> db,
+                                             Catalog* catalog, Inventory* inventory, Clock* clock);
+
+  Result<std::string> CreateGuestCart();
+  // The user's cart, made on first use.
+  Result<std::string> CartOfUser(const std::string& user_id);
+  // not_found unless cart_id is a guest cart.
+  Status CheckGuestCart(const std::string& cart_id);
+  // quantity 0 removes the line. not_found / item_unavailable for an unknown or
+  // inactive item, insufficient_stock, currency_mismatch, cart_full.
+  Status SetLine(const std::string& cart_id, const std::string& item_id, int64_t quantity);
+  Result<CartView> Get(const std::string& cart_id);
+  Status Clear(const std::string& cart_id);
+  // Moves the guest cart's lines into the user's cart and deletes the guest cart.
+  Result<CartView> Merge(const std::string& guest_cart_id, const std::string& user_id);
+
+  Status AddToWishlist(const std::string& user_id, const std::string& item_id);
+  Status RemoveFromWishlist(const std::string& user_id, const std::string& item_id);
+  Result<std::vector<std::string>> Wishlist(const std::string& user_id);
+
+ private:
+  Carts(std::unique_ptr<persistence::SqlDatabase> db, Catalog* catalog, Inventory* inventory,
+        Clock* clock)
+      : db_(std::move(db)), catalog_(catalog), inventory_(inventory), clock_(clock) {}
+  std::unique_ptr<persistence::SqlDatabase> db_;
+  Catalog* catalog_;
+  Inventory* inventory_;
+  Clock* clock_;
+};
+
+}  // namespace keel::commerce

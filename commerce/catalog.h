@@ -1,0 +1,87 @@
+#pragma once
+// The catalog service ("catalog" database): items and their transactional outbox.
+// Every create or update writes the item and an outbox row in one transaction;
+// the search indexer (search_index.h) drains the outbox, so search is eventually
+// consistent with the catalog while the catalog itself is the source of truth.
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "persistence/sql/sql_database.h"
+
+namespace keel::commerce {
+
+struct Item {
+  std::string id;
+  std::string seller_id;
+  std::string name;
+  std::string description;
+  int64_t price = 0;  // minor units
+  std::string currency;
+  std::string category;
+  std::string brand;
+  std::string attributes = "{}";  // a JSON object, as text
+  std::string status = "active";  // active | inactive
+  int64_t version = 1;
+  Millis created_at = 0;
+  Millis updated_at = 0;
+};
+
+// Fields a seller may change; unset ones stay.
+struct ItemPatch {
+  std::optional<std::string> name, description, category, brand, attributes, status;
+  std::optional<int64_t> price;
+};
+
+struct OutboxEvent {
+  int64_t seq = 0;
+  std::string item_id;
+  int64_t version = 0;
+  std::string kind;  // item_created | item_updated
+};
+
+class Catalog {
+ public:
+  static Result<std::unique_ptr<Catalog>> Open(std::unique_ptr<persistence::SqlDatabase> db,
+                                               Clock* clock);
+
+  // Validates (validation_failed naming the field) and stores a new item; `item.id`
+  // must be set by the caller (so stock can be written under it first).
+  Result<Item> Create(Item item);
+  // Many new items in one transaction (seeding); all valid or none stored.
+  Status CreateMany(std::vector<Item> items);
+  Result<int64_t> Count();
+  // not_found; forbidden when `seller_id` does not own the item (admins pass "").
+  Result<Item> Update(const std::string& item_id, const std::string& seller_id,
+                      const ItemPatch& patch);
+  Result<Item> Get(const std::string& item_id);
+  // Items by id, in the order given; unknown ids are left out.
+  Result<std::vector<Item>> GetMany(const std::vector<std::string>& ids);
+  static Status Validate(const Item& item);
+
+  // The outbox, oldest first, and its acknowledgement (at-least-once delivery).
+  Result<std::vector<OutboxEvent>> PendingEvents(int limit);
+  Status AckEvents(int64_t through_seq);
+  // Blocks until an event may be pending or `max_wait` passes (in-process wake-up;
+  // other processes' writes are seen on the next poll).
+  void WaitForEvents(Millis max_wait);
+  // Wakes every WaitForEvents (after a write, or to stop a waiter).
+  void NotifyEvents();
+
+ private:
+  Catalog(std::unique_ptr<persistence::SqlDatabase> db, Clock* clock)
+      : db_(std::move(db)), clock_(clock) {}
+
+  std::unique_ptr<persistence::SqlDatabase> db_;
+  Clock* clock_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t events_written_ = 0;
+};
+
+}  // namespace keel::commerce

@@ -1,0 +1,70 @@
+#pragma once
+// The order service ("orders" database): orders with their lines, the status history
+// of every transition, and "bought together" counts. A transition is one conditional
+// UPDATE (WHERE status = from) checked against the state machine in order_state.h; a
+// transition to confirmed bumps the bought-together pairs in the same transaction,
+// so each confirmed order counts exactly once.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "persistence/sql/sql_database.h"
+
+namespace keel::commerce {
+
+struct OrderLine {
+  std::string item_id;
+  int64_t quantity = 0;
+  int64_t unit_price = 0;
+};
+
+struct OrderEvent {
+  std::string from, to, reason;
+  Millis at = 0;
+};
+
+struct Order {
+  std::string order_id, buyer_id, status, currency, cart_id, idempotency_key, workflow_id;
+  std::string shipping_address = "{}";  // JSON object
+  int64_t subtotal = 0, shipping = 0, tax = 0, total = 0;
+  std::vector<OrderLine> lines;
+  std::vector<OrderEvent> history;
+  Millis created_at = 0, updated_at = 0;
+};
+
+struct OrderPage {
+  std::vector<Order> orders;  // without lines' history
+  std::string next_cursor;
+};
+
+class Orders {
+ public:
+  static Result<std::unique_ptr<Orders>> Open(std::unique_ptr<persistence::SqlDatabase> db,
+                                              Clock* clock);
+
+  // Creates the order in pending_payment. Idempotent: an order with the same id or the
+  // same idempotency key is returned as it is (`*created` says which happened).
+  Result<Order> Create(Order order, bool* created = nullptr);
+  // illegal_transition (not in the graph, or the order is no longer in `from`); a
+  // repeat of a transition already made (status == to) is ok.
+  Status Transition(const std::string& order_id, const std::string& from, const std::string& to,
+                    const std::string& reason);
+  // not_found; with lines and history.
+  Result<Order> Get(const std::string& order_id);
+  // A buyer's orders, newest first; status "" for all. invalid_cursor, validation_failed.
+  Result<OrderPage> List(const std::string& buyer_id, const std::string& status,
+                         const std::string& cursor, int size);
+  // Items most often bought with `item_id` in confirmed orders, most first.
+  Result<std::vector<std::pair<std::string, int64_t>>> BoughtTogether(const std::string& item_id,
+                                                                      int limit);
+
+ private:
+  Orders(std::unique_ptr<persistence::SqlDatabase> db, Clock* clock)
+      : db_(std::move(db)), clock_(clock) {}
+  std::unique_ptr<persistence::SqlDatabase> db_;
+  Clock* clock_;
+};
+
+}  // namespace keel::commerce

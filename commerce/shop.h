@@ -1,0 +1,72 @@
+#pragma once
+// The storefront's services, each on its own database (service boundaries), and the
+// background work they need: the search indexer and the expired-hold sweeper.
+// Several API processes may open the same shop (same --db) at once.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "commerce/cart.h"
+#include "commerce/catalog.h"
+#include "commerce/inventory.h"
+#include "commerce/orders.h"
+#include "commerce/search_index.h"
+#include "commerce/users.h"
+
+namespace keel::commerce {
+
+struct ShopOptions {
+  Millis token_ttl_ms = 24 * 3600 * 1000;
+  Millis sweep_every_ms = 1000;
+  int pool_size = 8;  // connections per service database
+  Millis connect_retry_ms = 30'000;
+};
+
+class Shop {
+ public:
+  static Result<std::unique_ptr<Shop>> Open(const std::string& db_url, Clock* clock,
+                                            const ShopOptions& options = {});
+  ~Shop();
+
+  // The search indexer and hold sweeper threads.
+  void StartBackground();
+  void StopBackground();
+
+  // Stock first, then the catalog row, so a listed item never lacks its stock row;
+  // both are idempotent by item id.
+  Result<Item> CreateItem(Item item, int64_t quantity);
+
+  Users& users() { return *users_; }
+  Catalog& catalog() { return *catalog_; }
+  SearchIndex& search() { return *search_; }
+  SearchIndexer& indexer() { return *indexer_; }
+  Inventory& inventory() { return *inventory_; }
+  Carts& carts() { return *carts_; }
+  Orders& orders() { return *orders_; }
+  // The API's own database (idempotency keys of mutating requests).
+  persistence::SqlDatabase& api_db() { return *api_db_; }
+  Clock* clock() const { return clock_; }
+
+ private:
+  Shop(Clock* clock, ShopOptions o) : clock_(clock), opts_(o) {}
+  Clock* clock_;
+  ShopOptions opts_;
+  std::unique_ptr<Users> users_;
+  std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<SearchIndex> search_;
+  std::unique_ptr<SearchIndexer> indexer_;
+  std::unique_ptr<Inventory> inventory_;
+  std::unique_ptr<Carts> carts_;
+  std::unique_ptr<Orders> orders_;
+  std::unique_ptr<persistence::SqlDatabase> api_db_;
+  std::atomic<bool> stop_{false};
+  std::thread sweeper_;
+};
+
+// Adds `count` generated items across categories and brands (seller
+// demo-seller@keel.test) unless the catalog has items already. Deterministic for a seed.
+Result<int64_t> SeedDemoCatalog(Shop& shop, int count, uint64_t seed = 1);
+
+}  // namespace keel::commerce

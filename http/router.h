@@ -1,0 +1,65 @@
+#pragma once
+// Routing and the JSON conventions of the API (SPEC section 4): errors are
+// {"error":{"code","message","details"}}, a Status maps to its HTTP status in one
+// place (StatusToHttp), query strings are percent-decoded.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "http/server.h"
+
+namespace keel::http {
+
+struct ApiRequest {
+  const Request& raw;
+  const RequestInfo& info;
+  std::map<std::string, std::string> path;   // {name} segments of the route
+  std::map<std::string, std::string> query;  // decoded query parameters
+
+  std::string Query(const std::string& name) const {
+    auto it = query.find(name);
+    return it == query.end() ? "" : it->second;
+  }
+  std::string Header(std::string_view name) const;
+};
+
+using RouteFn = std::function<Response(const ApiRequest&)>;
+
+class Router {
+ public:
+  // `pattern` like "/items/{id}/recommendations".
+  void Add(bhttp::verb method, const std::string& pattern, RouteFn fn);
+  // 404 for an unknown path, 405 (with Allow) for a known path and another method.
+  Response Handle(const Request& req, const RequestInfo& info) const;
+
+ private:
+  struct Route {
+    bhttp::verb method;
+    std::vector<std::string> segments;
+    RouteFn fn;
+  };
+  std::vector<Route> routes_;
+};
+
+Response JsonResponse(unsigned status, const json::value& body);
+Response ErrorResponse(unsigned status, const std::string& code, const std::string& message,
+                       const json::object& details = {});
+// The HTTP status for a Status's code and reason (422 for validation_failed, 401 for
+// token errors, 409 for conflicts of state, 503 for transient failures, ...).
+unsigned StatusToHttp(const Status& s);
+// The error response for a Status (validation errors name their field in details).
+Response StatusResponse(const Status& s);
+
+// The body as a JSON object, or 400 bad_json.
+Result<json::object> ParseBodyObject(const Request& req);
+// Typed fields: validation_failed naming the field when the type is wrong.
+Result<std::string> StringField(const json::object& o, std::string_view name, bool required);
+Result<std::optional<int64_t>> IntField(const json::object& o, std::string_view name,
+                                        bool required);
+
+std::map<std::string, std::string> ParseQuery(std::string_view query);
+std::string PercentDecode(std::string_view s);
+
+}  // namespace keel::http

@@ -1,0 +1,540 @@
+#include "http/storefront_api.h"
+
+#include <openssl/evp.h>
+
+#include "commerce/order_state.h"
+#include "commerce/validation.h"
+#include "common/ids.h"
+
+namespace keel::http {
+namespace {
+
+using commerce::Principal;
+using commerce::Role;
+using persistence::SqlRows;
+using persistence::SqlTxn;
+
+// Early return of an error response from a handler.
+#define HTTP_CHECK(expr)                       \
+  do {                                         \
+    ::keel::Status _st = (expr);               \
+    if (!_st.ok()) return StatusResponse(_st); \
+  } while (0)
+#define HTTP_ASSIGN(lhs, expr) HTTP_ASSIGN_IMPL(KEEL_CONCAT(_hr_, __LINE__), lhs, expr)
+#define HTTP_ASSIGN_IMPL(tmp, lhs, expr)              \
+  auto tmp = (expr);                                  \
+  if (!tmp.ok()) return StatusResponse(tmp.status()); \
+  lhs = std::move(tmp).value()
+
+constexpr Millis kIdempotencyKeepMs = 24 * 3600 * 1000;
+constexpr Millis kIdempotencyStaleMs = 60'000;
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+  return out;
+}
+
+Status Unauthenticated(const std::string& why) {
+  return Status::InvalidArgument(why, "unauthenticated");
+}
+Status Forbidden(const std::string& why) { return Status::FailedPrecondition(why, "forbidden"); }
+
+json::object CartJson(const commerce::CartView& c) {
+  json::array lines;
+  for (const auto& l : c.lines) {
+    lines.push_back(json::object{{"item_id", l.item_id},
+                                 {"name", l.name},
+                                 {"quantity", l.quantity},
+                                 {"unit_price", l.unit_price},
+                                 {"current_price", l.current_price},
+                                 {"currency", l.currency},
+                                 {"price_changed", l.price_changed},
+                                 {"available", l.available},
+                                 {"line_total", l.quantity * l.unit_price}});
+  }
+  return json::object{
+      {"cart_id", c.cart_id}, {"lines", lines}, {"subtotal", c.subtotal}, {"currency", c.currency}};
+}
+
+json::object OrderJson(const commerce::Order& o, bool detail) {
+  json::object j{{"order_id", o.order_id},
+                 {"buyer_id", o.buyer_id},
+                 {"status", o.status},
+                 {"currency", o.currency},
+                 {"subtotal", o.subtotal},
+                 {"shipping", o.shipping},
+                 {"tax", o.tax},
+                 {"total", o.total},
+                 {"created_at", o.created_at},
+                 {"updated_at", o.updated_at},
+                 {"workflow_id", o.workflow_id}};
+  if (detail) {
+    json::array lines, history;
+    for (const auto& l : o.lines) {
+      lines.push_back(json::object{
+          {"item_id", l.item_id}, {"quantity", l.quantity}, {"unit_price", l.unit_price}});
+    }
+    for (const auto& e : o.history) {
+      history.push_back(
+          json::object{{"from", e.from}, {"to", e.to}, {"reason", e.reason}, {"at", e.at}});
+    }
+    j["lines"] = lines;
+    j["status_history"] = history;
+    auto addr = ParseJson(o.shipping_address);
+    j["shipping_address"] = addr.ok() ? addr.value() : json::value(json::object{});
+  }
+  return j;
+}
+
+Status CheckEmail(const std::string& email) {
+  KEEL_RETURN_IF_ERROR(commerce::CheckText("email", email, 3, 254));
+  size_t at = email.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 >= email.size() ||
+      email.find('@', at + 1) != std::string::npos || email.find(' ') != std::string::npos) {
+    return commerce::FieldError("email", "must be an email address");
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> QueryInt(const ApiRequest& req, const std::string& name, int64_t fallback) {
+  std::string v = req.Query(name);
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (*end != '\0' || errno == ERANGE) return commerce::FieldError(name, "must be an integer");
+  return static_cast<int64_t>(n);
+}
+
+}  // namespace
+
+json::object ItemJson(const commerce::Item& item, int64_t available) {
+  auto attrs = ParseJson(item.attributes);
+  return json::object{{"id", item.id},
+                      {"seller_id", item.seller_id},
+                      {"name", item.name},
+                      {"description", item.description},
+                      {"price", item.price},
+                      {"currency", item.currency},
+                      {"category", item.category},
+                      {"brand", item.brand},
+                      {"attributes", attrs.ok() ? attrs.value() : json::value(json::object{})},
+                      {"status", item.status},
+                      {"available", available},
+                      {"version", item.version},
+                      {"created_at", item.created_at},
+                      {"updated_at", item.updated_at}};
+}
+
+StorefrontApi::StorefrontApi(commerce::Shop* shop, StorefrontOptions o)
+    : shop_(shop),
+      opts_(o),
+      writes_(o.write_rate, o.write_burst, shop->clock()),
+      auth_(o.auth_rate, o.auth_burst, shop->clock()),
+      reads_(o.read_rate, o.read_burst, shop->clock()) {}
+
+Result<Principal> StorefrontApi::Authenticate(const ApiRequest& req) const {
+  std::string h = req.Header("Authorization");
+  if (h.empty()) return Unauthenticated("this endpoint needs Authorization: Bearer <token>");
+  if (h.rfind("Bearer ", 0) != 0) return Unauthenticated("Authorization must be Bearer <token>");
+  return shop_->users().Authenticate(h.substr(7));
+}
+
+Response StorefrontApi::WithIdempotency(const ApiRequest& req, const std::string& scope,
+                                        const std::function<Response()>& run) {
+  std::string key = req.Header("Idempotency-Key");
+  if (key.empty()) return run();
+  if (key.size() > 255) {
+    return StatusResponse(commerce::FieldError("Idempotency-Key", "must be at most 255 bytes"));
+  }
+  const std::string hash = Sha256Hex(req.raw.body());
+  const Millis now = shop_->clock()->Now();
+  enum { kRun, kReplay, kMismatch, kInFlight } outcome = kRun;
+  int stored_status = 0;
+  std::string stored_body;
+  HTTP_CHECK(shop_->api_db().Transact([&](SqlTxn& t) -> Status {
+    outcome = kRun;
+    KEEL_ASSIGN_OR_RETURN(int64_t n,
+                          t.Exec("INSERT INTO idempotency(scope, key, request_hash, status, body, "
+                                 "created_at) VALUES($1,$2,$3,0,'',$4) ON CONFLICT DO NOTHING",
+                                 {scope, key, hash, now}));
+    if (n == 1) return Status::Ok();
+    KEEL_ASSIGN_OR_RETURN(SqlRows r, t.Query("SELECT request_hash, status, body, created_at FROM "
+                                             "idempotency WHERE scope = $1 AND key = $2",
+                                             {scope, key}));
+    if (r.empty()) return Status::Unavailable("idempotency key vanished", "db_conflict");
+    const Millis age = now - r[0].Int(3);
+    const bool stale = age > kIdempotencyKeepMs || (r[0].Int(1) == 0 && age > kIdempotencyStaleMs);
+    if (stale) {
+      // Expired, or left in flight by a process that died: this request takes it over.
+      return t
+          .Exec(
+              "UPDATE idempotency SET request_hash = $3, status = 0, body = '', created_at = $4 "
+              "WHERE scope = $1 AND key = $2",
+              {scope, key, hash, now})
+          .status();
+    }
+    if (r[0].Text(0) != hash) {
+      outcome = kMismatch;
+    } else if (r[0].Int(1) == 0) {
+      outcome = kInFlight;
+    } else {
+      outcome = kReplay;
+      stored_status = static_cast<int>(r[0].Int(1));
+      stored_body = r[0].Text(2);
+    }
+    return Status::Ok();
+  }));
+  if (outcome == kMismatch) {
+    return ErrorResponse(400, "idempotency_error",
+                         "this Idempotency-Key was used with a different request body");
+  }
+  if (outcome == kInFlight) {
+    return ErrorResponse(409, "idempotency_key_in_use",
+                         "a request with this Idempotency-Key is still in progress; retry later");
+  }
+  if (outcome == kReplay) {
+    Response res{static_cast<bhttp::status>(stored_status), 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.set("Idempotent-Replayed", "true");
+    res.body() = stored_body;
+    return res;
+  }
+  Response res = run();
+  unsigned code = res.result_int();
+  Status saved = shop_->api_db().Transact([&](SqlTxn& t) {
+    if (code >= 500) {
+      // A failure that may pass: let the retry run again.
+      return t.Exec("DELETE FROM idempotency WHERE scope = $1 AND key = $2", {scope, key}).status();
+    }
+    return t
+        .Exec("UPDATE idempotency SET status = $3, body = $4 WHERE scope = $1 AND key = $2",
+              {scope, key, static_cast<int64_t>(code), res.body()})
+        .status();
+  });
+  if (!saved.ok()) return StatusResponse(saved);
+  return res;
+}
+
+void StorefrontApi::AddRoutes(Router& router) {
+  using V = bhttp::verb;
+  const Status limited =
+      Status::ResourceExhausted("too many requests; slow down and retry", "rate_limited");
+
+  // ---- auth --------------------------------------------------------------------
+  router.Add(V::post, "/auth/register", [this, limited](const ApiRequest& req) {
+    if (!auth_.Allow(req.info.client_ip)) return StatusResponse(limited);
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    HTTP_ASSIGN(std::string email, StringField(body, "email", true));
+    HTTP_ASSIGN(std::string password, StringField(body, "password", true));
+    HTTP_ASSIGN(std::string role_name, StringField(body, "role", false));
+    HTTP_CHECK(CheckEmail(email));
+    HTTP_CHECK(commerce::CheckText("password", password, 8, 128));
+    if (role_name.empty()) role_name = "buyer";
+    if (role_name != "buyer" && role_name != "seller") {
+      return StatusResponse(commerce::FieldError("role", "must be buyer or seller"));
+    }
+    return WithIdempotency(req, "ip:" + req.info.client_ip + " register", [&] {
+      HTTP_ASSIGN(commerce::User u,
+                  shop_->users().Register(email, password, *commerce::ParseRole(role_name)));
+      return JsonResponse(201, json::object{{"user_id", u.id},
+                                            {"email", u.email},
+                                            {"role", std::string(commerce::RoleName(u.role))}});
+    });
+  });
+
+  router.Add(V::post, "/auth/login", [this, limited](const ApiRequest& req) {
+    if (!auth_.Allow(req.info.client_ip)) return StatusResponse(limited);
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    HTTP_ASSIGN(std::string email, StringField(body, "email", true));
+    HTTP_ASSIGN(std::string password, StringField(body, "password", true));
+    HTTP_CHECK(commerce::CheckText("email", email, 1, 254));
+    HTTP_CHECK(commerce::CheckText("password", password, 1, 128));
+    commerce::User u;
+    HTTP_ASSIGN(std::string token, shop_->users().Login(email, password, &u));
+    return JsonResponse(200, json::object{{"token", token},
+                                          {"user_id", u.id},
+                                          {"role", std::string(commerce::RoleName(u.role))}});
+  });
+
+  // ---- catalog -------------------------------------------------------------------
+  router.Add(V::post, "/items", [this, limited](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    if (!writes_.Allow(p.user_id)) return StatusResponse(limited);
+    if (p.role == Role::kBuyer) return StatusResponse(Forbidden("only sellers list items"));
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    commerce::Item item;
+    item.seller_id = p.user_id;
+    HTTP_ASSIGN(item.name, StringField(body, "name", true));
+    HTTP_ASSIGN(item.description, StringField(body, "description", false));
+    HTTP_ASSIGN(std::optional<int64_t> price, IntField(body, "price", true));
+    item.price = *price;
+    HTTP_ASSIGN(item.currency, StringField(body, "currency", true));
+    HTTP_ASSIGN(item.category, StringField(body, "category", true));
+    HTTP_ASSIGN(item.brand, StringField(body, "brand", false));
+    HTTP_ASSIGN(std::optional<int64_t> quantity, IntField(body, "quantity", false));
+    if (const json::value* a = body.if_contains("attributes"); a && !a->is_null()) {
+      if (!a->is_object()) {
+        return StatusResponse(commerce::FieldError("attributes", "must be a JSON object"));
+      }
+      item.attributes = json::serialize(*a);
+    }
+    int64_t qty = quantity.value_or(0);
+    HTTP_CHECK(commerce::CheckRange("quantity", qty, 0, commerce::kMaxQuantity));
+    return WithIdempotency(req, p.user_id + " POST /items", [&] {
+      item.id = NewTimeOrderedUuid(shop_->clock()->Now());
+      HTTP_ASSIGN(commerce::Item made, shop_->CreateItem(item, qty));
+      return JsonResponse(201, ItemJson(made, qty));
+    });
+  });
+
+  router.Add(V::patch, "/items/{id}", [this, limited](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    if (!writes_.Allow(p.user_id)) return StatusResponse(limited);
+    if (p.role == Role::kBuyer) return StatusResponse(Forbidden("only sellers change items"));
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    commerce::ItemPatch patch;
+    for (const char* f : {"name", "description", "category", "brand", "status"}) {
+      if (body.contains(f)) {
+        HTTP_ASSIGN(std::string v, StringField(body, f, true));
+        std::string name = f;
+        if (name == "name") patch.name = v;
+        if (name == "description") patch.description = v;
+        if (name == "category") patch.category = v;
+        if (name == "brand") patch.brand = v;
+        if (name == "status") patch.status = v;
+      }
+    }
+    HTTP_ASSIGN(std::optional<int64_t> price, IntField(body, "price", false));
+    patch.price = price;
+    HTTP_ASSIGN(std::optional<int64_t> restock, IntField(body, "quantity", false));
+    if (restock) HTTP_CHECK(commerce::CheckRange("quantity", *restock, 1, commerce::kMaxQuantity));
+    if (const json::value* a = body.if_contains("attributes")) {
+      if (!a->is_object()) {
+        return StatusResponse(commerce::FieldError("attributes", "must be a JSON object"));
+      }
+      patch.attributes = json::serialize(*a);
+    }
+    if (body.contains("currency")) {
+      return StatusResponse(commerce::FieldError("currency", "cannot change after listing"));
+    }
+    const std::string id = req.path.at("id");
+    const std::string owner = p.role == Role::kAdmin ? "" : p.user_id;
+    // Check ownership before any stock moves.
+    HTTP_ASSIGN(commerce::Item current, shop_->catalog().Get(id));
+    if (!owner.empty() && current.seller_id != owner) {
+      return StatusResponse(Forbidden("only the item's seller may change it"));
+    }
+    std::string restock_id = req.Header("Idempotency-Key");
+    restock_id = "restock:" + id + ":" + (restock_id.empty() ? NewRandomUuid() : restock_id);
+    commerce::Item item = current;
+    if (patch.name || patch.description || patch.category || patch.brand || patch.status ||
+        patch.price || patch.attributes) {
+      HTTP_ASSIGN(item, shop_->catalog().Update(id, owner, patch));
+    }
+    if (restock) HTTP_CHECK(shop_->inventory().Restock(id, *restock, restock_id));
+    HTTP_ASSIGN(commerce::StockLevel level, shop_->inventory().Level(id));
+    return JsonResponse(200, ItemJson(item, level.available));
+  });
+
+  router.Add(V::get, "/items/{id}", [this, limited](const ApiRequest& req) {
+    if (!reads_.Allow(req.info.client_ip)) return StatusResponse(limited);
+    HTTP_ASSIGN(commerce::Item item, shop_->catalog().Get(req.path.at("id")));
+    HTTP_ASSIGN(commerce::StockLevel level, shop_->inventory().Level(item.id));
+    return JsonResponse(200, ItemJson(item, level.available));
+  });
+
+  router.Add(V::get, "/items", [this, limited](const ApiRequest& req) {
+    if (!reads_.Allow(req.info.client_ip)) return StatusResponse(limited);
+    commerce::SearchQuery q;
+    q.term = req.Query("term");
+    q.category = req.Query("category");
+    q.brand = req.Query("brand");
+    q.cursor = req.Query("cursor");
+    HTTP_ASSIGN(int64_t size, QueryInt(req, "size", 20));
+    HTTP_CHECK(commerce::CheckRange("size", size, 1, 100));
+    q.size = static_cast<int>(size);
+    if (!req.Query("min_price").empty()) {
+      HTTP_ASSIGN(q.min_price, QueryInt(req, "min_price", 0));
+    }
+    if (!req.Query("max_price").empty()) {
+      HTTP_ASSIGN(q.max_price, QueryInt(req, "max_price", 0));
+    }
+    HTTP_ASSIGN(commerce::SearchResult r, shop_->search().Search(q));
+    json::array items;
+    for (const auto& h : r.items) {
+      items.push_back(json::object{{"id", h.item_id},
+                                   {"seller_id", h.seller_id},
+                                   {"name", h.name},
+                                   {"price", h.price},
+                                   {"currency", h.currency},
+                                   {"category", h.category},
+                                   {"brand", h.brand}});
+    }
+    json::object facets;
+    for (const auto& [name, values] : r.facets) {
+      json::array list;
+      for (const auto& [value, count] : values) {
+        list.push_back(json::object{{"value", value}, {"count", count}});
+      }
+      facets[name] = list;
+    }
+    json::value next = r.next_cursor.empty() ? json::value(nullptr) : json::value(r.next_cursor);
+    return JsonResponse(200,
+                        json::object{{"items", items}, {"next_cursor", next}, {"facets", facets}});
+  });
+
+  router.Add(V::get, "/items/{id}/recommendations", [this](const ApiRequest& req) {
+    const std::string id = req.path.at("id");
+    HTTP_CHECK(shop_->catalog().Get(id).status());
+    HTTP_ASSIGN(auto pairs, shop_->orders().BoughtTogether(id, 10));
+    std::vector<std::string> ids;
+    for (const auto& [other, count] : pairs) ids.push_back(other);
+    HTTP_ASSIGN(std::vector<commerce::Item> items, shop_->catalog().GetMany(ids));
+    json::array out;
+    for (const auto& item : items) {
+      int64_t count = 0;
+      for (const auto& [other, c] : pairs) {
+        if (other == item.id) count = c;
+      }
+      json::object j{{"id", item.id},
+                     {"name", item.name},
+                     {"price", item.price},
+                     {"currency", item.currency},
+                     {"bought_together", count}};
+      out.push_back(j);
+    }
+    return JsonResponse(200, json::object{{"item_id", id}, {"items", out}});
+  });
+
+  // ---- carts ---------------------------------------------------------------------
+  // The caller's cart: the user's own with a token, else the guest cart in X-Cart-Id.
+  auto cart_of = [this](const ApiRequest& req) -> Result<std::string> {
+    if (!req.Header("Authorization").empty()) {
+      KEEL_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+      return shop_->carts().CartOfUser(p.user_id);
+    }
+    std::string guest = req.Header("X-Cart-Id");
+    if (guest.empty()) {
+      return Unauthenticated("log in, or pass a guest cart id in X-Cart-Id (POST /carts)");
+    }
+    KEEL_RETURN_IF_ERROR(shop_->carts().CheckGuestCart(guest));
+    return guest;
+  };
+
+  router.Add(V::post, "/carts", [this, limited](const ApiRequest& req) {
+    if (!writes_.Allow("ip:" + req.info.client_ip)) return StatusResponse(limited);
+    HTTP_ASSIGN(std::string id, shop_->carts().CreateGuestCart());
+    return JsonResponse(201, json::object{{"cart_id", id}});
+  });
+
+  router.Add(V::get, "/cart", [this, cart_of](const ApiRequest& req) {
+    HTTP_ASSIGN(std::string cart, cart_of(req));
+    HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart));
+    return JsonResponse(200, CartJson(v));
+  });
+
+  router.Add(V::patch, "/cart", [this, cart_of, limited](const ApiRequest& req) {
+    HTTP_ASSIGN(std::string cart, cart_of(req));
+    if (!writes_.Allow("cart:" + cart)) return StatusResponse(limited);
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    HTTP_ASSIGN(std::string item_id, StringField(body, "itemId", true));
+    HTTP_ASSIGN(std::optional<int64_t> quantity, IntField(body, "quantity", true));
+    HTTP_CHECK(shop_->carts().SetLine(cart, item_id, *quantity));
+    HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart));
+    return JsonResponse(200, CartJson(v));
+  });
+
+  router.Add(V::delete_, "/cart", [this, cart_of](const ApiRequest& req) {
+    HTTP_ASSIGN(std::string cart, cart_of(req));
+    HTTP_CHECK(shop_->carts().Clear(cart));
+    HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart));
+    return JsonResponse(200, CartJson(v));
+  });
+
+  router.Add(V::post, "/cart/merge", [this, limited](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    if (!writes_.Allow(p.user_id)) return StatusResponse(limited);
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    HTTP_ASSIGN(std::string guest, StringField(body, "guest_cart_id", true));
+    HTTP_CHECK(commerce::CheckText("guest_cart_id", guest, 1, 64));
+    return WithIdempotency(req, p.user_id + " POST /cart/merge", [&] {
+      HTTP_ASSIGN(commerce::CartView v, shop_->carts().Merge(guest, p.user_id));
+      return JsonResponse(200, CartJson(v));
+    });
+  });
+
+  // ---- wishlist ------------------------------------------------------------------
+  auto wishlist_json = [this](const std::string& user_id) -> Result<json::object> {
+    KEEL_ASSIGN_OR_RETURN(std::vector<std::string> ids, shop_->carts().Wishlist(user_id));
+    KEEL_ASSIGN_OR_RETURN(std::vector<commerce::Item> items, shop_->catalog().GetMany(ids));
+    json::array out;
+    for (const auto& i : items) {
+      out.push_back(json::object{
+          {"id", i.id}, {"name", i.name}, {"price", i.price}, {"currency", i.currency}});
+    }
+    return json::object{{"items", out}};
+  };
+  router.Add(V::get, "/wishlist", [this, wishlist_json](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    HTTP_ASSIGN(json::object j, wishlist_json(p.user_id));
+    return JsonResponse(200, j);
+  });
+  router.Add(V::post, "/wishlist", [this, wishlist_json, limited](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    if (!writes_.Allow(p.user_id)) return StatusResponse(limited);
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    HTTP_ASSIGN(std::string item_id, StringField(body, "itemId", true));
+    HTTP_CHECK(shop_->carts().AddToWishlist(p.user_id, item_id));
+    HTTP_ASSIGN(json::object j, wishlist_json(p.user_id));
+    return JsonResponse(200, j);
+  });
+  router.Add(V::delete_, "/wishlist", [this, wishlist_json](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    std::string item_id = req.Query("itemId");
+    if (item_id.empty() && !req.raw.body().empty()) {
+      HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+      HTTP_ASSIGN(item_id, StringField(body, "itemId", true));
+    }
+    if (item_id.empty()) return StatusResponse(commerce::FieldError("itemId", "is required"));
+    HTTP_CHECK(shop_->carts().RemoveFromWishlist(p.user_id, item_id));
+    HTTP_ASSIGN(json::object j, wishlist_json(p.user_id));
+    return JsonResponse(200, j);
+  });
+
+  // ---- orders --------------------------------------------------------------------
+  router.Add(V::get, "/orders", [this](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    HTTP_ASSIGN(int64_t size, QueryInt(req, "size", 20));
+    HTTP_CHECK(commerce::CheckRange("size", size, 1, 100));
+    HTTP_ASSIGN(commerce::OrderPage page,
+                shop_->orders().List(p.user_id, req.Query("status"), req.Query("cursor"),
+                                     static_cast<int>(size)));
+    json::array orders;
+    for (const auto& o : page.orders) orders.push_back(OrderJson(o, false));
+    json::value next =
+        page.next_cursor.empty() ? json::value(nullptr) : json::value(page.next_cursor);
+    return JsonResponse(200, json::object{{"orders", orders}, {"next_cursor", next}});
+  });
+
+  router.Add(V::get, "/orders/{id}", [this](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    auto order = shop_->orders().Get(req.path.at("id"));
+    // Someone else's order answers exactly like a missing one.
+    if (order.ok() && p.role != Role::kAdmin && order->buyer_id != p.user_id) {
+      return StatusResponse(Status::NotFound("no order " + req.path.at("id"), "not_found"));
+    }
+    HTTP_ASSIGN(commerce::Order o, std::move(order));
+    return JsonResponse(200, OrderJson(o, true));
+  });
+}
+
+}  // namespace keel::http
