@@ -188,7 +188,8 @@ void HttpServer::Stop(Millis drain_ms) {
     }
     for (const auto& s : idle) {
       asio::post(s->stream.get_executor(), [s] {
-        if (!s->busy) s->stream.socket().cancel();
+        beast::error_code ignored;
+        if (!s->busy) s->stream.socket().cancel(ignored);
       });
     }
     if (std::chrono::steady_clock::now() >= deadline) break;

@@ -40,6 +40,10 @@ class PostgresInstance final : public BackendInstance {
       pqxx::work w(c);
       w.exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
       w.exec("DROP SCHEMA IF EXISTS " + schema_ + "_demo CASCADE");
+      for (const char* service :
+           {"users", "catalog", "search", "inventory", "carts", "orders", "api"}) {
+        w.exec("DROP SCHEMA IF EXISTS " + schema_ + "_" + service + " CASCADE");
+      }
       w.commit();
     } catch (const std::exception&) {
     }

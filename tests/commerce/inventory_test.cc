@@ -1,0 +1,142 @@
+// Inventory on both stores: holds, expiry, idempotency, and 50 concurrent clients
+// racing for the last 10 units.
+
+#include "commerce/inventory.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "commerce/order_state.h"
+#include "tests/testing/backends.h"
+
+namespace keel::commerce {
+namespace {
+
+class InventoryTest : public ::testing::TestWithParam<testutil::Backend> {
+ protected:
+  void SetUp() override {
+    backend_ = GetParam().make();
+    if (!backend_) GTEST_SKIP();
+    persistence::SqlOpenOptions o;
+    o.pool_size = 16;
+    auto db = persistence::OpenSqlDatabase(backend_->url(), "inventory", o);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto inv = Inventory::Open(std::move(db).value(), &clock_);
+    ASSERT_TRUE(inv.ok()) << inv.status().ToString();
+    inv_ = std::move(inv).value();
+  }
+  int64_t Available(const std::string& sku) { return inv_->Level(sku).value().available; }
+
+  FakeClock clock_{1'000'000};
+  std::unique_ptr<testutil::BackendInstance> backend_;
+  std::unique_ptr<Inventory> inv_;
+};
+
+TEST_P(InventoryTest, FiftyClientsRaceForTheLastTenUnits) {
+  ASSERT_TRUE(inv_->Restock("sku-hot", 10, "r1").ok());
+  std::atomic<int> won{0}, lost{0}, other{0};
+  std::vector<std::thread> clients;
+  std::atomic<bool> go{false};
+  for (int i = 0; i < 50; ++i) {
+    clients.emplace_back([&, i] {
+      while (!go) std::this_thread::yield();
+      Status s = inv_->Reserve({{"hold-" + std::to_string(i), "sku-hot", 1}},
+                               "order-" + std::to_string(i), 60'000);
+      if (s.ok()) {
+        ++won;
+      } else if (s.reason() == "insufficient_stock") {
+        ++lost;
+      } else {
+        ++other;
+        ADD_FAILURE() << s.ToString();
+      }
+    });
+  }
+  go = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(won.load(), 10);
+  EXPECT_EQ(lost.load(), 40);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(Available("sku-hot"), 0);
+  EXPECT_EQ(inv_->ListHolds("active").value().size(), 10u);
+}
+
+TEST_P(InventoryTest, MultiLineReservationsAreAllOrNothing) {
+  ASSERT_TRUE(inv_->Restock("a", 5, "ra").ok());
+  ASSERT_TRUE(inv_->Restock("b", 1, "rb").ok());
+  Status s = inv_->Reserve({{"o1:a", "a", 2}, {"o1:b", "b", 2}}, "o1", 60'000);
+  EXPECT_EQ(s.reason(), "insufficient_stock");
+  EXPECT_NE(s.message().find("b"), std::string::npos);
+  EXPECT_EQ(Available("a"), 5);  // nothing of the order was kept
+  EXPECT_TRUE(inv_->Reserve({{"o2:a", "a", 2}, {"o2:b", "b", 1}}, "o2", 60'000).ok());
+  EXPECT_EQ(Available("a"), 3);
+  EXPECT_EQ(Available("b"), 0);
+  // Unknown SKU: nothing to reserve.
+  EXPECT_EQ(inv_->Reserve({{"o3:z", "z", 1}}, "o3", 60'000).reason(), "insufficient_stock");
+}
+
+TEST_P(InventoryTest, ReserveCommitReleaseAreIdempotent) {
+  ASSERT_TRUE(inv_->Restock("s", 3, "r1").ok());
+  ASSERT_TRUE(inv_->Restock("s", 3, "r1").ok());  // the same restock again: not counted
+  EXPECT_EQ(inv_->Level("s").value().on_hand, 3);
+  ASSERT_TRUE(inv_->Reserve({{"h1", "s", 2}}, "o1", 60'000).ok());
+  ASSERT_TRUE(inv_->Reserve({{"h1", "s", 2}}, "o1", 60'000).ok());  // retried: one hold
+  EXPECT_EQ(Available("s"), 1);
+  ASSERT_TRUE(inv_->Commit("h1").ok());
+  ASSERT_TRUE(inv_->Commit("h1").ok());
+  StockLevel l = inv_->Level("s").value();
+  EXPECT_EQ(l.committed, 2);
+  EXPECT_EQ(l.held, 0);
+  EXPECT_EQ(l.available, 1);
+  // Releasing a committed hold gives its units back, once.
+  ASSERT_TRUE(inv_->Release("h1").ok());
+  ASSERT_TRUE(inv_->Release("h1").ok());
+  EXPECT_EQ(inv_->Level("s").value().committed, 0);
+  EXPECT_EQ(Available("s"), 3);
+  // A released hold cannot be re-reserved or committed under the same id.
+  EXPECT_EQ(inv_->Reserve({{"h1", "s", 1}}, "o1", 60'000).reason(), "hold_not_active");
+  EXPECT_EQ(inv_->Commit("h1").reason(), "hold_not_active");
+  EXPECT_EQ(inv_->Commit("nope").code(), StatusCode::kNotFound);
+  EXPECT_TRUE(inv_->Release("nope").ok());
+  EXPECT_EQ(inv_->Reserve({{"h2", "s", 0}}, "o", 1000).reason(), "validation_failed");
+}
+
+TEST_P(InventoryTest, ExpiredHoldsNeverReduceAvailability) {
+  ASSERT_TRUE(inv_->Restock("s", 2, "r").ok());
+  ASSERT_TRUE(inv_->Reserve({{"h1", "s", 2}}, "o1", 30 * 60'000).ok());
+  EXPECT_EQ(Available("s"), 0);
+  clock_.Advance(30 * 60'000);  // exactly at expiry: no longer held
+  EXPECT_EQ(Available("s"), 2);
+  // Before any sweep, another order can take the units.
+  EXPECT_TRUE(inv_->Reserve({{"h2", "s", 2}}, "o2", 60'000).ok());
+  EXPECT_EQ(inv_->Commit("h1").reason(), "hold_expired");
+  EXPECT_EQ(inv_->SweepExpired().value(), 1);
+  EXPECT_EQ(inv_->GetHold("h1").value().state, "expired");
+  EXPECT_EQ(inv_->SweepExpired().value(), 0);
+  EXPECT_TRUE(inv_->Commit("h2").ok());
+  StockLevel l = inv_->Level("s").value();
+  EXPECT_LE(l.committed + l.held, l.on_hand);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, InventoryTest, ::testing::ValuesIn(testutil::AllBackends()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(OrderStateTest, OnlyDeclaredTransitions) {
+  EXPECT_TRUE(IsLegalTransition("pending_payment", "confirmed"));
+  EXPECT_TRUE(IsLegalTransition("shipped", "delivered"));
+  EXPECT_FALSE(IsLegalTransition("pending_payment", "shipped"));
+  EXPECT_FALSE(IsLegalTransition("delivered", "pending_payment"));
+  EXPECT_FALSE(IsLegalTransition("confirmed", "bogus"));
+  for (const char* terminal : {"payment_failed", "expired", "refunded"}) {
+    EXPECT_TRUE(IsTerminal(terminal)) << terminal;
+    for (const char* to : {"pending_payment", "confirmed", "cancelled", "refunded"}) {
+      EXPECT_FALSE(IsLegalTransition(terminal, to)) << terminal << "->" << to;
+    }
+  }
+  EXPECT_FALSE(IsTerminal("confirmed"));
+}
+
+}  // namespace
+}  // namespace keel::commerce
