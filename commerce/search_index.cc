@@ -43,7 +43,7 @@ std::vector<std::string> Migrations(bool postgres) {
       "CREATE INDEX docs_category ON docs(category);"
       "CREATE INDEX docs_brand ON docs(brand);"
       "CREATE VIRTUAL TABLE docs_fts USING fts5(name, brand, category, description, "
-      "tokenize = 'unicode61 remove_diacritics 2');",
+      "tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');",
   };
 }
 
@@ -188,11 +188,13 @@ Result<SearchResult> SearchIndex::Search(const SearchQuery& q) {
               ")) * 1000000 AS BIGINT) AS score FROM docs d WHERE d.tsv @@ to_tsquery('simple', " +
               qp + ") AND " + filters;
   } else {
+    // CROSS JOIN keeps the full-text match as the outer loop: SQLite would otherwise
+    // walk a category or brand index and probe the FTS table row by row.
     std::string match;
     for (const auto& t : terms) match += (match.empty() ? "\"" : " \"") + t + "\"*";
     matched = "SELECT " + cols +
               ", CAST(bm25(docs_fts, 10.0, 4.0, 4.0, 1.0) * 1000000 AS INTEGER) AS score FROM "
-              "docs_fts JOIN docs d ON d.rowid = docs_fts.rowid WHERE docs_fts MATCH " +
+              "docs_fts CROSS JOIN docs d ON d.rowid = docs_fts.rowid WHERE docs_fts MATCH " +
               param(match) + " AND " + filters;
   }
 
