@@ -221,6 +221,8 @@ TEST_P(StorefrontApiTest, SearchRanksFiltersFacetsAndPages) {
     NewItem(seller, "Trail runner shoe " + std::to_string(i), 1000 + i * 100, 5,
             i % 2 ? "sports" : "fashion", i % 3 ? "Acme" : "Globex");
   }
+  // Newest first orders by created_at (ms); items made in one ms tie-break by id.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
   NewItem(seller, "Kitchen scale", 900, 1, "kitchen", "Acme");
   // Every term matches as a prefix: "runn sho" finds the shoes while being typed.
   json::value all = SearchUntil("term=runn%20sho&size=100", [](const json::value& v) {
