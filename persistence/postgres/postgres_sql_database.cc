@@ -2,13 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
 #include <mutex>
 #include <pqxx/pqxx>
 #include <thread>
 #include <unordered_map>
 
 #include "persistence/postgres/postgres_store.h"
+#include "persistence/sql/connection_pool.h"
 
 namespace keel::persistence {
 namespace {
@@ -103,12 +103,11 @@ class PgSqlDatabase final : public SqlDatabase {
   Status Init() {
     for (int i = 0; i < opts_.pool_size; ++i) {
       auto c = std::make_unique<Conn>();
-      all_.push_back(std::move(c));
-      free_.push_back(all_.back().get());
+      pool_.Add(std::move(c));
     }
     // Connect one now, so a bad URL or password is reported at start-up (with retry).
-    Lease l(this);
-    return EnsureConnected(l.conn, opts_.connect_retry_ms);
+    ConnectionPool<Conn>::Lease l(pool_);
+    return EnsureConnected(l.get(), opts_.connect_retry_ms);
   }
 
   Dialect dialect() const override { return Dialect::kPostgres; }
@@ -117,13 +116,13 @@ class PgSqlDatabase final : public SqlDatabase {
   Status Transact(const std::function<Status(SqlTxn&)>& fn) override {
     Status last;
     for (int attempt = 0; attempt < 5; ++attempt) {
-      Lease l(this);
-      last = EnsureConnected(l.conn, 2000);
+      ConnectionPool<Conn>::Lease l(pool_);
+      last = EnsureConnected(l.get(), 2000);
       if (!last.ok()) return last;
       bool committing = false;
       try {
-        pqxx::work w(*l.conn->c);
-        Txn t(l.conn, &w);
+        pqxx::work w(*l->c);
+        Txn t(l.get(), &w);
         last = fn(t);
         if (last.ok()) {
           committing = true;
@@ -133,7 +132,7 @@ class PgSqlDatabase final : public SqlDatabase {
       } catch (const std::exception& e) {
         last = PgStatus(e, "in " + name_ + " database");
         if (last.reason() == "db_unreachable" || last.reason() == "commit_in_doubt") {
-          l.conn->c.reset();  // reconnect on next use
+          l->c.reset();  // reconnect on next use
         }
         if (committing && last.reason() != "db_conflict") return last;
       }
@@ -183,22 +182,6 @@ class PgSqlDatabase final : public SqlDatabase {
   }
 
  private:
-  struct Lease {
-    explicit Lease(PgSqlDatabase* d) : db(d) {
-      std::unique_lock<std::mutex> lk(d->mu_);
-      d->cv_.wait(lk, [&] { return !d->free_.empty(); });
-      conn = d->free_.back();
-      d->free_.pop_back();
-    }
-    ~Lease() {
-      std::lock_guard<std::mutex> lk(db->mu_);
-      db->free_.push_back(conn);
-      db->cv_.notify_one();
-    }
-    PgSqlDatabase* db;
-    Conn* conn;
-  };
-
   Status EnsureConnected(Conn* c, Millis retry_ms) {
     if (c->c && c->c->is_open()) return Status::Ok();
     Millis waited = 0, delay = 100;
@@ -223,10 +206,7 @@ class PgSqlDatabase final : public SqlDatabase {
 
   std::string url_, schema_, name_;
   SqlOpenOptions opts_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Conn>> all_;
-  std::vector<Conn*> free_;
+  ConnectionPool<Conn> pool_;
 };
 
 }  // namespace

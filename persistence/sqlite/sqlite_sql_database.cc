@@ -2,12 +2,12 @@
 
 #include <sqlite3.h>
 
-#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
+#include "persistence/sql/connection_pool.h"
 #include "persistence/sqlite/sqlite_db.h"
 
 namespace keel::persistence {
@@ -126,8 +126,7 @@ class SqliteSqlDatabase final : public SqlDatabase {
     for (int i = 0; i < opts_.pool_size; ++i) {
       auto c = std::make_unique<Conn>();
       KEEL_RETURN_IF_ERROR(c->db.Open(path_, true, "FULL", opts_.busy_timeout_ms));
-      free_.push_back(c.get());
-      all_.push_back(std::move(c));
+      pool_.Add(std::move(c));
     }
     return Status::Ok();
   }
@@ -138,8 +137,8 @@ class SqliteSqlDatabase final : public SqlDatabase {
   Status Transact(const std::function<Status(SqlTxn&)>& fn) override {
     Status last;
     for (int attempt = 0; attempt < 5; ++attempt) {
-      Lease l(this);
-      Conn* c = l.conn;
+      ConnectionPool<Conn>::Lease l(pool_);
+      Conn* c = l.get();
       last = c->db.Exec("BEGIN IMMEDIATE");
       if (last.ok()) {
         Txn t(c);
@@ -154,9 +153,9 @@ class SqliteSqlDatabase final : public SqlDatabase {
   }
 
   Result<SqlRows> Query(std::string_view sql, const SqlParams& params) override {
-    Lease l(this);
+    ConnectionPool<Conn>::Lease l(pool_);
     SqlRows rows;
-    KEEL_RETURN_IF_ERROR(l.conn->Run(sql, params, &rows, nullptr));
+    KEEL_RETURN_IF_ERROR(l->Run(sql, params, &rows, nullptr));
     return rows;
   }
 
@@ -177,28 +176,9 @@ class SqliteSqlDatabase final : public SqlDatabase {
   }
 
  private:
-  struct Lease {
-    explicit Lease(SqliteSqlDatabase* d) : db(d) {
-      std::unique_lock<std::mutex> lk(d->mu_);
-      d->cv_.wait(lk, [&] { return !d->free_.empty(); });
-      conn = d->free_.back();
-      d->free_.pop_back();
-    }
-    ~Lease() {
-      std::lock_guard<std::mutex> lk(db->mu_);
-      db->free_.push_back(conn);
-      db->cv_.notify_one();
-    }
-    SqliteSqlDatabase* db;
-    Conn* conn;
-  };
-
   std::string path_, name_;
   SqlOpenOptions opts_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Conn>> all_;
-  std::vector<Conn*> free_;
+  ConnectionPool<Conn> pool_;
 };
 
 }  // namespace
