@@ -221,7 +221,7 @@ TEST_P(StorefrontApiTest, SearchRanksFiltersFacetsAndPages) {
     NewItem(seller, "Trail runner shoe " + std::to_string(i), 1000 + i * 100, 5,
             i % 2 ? "sports" : "fashion", i % 3 ? "Acme" : "Globex");
   }
-  // Newest first orders by created_at (ms); items made in one ms tie-break by id.
+  // Newest first orders by created_at (ms), ties by id: keep the newest apart.
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   NewItem(seller, "Kitchen scale", 900, 1, "kitchen", "Acme");
   // Every term matches as a prefix: "runn sho" finds the shoes while being typed.
@@ -271,8 +271,11 @@ TEST_P(StorefrontApiTest, SearchRanksFiltersFacetsAndPages) {
   EXPECT_EQ(pages, 7);
 
   // Without terms: every active item, newest first.
-  json::value browse = client_->Call("GET", "/items?size=1").Json();
-  EXPECT_EQ(browse.at("items").at(0).at("name").as_string(), "Kitchen scale");
+  // (The index is eventually consistent: wait until it has the newest item.)
+  SearchUntil("size=1", [](const json::value& v) {
+    const auto& items = v.at("items").as_array();
+    return !items.empty() && items[0].at("name").as_string() == "Kitchen scale";
+  });
 
   HttpResult bad_cursor = client_->Call("GET", "/items?term=shoe&cursor=garbage");
   EXPECT_EQ(bad_cursor.status, 400);
