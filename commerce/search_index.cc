@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 #include "commerce/auth.h"
@@ -32,6 +33,11 @@ std::vector<std::string> Migrations(bool postgres) {
         "CREATE INDEX docs_newest ON docs(created_at DESC, item_id);"
         "CREATE INDEX docs_category ON docs(category);"
         "CREATE INDEX docs_brand ON docs(brand);",
+        // Doc values: a stable number per doc and a commit-ordered change sequence.
+        "ALTER TABLE docs ADD COLUMN doc_no BIGSERIAL;"
+        "ALTER TABLE docs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
+        "CREATE INDEX docs_seq ON docs(seq);"
+        "DROP INDEX docs_newest; DROP INDEX docs_category; DROP INDEX docs_brand;",
     };
   }
   return {
@@ -44,6 +50,10 @@ std::vector<std::string> Migrations(bool postgres) {
       "CREATE INDEX docs_brand ON docs(brand);"
       "CREATE VIRTUAL TABLE docs_fts USING fts5(name, brand, category, description, "
       "tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');",
+      // Doc values: a commit-ordered change sequence.
+      "ALTER TABLE docs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+      "CREATE INDEX docs_seq ON docs(seq);"
+      "DROP INDEX docs_newest; DROP INDEX docs_category; DROP INDEX docs_brand;",
   };
 }
 
@@ -114,24 +124,36 @@ std::vector<std::string> SearchIndex::Terms(std::string_view text) {
 Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(
     std::unique_ptr<persistence::SqlDatabase> db) {
   KEEL_RETURN_IF_ERROR(db->Migrate(Migrations(db->postgres())));
-  return std::unique_ptr<SearchIndex>(new SearchIndex(std::move(db)));
+  std::unique_ptr<SearchIndex> index(new SearchIndex(std::move(db)));
+  KEEL_RETURN_IF_ERROR(index->Refresh());  // load the doc values now, not on the first search
+  return index;
 }
 
 Status SearchIndex::Upsert(const Item& item) { return UpsertMany({item}); }
 
 Status SearchIndex::UpsertMany(const std::vector<Item>& items) {
   const std::string upsert = std::string("INSERT INTO docs(") + kDocCols +
-                             ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT(item_id) DO "
-                             "UPDATE SET version=excluded.version, seller_id=excluded.seller_id, "
-                             "name=excluded.name, description=excluded.description, "
-                             "price=excluded.price, currency=excluded.currency, "
-                             "category=excluded.category, brand=excluded.brand, "
-                             "status=excluded.status WHERE docs.version < excluded.version";
+                             ", seq) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON "
+                             "CONFLICT(item_id) DO UPDATE SET version=excluded.version, "
+                             "seller_id=excluded.seller_id, name=excluded.name, "
+                             "description=excluded.description, price=excluded.price, "
+                             "currency=excluded.currency, category=excluded.category, "
+                             "brand=excluded.brand, status=excluded.status, seq=excluded.seq "
+                             "WHERE docs.version < excluded.version";
   return db_->Transact([&](SqlTxn& t) -> Status {
+    // Writers take turns (SQLite: BEGIN IMMEDIATE; PostgreSQL: this lock), so seq
+    // numbers are handed out in commit order and Refresh() never skips a row.
+    if (db_->postgres()) {
+      KEEL_RETURN_IF_ERROR(
+          t.Exec("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.docs'))", {})
+              .status());
+    }
+    KEEL_ASSIGN_OR_RETURN(SqlRows top, t.Query("SELECT COALESCE(MAX(seq), 0) FROM docs"));
+    int64_t seq = top[0].Int(0);
     for (const auto& item : items) {
-      SqlParams p = {item.id,          item.version, item.seller_id, item.name,
-                     item.description, item.price,   item.currency,  item.category,
-                     item.brand,       item.status,  item.created_at};
+      SqlParams p = {item.id,          item.version, item.seller_id,  item.name,
+                     item.description, item.price,   item.currency,   item.category,
+                     item.brand,       item.status,  item.created_at, ++seq};
       if (db_->postgres()) {
         KEEL_RETURN_IF_ERROR(t.Exec(upsert, p).status());
         continue;
@@ -149,6 +171,43 @@ Status SearchIndex::UpsertMany(const std::vector<Item>& items) {
   });
 }
 
+int32_t SearchIndex::Intern(const std::string& value) {
+  auto [it, added] = dict_ids_.emplace(value, static_cast<int32_t>(dict_.size()));
+  if (added) dict_.push_back(value);
+  return it->second;
+}
+
+Status SearchIndex::Refresh() {
+  std::lock_guard<std::mutex> one(refresh_mu_);
+  int64_t since;
+  {
+    std::shared_lock<std::shared_mutex> r(mu_);
+    since = last_seq_;
+  }
+  const std::string sql = std::string("SELECT ") + (db_->postgres() ? "doc_no" : "rowid") +
+                          ", seq, item_id, seller_id, name, currency, category, brand, price, "
+                          "created_at, status FROM docs WHERE seq > $1 ORDER BY seq";
+  KEEL_ASSIGN_OR_RETURN(SqlRows rows, db_->Query(sql, {since}));
+  if (rows.empty()) return Status::Ok();
+  std::unique_lock<std::shared_mutex> w(mu_);
+  for (const auto& r : rows) {
+    auto [it, added] = slot_of_.emplace(r.Int(0), static_cast<uint32_t>(docs_.size()));
+    if (added) {
+      docs_.emplace_back();
+      texts_.emplace_back();
+    }
+    Doc& d = docs_[it->second];
+    texts_[it->second] = {r.Text(2), r.Text(3), r.Text(4), r.Text(5)};
+    d.category = Intern(r.Text(6));
+    d.brand = Intern(r.Text(7));
+    d.price = r.Int(8);
+    d.created_at = r.Int(9);
+    d.active = r.Text(10) == "active";
+    last_seq_ = std::max(last_seq_, r.Int(1));
+  }
+  return Status::Ok();
+}
+
 Result<SearchResult> SearchIndex::Search(const SearchQuery& q) {
   KEEL_RETURN_IF_ERROR(CheckRange("size", q.size, 1, 100));
   if (q.min_price && q.max_price && *q.min_price > *q.max_price) {
@@ -163,76 +222,104 @@ Result<SearchResult> SearchIndex::Search(const SearchQuery& q) {
     after = c;
   }
 
-  // The matched set as a subquery yielding (doc columns..., score); smaller score first.
-  SqlParams p;
-  auto param = [&](persistence::SqlValue v) {
-    p.push_back(std::move(v));
-    return "$" + std::to_string(p.size());
-  };
-  std::string filters = "d.status = 'active'";
-  if (!q.category.empty()) filters += " AND d.category = " + param(q.category);
-  if (!q.brand.empty()) filters += " AND d.brand = " + param(q.brand);
-  if (q.min_price) filters += " AND d.price >= " + param(*q.min_price);
-  if (q.max_price) filters += " AND d.price <= " + param(*q.max_price);
+  KEEL_RETURN_IF_ERROR(Refresh());
 
-  std::string matched;
-  const std::string cols =
-      "d.item_id, d.seller_id, d.name, d.currency, d.category, d.brand, d.price";
-  if (terms.empty()) {
-    matched = "SELECT " + cols + ", -d.created_at AS score FROM docs d WHERE " + filters;
-  } else if (db_->postgres()) {
-    std::string tsq;
-    for (const auto& t : terms) tsq += (tsq.empty() ? "'" : " & '") + t + "':*";
-    std::string qp = param(tsq);
-    matched = "SELECT " + cols + ", -CAST(ts_rank(d.tsv, to_tsquery('simple', " + qp +
-              ")) * 1000000 AS BIGINT) AS score FROM docs d WHERE d.tsv @@ to_tsquery('simple', " +
-              qp + ") AND " + filters;
+  // The database matches and ranks: (doc number, score), smaller score first.
+  std::optional<SqlRows> ranked;
+  if (!terms.empty()) {
+    std::string sql, query;
+    if (db_->postgres()) {
+      for (const auto& t : terms) {
+        query += (query.empty() ? "'" : " & '") + t + (t.size() > 1 ? "':*" : "'");
+      }
+      sql =
+          "SELECT doc_no, -CAST(ts_rank(tsv, to_tsquery('simple', $1)) * 1000000 AS BIGINT) "
+          "FROM docs WHERE tsv @@ to_tsquery('simple', $1)";
+    } else {
+      for (const auto& t : terms) {
+        query += (query.empty() ? "\"" : " \"") + t + (t.size() > 1 ? "\"*" : "\"");
+      }
+      sql =
+          "SELECT rowid, CAST(bm25(docs_fts, 10.0, 4.0, 4.0, 1.0) * 1000000 AS INTEGER) FROM "
+          "docs_fts WHERE docs_fts MATCH $1";
+    }
+    KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query(sql, {query}));
+    ranked = std::move(r);
+  }
+
+  // Filters, facets and the page from the doc values.
+  std::shared_lock<std::shared_mutex> read(mu_);
+  auto id_of = [&](const std::string& v) -> int32_t {
+    auto it = dict_ids_.find(v);
+    return it == dict_ids_.end() ? -2 : it->second;
+  };
+  const int32_t category = q.category.empty() ? -1 : id_of(q.category);
+  const int32_t brand = q.brand.empty() ? -1 : id_of(q.brand);
+  std::vector<int64_t> categories(dict_.size()), brands(dict_.size());
+  struct Candidate {
+    int64_t score;
+    uint32_t slot;
+  };
+  std::vector<Candidate> page;
+  auto consider = [&](uint32_t slot, int64_t score) {
+    const Doc& d = docs_[slot];
+    if (!d.active || (category != -1 && d.category != category) ||
+        (brand != -1 && d.brand != brand) || (q.min_price && d.price < *q.min_price) ||
+        (q.max_price && d.price > *q.max_price)) {
+      return;
+    }
+    ++categories[d.category];
+    ++brands[d.brand];
+    if (after && (score < after->score ||
+                  (score == after->score && texts_[slot].item_id <= after->item_id))) {
+      return;
+    }
+    page.push_back({score, slot});
+  };
+  if (ranked) {
+    for (const auto& r : *ranked) {
+      auto it = slot_of_.find(r.Int(0));
+      if (it != slot_of_.end()) consider(it->second, r.Int(1));  // else: newer than us
+    }
   } else {
-    // CROSS JOIN keeps the full-text match as the outer loop: SQLite would otherwise
-    // walk a category or brand index and probe the FTS table row by row.
-    std::string match;
-    for (const auto& t : terms) match += (match.empty() ? "\"" : " \"") + t + "\"*";
-    matched = "SELECT " + cols +
-              ", CAST(bm25(docs_fts, 10.0, 4.0, 4.0, 1.0) * 1000000 AS INTEGER) AS score FROM "
-              "docs_fts CROSS JOIN docs d ON d.rowid = docs_fts.rowid WHERE docs_fts MATCH " +
-              param(match) + " AND " + filters;
+    for (uint32_t slot = 0; slot < docs_.size(); ++slot) consider(slot, -docs_[slot].created_at);
   }
 
   SearchResult out;
-  // Facets over the whole matched set (not the page).
-  for (const char* facet : {"category", "brand"}) {
-    KEEL_ASSIGN_OR_RETURN(
-        SqlRows r,
-        db_->Query(std::string("SELECT ") + facet + ", COUNT(*) FROM (" + matched + ") m WHERE " +
-                       facet + " <> '' GROUP BY " + facet + " ORDER BY 2 DESC, 1 LIMIT 20",
-                   p));
-    auto& list = out.facets[facet];
-    for (const auto& row : r) list.emplace_back(row.Text(0), row.Int(1));
-  }
+  auto facet = [&](const std::vector<int64_t>& counts) {
+    std::vector<std::pair<std::string, int64_t>> list;
+    for (size_t id = 0; id < counts.size(); ++id) {
+      if (counts[id] > 0 && !dict_[id].empty()) list.emplace_back(dict_[id], counts[id]);
+    }
+    std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    if (list.size() > 20) list.resize(20);
+    return list;
+  };
+  out.facets["category"] = facet(categories);
+  out.facets["brand"] = facet(brands);
 
-  SqlParams page_params = p;
-  std::string page =
-      "SELECT item_id, seller_id, name, currency, category, brand, price, score "
-      "FROM (" +
-      matched + ") m";
-  if (after) {
-    page_params.push_back(after->score);
-    std::string s = "$" + std::to_string(page_params.size());
-    page_params.push_back(after->item_id);
-    std::string id = "$" + std::to_string(page_params.size());
-    page += " WHERE (score > " + s + " OR (score = " + s + " AND item_id > " + id + "))";
+  auto before = [&](const Candidate& a, const Candidate& b) {
+    return a.score != b.score ? a.score < b.score : texts_[a.slot].item_id < texts_[b.slot].item_id;
+  };
+  const size_t want = static_cast<size_t>(q.size) + 1;  // one more says "there is a next page"
+  if (page.size() > want) {
+    std::partial_sort(page.begin(), page.begin() + static_cast<ptrdiff_t>(want), page.end(),
+                      before);
+    page.resize(want);
+  } else {
+    std::sort(page.begin(), page.end(), before);
   }
-  page_params.push_back(static_cast<int64_t>(q.size + 1));
-  page += " ORDER BY score, item_id LIMIT $" + std::to_string(page_params.size());
-  KEEL_ASSIGN_OR_RETURN(SqlRows rows, db_->Query(page, page_params));
-  for (size_t i = 0; i < rows.size() && static_cast<int>(i) < q.size; ++i) {
-    const auto& r = rows[i];
+  for (size_t i = 0; i < page.size() && static_cast<int>(i) < q.size; ++i) {
+    const Doc& d = docs_[page[i].slot];
+    const DocText& t = texts_[page[i].slot];
     out.items.push_back(
-        {r.Text(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4), r.Text(5), r.Int(6)});
+        {t.item_id, t.seller_id, t.name, t.currency, dict_[d.category], dict_[d.brand], d.price});
   }
-  if (static_cast<int>(rows.size()) > q.size) {
-    const auto& last = rows[q.size - 1];
-    out.next_cursor = EncodeCursor(fp, Cursor{last.Int(7), last.Text(0)});
+  if (page.size() > static_cast<size_t>(q.size)) {
+    const auto& last = page[q.size - 1];
+    out.next_cursor = EncodeCursor(fp, Cursor{last.score, texts_[last.slot].item_id});
   }
   return out;
 }
