@@ -31,12 +31,6 @@ Result<std::unique_ptr<Shop>> Shop::Open(const std::string& db_url, Clock* clock
   KEEL_ASSIGN_OR_RETURN(auto orders_db, open("orders"));
   KEEL_ASSIGN_OR_RETURN(shop->orders_, Orders::Open(std::move(orders_db), clock));
   KEEL_ASSIGN_OR_RETURN(shop->api_db_, open("api"));
-  KEEL_RETURN_IF_ERROR(shop->api_db_->Migrate({
-      "CREATE TABLE idempotency(scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT "
-      "NULL, status INT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL, "
-      "PRIMARY KEY(scope, key));"
-      "CREATE INDEX idempotency_age ON idempotency(created_at);",
-  }));
   shop->indexer_ = std::make_unique<SearchIndexer>(shop->catalog_.get(), shop->search_.get());
   return shop;
 }

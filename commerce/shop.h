@@ -45,7 +45,8 @@ class Shop {
   Inventory& inventory() { return *inventory_; }
   Carts& carts() { return *carts_; }
   Orders& orders() { return *orders_; }
-  // The API's own database (idempotency keys of mutating requests).
+  // The API's own database (idempotency keys of mutating requests; http/idempotency
+  // owns its schema).
   persistence::SqlDatabase& api_db() { return *api_db_; }
   Clock* clock() const { return clock_; }
 

@@ -1,7 +1,5 @@
 #include "http/storefront_api.h"
 
-#include <openssl/evp.h>
-
 #include "commerce/order_state.h"
 #include "commerce/validation.h"
 #include "common/ids.h"
@@ -25,22 +23,6 @@ using persistence::SqlTxn;
   auto tmp = (expr);                                  \
   if (!tmp.ok()) return StatusResponse(tmp.status()); \
   lhs = std::move(tmp).value()
-
-constexpr Millis kIdempotencyKeepMs = 24 * 3600 * 1000;
-constexpr Millis kIdempotencyStaleMs = 60'000;
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
-}
 
 Status Unauthenticated(const std::string& why) {
   return Status::InvalidArgument(why, "unauthenticated");
@@ -139,7 +121,8 @@ StorefrontApi::StorefrontApi(commerce::Shop* shop, StorefrontOptions o)
       opts_(o),
       writes_(o.write_rate, o.write_burst, shop->clock()),
       auth_(o.auth_rate, o.auth_burst, shop->clock()),
-      reads_(o.read_rate, o.read_burst, shop->clock()) {}
+      reads_(o.read_rate, o.read_burst, shop->clock()),
+      idempotency_(&shop->api_db(), shop->clock()) {}
 
 Result<Principal> StorefrontApi::Authenticate(const ApiRequest& req) const {
   std::string h = req.Header("Authorization");
@@ -150,78 +133,7 @@ Result<Principal> StorefrontApi::Authenticate(const ApiRequest& req) const {
 
 Response StorefrontApi::WithIdempotency(const ApiRequest& req, const std::string& scope,
                                         const std::function<Response()>& run) {
-  std::string key = req.Header("Idempotency-Key");
-  if (key.empty()) return run();
-  if (key.size() > 255) {
-    return StatusResponse(commerce::FieldError("Idempotency-Key", "must be at most 255 bytes"));
-  }
-  const std::string hash = Sha256Hex(req.raw.body());
-  const Millis now = shop_->clock()->Now();
-  enum { kRun, kReplay, kMismatch, kInFlight } outcome = kRun;
-  int stored_status = 0;
-  std::string stored_body;
-  HTTP_CHECK(shop_->api_db().Transact([&](SqlTxn& t) -> Status {
-    outcome = kRun;
-    KEEL_ASSIGN_OR_RETURN(int64_t n,
-                          t.Exec("INSERT INTO idempotency(scope, key, request_hash, status, body, "
-                                 "created_at) VALUES($1,$2,$3,0,'',$4) ON CONFLICT DO NOTHING",
-                                 {scope, key, hash, now}));
-    if (n == 1) return Status::Ok();
-    KEEL_ASSIGN_OR_RETURN(SqlRows r, t.Query("SELECT request_hash, status, body, created_at FROM "
-                                             "idempotency WHERE scope = $1 AND key = $2",
-                                             {scope, key}));
-    if (r.empty()) return Status::Unavailable("idempotency key vanished", "db_conflict");
-    const Millis age = now - r[0].Int(3);
-    const bool stale = age > kIdempotencyKeepMs || (r[0].Int(1) == 0 && age > kIdempotencyStaleMs);
-    if (stale) {
-      // Expired, or left in flight by a process that died: this request takes it over.
-      return t
-          .Exec(
-              "UPDATE idempotency SET request_hash = $3, status = 0, body = '', created_at = $4 "
-              "WHERE scope = $1 AND key = $2",
-              {scope, key, hash, now})
-          .status();
-    }
-    if (r[0].Text(0) != hash) {
-      outcome = kMismatch;
-    } else if (r[0].Int(1) == 0) {
-      outcome = kInFlight;
-    } else {
-      outcome = kReplay;
-      stored_status = static_cast<int>(r[0].Int(1));
-      stored_body = r[0].Text(2);
-    }
-    return Status::Ok();
-  }));
-  if (outcome == kMismatch) {
-    return ErrorResponse(400, "idempotency_error",
-                         "this Idempotency-Key was used with a different request body");
-  }
-  if (outcome == kInFlight) {
-    return ErrorResponse(409, "idempotency_key_in_use",
-                         "a request with this Idempotency-Key is still in progress; retry later");
-  }
-  if (outcome == kReplay) {
-    Response res{static_cast<bhttp::status>(stored_status), 11};
-    res.set(bhttp::field::content_type, "application/json");
-    res.set("Idempotent-Replayed", "true");
-    res.body() = stored_body;
-    return res;
-  }
-  Response res = run();
-  unsigned code = res.result_int();
-  Status saved = shop_->api_db().Transact([&](SqlTxn& t) {
-    if (code >= 500) {
-      // A failure that may pass: let the retry run again.
-      return t.Exec("DELETE FROM idempotency WHERE scope = $1 AND key = $2", {scope, key}).status();
-    }
-    return t
-        .Exec("UPDATE idempotency SET status = $3, body = $4 WHERE scope = $1 AND key = $2",
-              {scope, key, static_cast<int64_t>(code), res.body()})
-        .status();
-  });
-  if (!saved.ok()) return StatusResponse(saved);
-  return res;
+  return idempotency_.Run(scope, req.Header("Idempotency-Key"), req.raw.body(), run);
 }
 
 void StorefrontApi::AddRoutes(Router& router) {

@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "commerce/shop.h"
+#include "http/idempotency.h"
 #include "http/rate_limiter.h"
 #include "http/router.h"
 
@@ -40,6 +41,7 @@ class StorefrontApi {
   commerce::Shop* shop_;
   StorefrontOptions opts_;
   RateLimiter writes_, auth_, reads_;
+  IdempotencyKeys idempotency_;
 };
 
 // The JSON form of an item, with its available stock.

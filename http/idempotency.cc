@@ -1,0 +1,127 @@
+#include "http/idempotency.h"
+
+#include <openssl/evp.h>
+
+#include "commerce/validation.h"
+#include "http/router.h"
+
+namespace keel::http {
+
+using persistence::SqlRows;
+using persistence::SqlTxn;
+
+constexpr const char* kSchema =
+    "CREATE TABLE idempotency(scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT "
+    "NULL, status INT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL, "
+    "PRIMARY KEY(scope, key));"
+    "CREATE INDEX idempotency_age ON idempotency(created_at);";
+
+Status IdempotencyKeys::EnsureSchema() {
+  if (ready_) return Status::Ok();
+  KEEL_RETURN_IF_ERROR(db_->Migrate({kSchema}));
+  ready_ = true;
+  return Status::Ok();
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+  return out;
+}
+
+Response IdempotencyKeys::Run(const std::string& scope, const std::string& key,
+                              std::string_view request, const std::function<Response()>& run) {
+  if (key.empty()) return run();
+  if (key.size() > 255) {
+    return StatusResponse(commerce::FieldError("Idempotency-Key", "must be at most 255 bytes"));
+  }
+  if (Status s = EnsureSchema(); !s.ok()) return StatusResponse(s);
+  const std::string hash = Sha256Hex(request);
+  const Millis now = clock_->Now();
+  enum { kRun, kReplay, kMismatch, kInFlight } outcome = kRun;
+  int stored_status = 0;
+  std::string stored_body;
+  Status claimed = db_->Transact([&](SqlTxn& t) -> Status {
+    outcome = kRun;
+    KEEL_ASSIGN_OR_RETURN(int64_t n,
+                          t.Exec("INSERT INTO idempotency(scope, key, request_hash, status, body, "
+                                 "created_at) VALUES($1,$2,$3,0,'',$4) ON CONFLICT DO NOTHING",
+                                 {scope, key, hash, now}));
+    if (n == 1) return Status::Ok();
+    KEEL_ASSIGN_OR_RETURN(SqlRows r, t.Query("SELECT request_hash, status, body, created_at FROM "
+                                             "idempotency WHERE scope = $1 AND key = $2",
+                                             {scope, key}));
+    if (r.empty()) return Status::Unavailable("idempotency key vanished", "db_conflict");
+    const Millis age = now - r[0].Int(3);
+    const bool stale = age > kKeepMs || (r[0].Int(1) == 0 && age > kStaleInFlightMs);
+    if (stale) {
+      // Expired, or left in flight by a process that died: this request takes it over.
+      return t
+          .Exec(
+              "UPDATE idempotency SET request_hash = $3, status = 0, body = '', created_at = $4 "
+              "WHERE scope = $1 AND key = $2",
+              {scope, key, hash, now})
+          .status();
+    }
+    if (r[0].Text(0) != hash) {
+      outcome = kMismatch;
+    } else if (r[0].Int(1) == 0) {
+      outcome = kInFlight;
+    } else {
+      outcome = kReplay;
+      stored_status = static_cast<int>(r[0].Int(1));
+      stored_body = r[0].Text(2);
+    }
+    return Status::Ok();
+  });
+  if (!claimed.ok()) return StatusResponse(claimed);
+  if (outcome == kMismatch) {
+    return ErrorResponse(400, "idempotency_error",
+                         "this Idempotency-Key was used with a different request");
+  }
+  if (outcome == kInFlight) {
+    return ErrorResponse(409, "idempotency_key_in_use",
+                         "a request with this Idempotency-Key is still in progress; retry later");
+  }
+  if (outcome == kReplay) {
+    Response res{static_cast<bhttp::status>(stored_status), 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.set("Idempotent-Replayed", "true");
+    res.body() = stored_body;
+    return res;
+  }
+  Response res = run();
+  unsigned code = res.result_int();
+  Status saved = db_->Transact([&](SqlTxn& t) {
+    if (code >= 500) {
+      // A failure that may pass: let the retry run again.
+      return t.Exec("DELETE FROM idempotency WHERE scope = $1 AND key = $2", {scope, key}).status();
+    }
+    return t
+        .Exec("UPDATE idempotency SET status = $3, body = $4 WHERE scope = $1 AND key = $2",
+              {scope, key, static_cast<int64_t>(code), res.body()})
+        .status();
+  });
+  if (!saved.ok()) return StatusResponse(saved);
+  return res;
+}
+
+Result<int64_t> IdempotencyKeys::Prune() {
+  KEEL_RETURN_IF_ERROR(EnsureSchema());
+  int64_t pruned = 0;
+  KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
+    KEEL_ASSIGN_OR_RETURN(
+        pruned, t.Exec("DELETE FROM idempotency WHERE created_at < $1", {clock_->Now() - kKeepMs}));
+    return Status::Ok();
+  }));
+  return pruned;
+}
+
+}  // namespace keel::http

@@ -1,0 +1,47 @@
+#pragma once
+// Idempotency-Key handling, Stripe's rules, shared by the storefront API and the
+// payment-gateway simulator. A key is scoped (to a caller, or to an endpoint) and
+// remembers the first response to a request:
+// - the same key and the same request replays that response (errors included), with
+//   the header Idempotent-Replayed: true;
+// - the same key and another request is 400 idempotency_error;
+// - a key whose first request is still running is 409 idempotency_key_in_use (a key
+//   left running by a process that died is taken over after a minute);
+// - a 5xx is not remembered: nothing happened, so a retry runs again;
+// - keys are kept 24 h, then pruned by Prune().
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "common/clock.h"
+#include "http/server.h"
+#include "persistence/sql/sql_database.h"
+
+namespace keel::http {
+
+class IdempotencyKeys {
+ public:
+  static constexpr Millis kKeepMs = 24 * 3600 * 1000;
+  static constexpr Millis kStaleInFlightMs = 60'000;
+
+  // `db` holds only this table (its schema is created on first use).
+  IdempotencyKeys(persistence::SqlDatabase* db, Clock* clock) : db_(db), clock_(clock) {}
+  // Runs `run` at most once per (scope, key, request). An empty key just runs it.
+  // `request` is what must match on reuse (for example the method, path and body).
+  Response Run(const std::string& scope, const std::string& key, std::string_view request,
+               const std::function<Response()>& run);
+  // Deletes keys older than kKeepMs; returns how many.
+  Result<int64_t> Prune();
+
+ private:
+  Status EnsureSchema();
+  persistence::SqlDatabase* db_;
+  Clock* clock_;
+  std::atomic<bool> ready_{false};
+};
+
+// Hex SHA-256 of `data`.
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace keel::http
