@@ -277,6 +277,7 @@ int RunCli(int argc, char** argv) {
   AddWorkflowCommands(app, state);
   AddBenchCommands(app, state);
   AddDbCommands(app, state);
+  AddSimCommands(app, state);
   AddEnvNames(&app);
   try {
     app.parse(argc, argv);

@@ -36,5 +36,6 @@ void AddWorkflowCommands(CLI::App& app, CliState& state);
 void AddWorkerCommands(CLI::App& app, CliState& state);
 void AddBenchCommands(CLI::App& app, CliState& state);
 void AddDbCommands(CLI::App& app, CliState& state);
+void AddSimCommands(CLI::App& app, CliState& state);
 
 }  // namespace keel::cli

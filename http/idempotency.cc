@@ -11,14 +11,22 @@ using persistence::SqlRows;
 using persistence::SqlTxn;
 
 constexpr const char* kSchema =
-    "CREATE TABLE idempotency(scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT "
+    "CREATE TABLE IF NOT EXISTS idempotency(scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT "
     "NULL, status INT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL, "
     "PRIMARY KEY(scope, key));"
-    "CREATE INDEX idempotency_age ON idempotency(created_at);";
+    "CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency(created_at);";
 
 Status IdempotencyKeys::EnsureSchema() {
   if (ready_) return Status::Ok();
-  KEEL_RETURN_IF_ERROR(db_->Migrate({kSchema}));
+  // Not a versioned migration: the table may share a database that has its own.
+  KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
+    if (db_->postgres()) {  // concurrent CREATE ... IF NOT EXISTS can still collide
+      KEEL_RETURN_IF_ERROR(
+          t.Exec("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.idempotency'))", {})
+              .status());
+    }
+    return t.ExecScript(kSchema);
+  }));
   ready_ = true;
   return Status::Ok();
 }

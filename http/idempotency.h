@@ -25,7 +25,8 @@ class IdempotencyKeys {
   static constexpr Millis kKeepMs = 24 * 3600 * 1000;
   static constexpr Millis kStaleInFlightMs = 60'000;
 
-  // `db` holds only this table (its schema is created on first use).
+  // The table is created in `db` on first use (CREATE IF NOT EXISTS, so it can share
+  // a database that has versioned migrations of its own).
   IdempotencyKeys(persistence::SqlDatabase* db, Clock* clock) : db_(db), clock_(clock) {}
   // Runs `run` at most once per (scope, key, request). An empty key just runs it.
   // `request` is what must match on reuse (for example the method, path and body).

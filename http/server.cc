@@ -120,6 +120,10 @@ struct HttpServer::Impl {
         }
         close = !req.keep_alive() || self->stopping;
         res.version(req.version());
+        if (res.count(kDropConnectionHeader) != 0) {
+          // Fault injection (the gateway simulator): the work is done, the reply is lost.
+          break;
+        }
       }
       res.keep_alive(!close);
       res.prepare_payload();

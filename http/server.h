@@ -28,6 +28,10 @@ struct RequestInfo {
 
 using Handler = std::function<Response(const Request&, const RequestInfo&)>;
 
+// A handler's response carrying this header is not sent: the server closes the
+// connection instead, as a network failure after the work was done would.
+inline constexpr const char* kDropConnectionHeader = "X-Keel-Drop-Connection";
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0: any free port (see HttpServer::port)

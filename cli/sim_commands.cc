@@ -1,0 +1,100 @@
+// keel sim payments: the payment-gateway simulator as its own process (SPEC 2 and 5).
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "http/server.h"
+#include "sims/payments/payments_sim.h"
+
+namespace keel::cli {
+namespace {
+
+struct PaymentsFlags {
+  std::string http = "127.0.0.1:8081";
+  std::string data = "./keel-sim-payments";
+  std::string webhook_url, webhook_secret;
+  double fail_rate = 0, decline_rate = 0, drop_response_rate = 0, duplicate_rate = 0;
+  int latency_ms = 0, max_delay_ms = 0, three_ds_delay_ms = 1000;
+};
+
+int RunPayments(const PaymentsFlags& f) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  auto hp = http::ParseHostPort(f.http);
+  if (!hp.ok()) return ReportError(hp.status());
+  auto ledger = persistence::OpenSqlDatabase("sqlite:" + f.data, "payments_sim", {});
+  if (!ledger.ok()) return ReportError(ledger.status());
+  sims::PaymentsSimOptions o;
+  o.webhook_url = f.webhook_url;
+  o.webhook_secret = f.webhook_secret;
+  o.faults.fail_rate = f.fail_rate;
+  o.faults.decline_rate = f.decline_rate;
+  o.faults.drop_response_rate = f.drop_response_rate;
+  o.faults.duplicate_rate = f.duplicate_rate;
+  o.faults.latency_ms = f.latency_ms;
+  o.faults.max_delay_ms = f.max_delay_ms;
+  o.faults.three_ds_delay_ms = f.three_ds_delay_ms;
+  auto sim = sims::PaymentsSim::Open(std::move(ledger).value(), SystemClock::Default(), o);
+  if (!sim.ok()) return ReportError(sim.status());
+  http::Router router;
+  sim.value()->AddRoutes(router);
+  http::ServerOptions so;
+  so.host = hp->first;
+  so.port = hp->second;
+  http::HttpServer server(so, [&router](const http::Request& req, const http::RequestInfo& info) {
+    return router.Handle(req, info);
+  });
+  if (Status s = server.Start(); !s.ok()) return ReportError(s);
+  sim.value()->Start();
+  std::cout << "payment gateway simulator on http://" << hp->first << ":" << server.port()
+            << " (ledger " << f.data << "/payments_sim.db"
+            << (f.webhook_url.empty() ? ", no webhook URL yet" : ", webhooks to " + f.webhook_url)
+            << ")\n"
+            << std::flush;
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("signal {}: stopping", sig);
+  server.Stop();
+  sim.value()->Stop();
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddSimCommands(CLI::App& app, CliState& state) {
+  static PaymentsFlags pf;
+  auto* sim = app.add_subcommand("sim", "run a simulator of the outside world");
+  sim->require_subcommand(1);
+  auto* pay = sim->add_subcommand("payments", "the payment-gateway simulator (SPEC section 5)");
+  pay->add_option("--http", pf.http, "HOST:PORT to listen on");
+  pay->add_option("--data", pf.data, "directory of its SQLite ledger");
+  pay->add_option("--webhook-url", pf.webhook_url, "where to deliver signed webhooks");
+  pay->add_option("--webhook-secret", pf.webhook_secret,
+                  "HMAC secret for webhook signatures (default: one kept in the ledger)");
+  auto rate = CLI::Range(0.0, 1.0);
+  pay->add_option("--fail-rate", pf.fail_rate, "share of POSTs answered 500")->check(rate);
+  pay->add_option("--decline-rate", pf.decline_rate, "share of good cards declined")->check(rate);
+  pay->add_option("--drop-response-rate", pf.drop_response_rate,
+                  "share of POSTs carried out whose reply is dropped")
+      ->check(rate);
+  pay->add_option("--duplicate-rate", pf.duplicate_rate, "share of webhooks delivered twice")
+      ->check(rate);
+  pay->add_option("--latency-ms", pf.latency_ms, "added to every reply")
+      ->check(CLI::Range(0, 60'000));
+  pay->add_option("--max-delay-ms", pf.max_delay_ms,
+                  "each webhook waits a random 0..N ms (so they arrive out of order)")
+      ->check(CLI::Range(0, 600'000));
+  pay->add_option("--three-ds-delay-ms", pf.three_ds_delay_ms,
+                  "when pm_card_threeDSecure completes its authentication")
+      ->check(CLI::Range(1, 3'600'000));
+  pay->callback([&state] { state.action = [] { return RunPayments(pf); }; });
+}
+
+}  // namespace keel::cli

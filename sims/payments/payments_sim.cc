@@ -1,0 +1,774 @@
+#include "sims/payments/payments_sim.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "commerce/auth.h"
+#include "commerce/validation.h"
+#include "http/client.h"
+#include "http/webhook_signature.h"
+
+namespace keel::sims {
+namespace {
+
+using http::ApiRequest;
+using http::ErrorResponse;
+using http::JsonResponse;
+using http::Response;
+using persistence::SqlRow;
+using persistence::SqlRows;
+using persistence::SqlTxn;
+namespace bhttp = http::bhttp;
+
+const std::vector<std::string> kMigrations = {
+    "CREATE TABLE intents(id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, amount INTEGER NOT "
+    "NULL, currency TEXT NOT NULL, payment_method TEXT NOT NULL, capture_method TEXT NOT NULL, "
+    "status TEXT NOT NULL, amount_capturable INTEGER NOT NULL DEFAULT 0, amount_received "
+    "INTEGER NOT NULL DEFAULT 0, amount_refunded INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT "
+    "NULL, last_error TEXT NOT NULL DEFAULT '', action_due_at INTEGER NOT NULL DEFAULT 0, "
+    "created INTEGER NOT NULL);"
+    "CREATE INDEX intents_action ON intents(action_due_at) WHERE action_due_at > 0;"
+    "CREATE TABLE refunds(id TEXT PRIMARY KEY, payment_intent TEXT NOT NULL, amount INTEGER NOT "
+    "NULL, status TEXT NOT NULL, created INTEGER NOT NULL);"
+    "CREATE INDEX refunds_intent ON refunds(payment_intent);"
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type "
+    "TEXT NOT NULL, body TEXT NOT NULL, deliver_at INTEGER NOT NULL, attempts INTEGER NOT NULL "
+    "DEFAULT 0, delivered_at INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX events_due ON events(deliver_at) WHERE delivered_at = 0;"
+    "CREATE TABLE settings(name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+};
+
+constexpr const char* kIntentCols =
+    "id, amount, currency, payment_method, capture_method, status, amount_capturable, "
+    "amount_received, amount_refunded, metadata, last_error, created, seq";
+
+bool KnownMethod(const std::string& pm) {
+  return pm == "pm_card_visa" || pm == "pm_card_chargeDeclined" || pm == "pm_card_threeDSecure" ||
+         pm == "pm_card_threeDSecureAbandoned";
+}
+
+std::string NewObjectId(const char* prefix) {
+  return std::string(prefix) + commerce::Base64UrlEncode(commerce::RandomSecret()).substr(0, 24);
+}
+
+json::object IntentJson(const SqlRow& r) {
+  json::object o{
+      {"id", r.Text(0)},
+      {"object", "payment_intent"},
+      {"amount", r.Int(1)},
+      {"currency", r.Text(2)},
+      {"payment_method", r.Text(3).empty() ? json::value(nullptr) : json::value(r.Text(3))},
+      {"capture_method", r.Text(4)},
+      {"status", r.Text(5)},
+      {"amount_capturable", r.Int(6)},
+      {"amount_received", r.Int(7)},
+      {"amount_refunded", r.Int(8)},
+      {"created", r.Int(11)}};
+  auto meta = ParseJson(r.Text(9));
+  o["metadata"] = meta.ok() ? meta.value() : json::object{};
+  if (r.Text(10).empty()) {
+    o["last_payment_error"] = nullptr;
+  } else {
+    o["last_payment_error"] = json::object{{"code", r.Text(10)}, {"type", "card_error"}};
+  }
+  o["next_action"] = r.Text(5) == "requires_action"
+                         ? json::value(json::object{{"type", "redirect_to_url"}})
+                         : json::value(nullptr);
+  return o;
+}
+
+Response GatewayError(unsigned status, const std::string& type, const std::string& code,
+                      const std::string& message, const json::object& details = {}) {
+  json::object err{{"type", type}, {"code", code}, {"message", message}};
+  if (!details.empty()) err["details"] = details;
+  return JsonResponse(status, json::object{{"error", err}});
+}
+
+Response UnexpectedState(const json::object& intent, const std::string& action) {
+  return GatewayError(400, "invalid_request_error", "payment_intent_unexpected_state",
+                      "cannot " + action + " a PaymentIntent in status " +
+                          std::string(intent.at("status").as_string()),
+                      json::object{{"payment_intent", intent}});
+}
+
+}  // namespace
+
+std::string TestCardToken(std::string_view card_number) {
+  std::string digits;
+  for (char c : card_number) {
+    if (c >= '0' && c <= '9') digits.push_back(c);
+  }
+  if (digits == "4242424242424242") return "pm_card_visa";
+  if (digits == "4000000000000002") return "pm_card_chargeDeclined";
+  if (digits == "4000000000003220") return "pm_card_threeDSecure";
+  return "";
+}
+
+struct PaymentsSim::Impl {
+  std::unique_ptr<persistence::SqlDatabase> db;
+  Clock* clock;
+  http::IdempotencyKeys idempotency;
+  std::mutex mu;  // guards faults, rng, webhook_url, wake
+  PaymentFaults faults;
+  std::mt19937_64 rng;
+  std::string webhook_url;
+  std::string secret;
+  bool wake = false;
+  std::condition_variable cv;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+
+  Impl(std::unique_ptr<persistence::SqlDatabase> d, Clock* c)
+      : db(std::move(d)), clock(c), idempotency(db.get(), c) {}
+
+  bool Roll(double rate) {
+    if (rate <= 0) return false;
+    std::lock_guard<std::mutex> l(mu);
+    return std::uniform_real_distribution<double>(0, 1)(rng) < rate;
+  }
+  Millis EventDelay() {
+    std::lock_guard<std::mutex> l(mu);
+    if (faults.max_delay_ms <= 0) return 0;
+    return std::uniform_int_distribution<Millis>(0, faults.max_delay_ms)(rng);
+  }
+  void Wake() {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      wake = true;
+    }
+    cv.notify_all();
+  }
+
+  Result<std::optional<SqlRow>> LoadIntent(SqlTxn& t, const std::string& id) {
+    KEEL_ASSIGN_OR_RETURN(
+        SqlRows r,
+        t.Query(std::string("SELECT ") + kIntentCols + " FROM intents WHERE id = $1", {id}));
+    if (r.empty()) return std::optional<SqlRow>();
+    return std::optional<SqlRow>(r[0]);
+  }
+
+  Status AddEvent(SqlTxn& t, const std::string& type, const json::object& object) {
+    const Millis now = clock->Now();
+    std::string id = NewObjectId("evt_");
+    json::object body{{"id", id},
+                      {"object", "event"},
+                      {"type", type},
+                      {"created", now / 1000},
+                      {"data", json::object{{"object", object}}}};
+    return t
+        .Exec("INSERT INTO events(id, type, body, deliver_at) VALUES($1,$2,$3,$4)",
+              {id, type, json::serialize(body), now + EventDelay()})
+        .status();
+  }
+
+  // The outcome of confirming with `pm`: new status, error code, and whether 3DS is due.
+  struct Confirmed {
+    std::string status, error;
+    Millis action_due_at = 0;
+  };
+  Confirmed Confirm(const std::string& pm, const std::string& capture_method) {
+    PaymentFaults f = Faults();
+    if (pm == "pm_card_chargeDeclined" || (pm == "pm_card_visa" && Roll(f.decline_rate))) {
+      return {"requires_payment_method", "card_declined", 0};
+    }
+    if (pm == "pm_card_threeDSecure") {
+      return {"requires_action", "", clock->Now() + std::max<Millis>(1, f.three_ds_delay_ms)};
+    }
+    if (pm == "pm_card_threeDSecureAbandoned") return {"requires_action", "", 0};
+    return {capture_method == "manual" ? "requires_capture" : "succeeded", "", 0};
+  }
+
+  // Writes a confirmation's outcome and its event; returns the intent after it.
+  Result<json::object> ApplyConfirm(SqlTxn& t, const std::string& id, const std::string& pm,
+                                    const std::string& capture_method, int64_t amount) {
+    Confirmed c = Confirm(pm, capture_method);
+    int64_t capturable = c.status == "requires_capture" ? amount : 0;
+    int64_t received = c.status == "succeeded" ? amount : 0;
+    KEEL_RETURN_IF_ERROR(t.Exec("UPDATE intents SET payment_method = $2, status = $3, "
+                                "last_error = $4, action_due_at = $5, amount_capturable = $6, "
+                                "amount_received = $7 WHERE id = $1",
+                                {id, pm, c.status, c.error, c.action_due_at, capturable, received})
+                             .status());
+    KEEL_ASSIGN_OR_RETURN(auto row, LoadIntent(t, id));
+    json::object intent = IntentJson(*row);
+    const char* type = c.error.empty() ? nullptr : "payment_intent.payment_failed";
+    if (!type) {
+      type = c.status == "succeeded"          ? "payment_intent.succeeded"
+             : c.status == "requires_capture" ? "payment_intent.amount_capturable_updated"
+                                              : "payment_intent.requires_action";
+    }
+    KEEL_RETURN_IF_ERROR(AddEvent(t, type, intent));
+    return intent;
+  }
+
+  PaymentFaults Faults() {
+    std::lock_guard<std::mutex> l(mu);
+    return faults;
+  }
+
+  Response Run(const ApiRequest& req, const std::function<Response()>& fn);
+  void DeliverDue();
+  void CompleteDueActions();
+};
+
+// Faults, then the idempotent work, then latency and a dropped reply if asked.
+Response PaymentsSim::Impl::Run(const ApiRequest& req, const std::function<Response()>& fn) {
+  bool fail = false, drop = false;
+  Millis latency = 0;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    std::uniform_real_distribution<double> u(0, 1);
+    if (faults.fail_next > 0) {
+      --faults.fail_next;
+      fail = true;
+    } else if (faults.fail_rate > 0 && u(rng) < faults.fail_rate) {
+      fail = true;
+    }
+    if (!fail) {
+      if (faults.drop_next > 0) {
+        --faults.drop_next;
+        drop = true;
+      } else if (faults.drop_response_rate > 0 && u(rng) < faults.drop_response_rate) {
+        drop = true;
+      }
+    }
+    latency = faults.latency_ms;
+  }
+  if (fail) {
+    return GatewayError(500, "api_error", "gateway_unavailable",
+                        "simulated gateway failure (nothing was done); retry");
+  }
+  std::string request = std::string(req.raw.method_string()) + " " + std::string(req.raw.target()) +
+                        "\n" + req.raw.body();
+  Response res = idempotency.Run("gateway", req.Header("Idempotency-Key"), request, fn);
+  if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));
+  if (drop) res.set(http::kDropConnectionHeader, "1");
+  return res;
+}
+
+void PaymentsSim::Impl::CompleteDueActions() {
+  const Millis now = clock->Now();
+  Status s = db->Transact([&](SqlTxn& t) -> Status {
+    KEEL_ASSIGN_OR_RETURN(
+        SqlRows due, t.Query("SELECT id, capture_method, amount FROM intents WHERE action_due_at "
+                             "> 0 AND action_due_at <= $1 AND status = 'requires_action' LIMIT 64",
+                             {now}));
+    for (const auto& r : due) {
+      const bool manual = r.Text(1) == "manual";
+      KEEL_RETURN_IF_ERROR(
+          t.Exec("UPDATE intents SET status = $2, action_due_at = 0, amount_capturable = $3, "
+                 "amount_received = $4 WHERE id = $1",
+                 {r.Text(0), manual ? "requires_capture" : "succeeded", manual ? r.Int(2) : 0,
+                  manual ? 0 : r.Int(2)})
+              .status());
+      KEEL_ASSIGN_OR_RETURN(auto row, LoadIntent(t, r.Text(0)));
+      KEEL_RETURN_IF_ERROR(AddEvent(
+          t, manual ? "payment_intent.amount_capturable_updated" : "payment_intent.succeeded",
+          IntentJson(*row)));
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) spdlog::warn("payments sim: completing 3DS: {}", s.ToString());
+}
+
+void PaymentsSim::Impl::DeliverDue() {
+  std::string url_text;
+  PaymentFaults f;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    url_text = webhook_url;
+    f = faults;
+  }
+  if (url_text.empty()) return;
+  auto url = http::ParseHttpUrl(url_text);
+  if (!url.ok()) return;
+  const Millis now = clock->Now();
+  auto due = db->Query(
+      "SELECT seq, id, body, attempts FROM events WHERE delivered_at = 0 AND deliver_at <= $1 "
+      "ORDER BY deliver_at, seq LIMIT 64",
+      {now});
+  if (!due.ok()) return;
+  for (const auto& e : due.value()) {
+    if (stop) return;
+    const std::string& body = e.Text(2);
+    int copies = Roll(f.duplicate_rate) ? 2 : 1;
+    std::string error;
+    for (int i = 0; i < copies; ++i) {
+      std::string sig = http::SignWebhook(secret, clock->Now() / 1000, body);
+      auto r = http::HttpCall(url.value(), "POST", "", body,
+                              {{http::kSignatureHeader, sig}, {"Content-Type", "application/json"}},
+                              {.connect_timeout_ms = 1000, .timeout_ms = 5000});
+      if (!r.ok()) {
+        error = r.status().ToString();
+      } else if (r.value().status < 200 || r.value().status >= 300) {
+        error = "HTTP " + std::to_string(r.value().status) + ": " + r.value().body.substr(0, 200);
+      }
+      if (!error.empty()) break;
+    }
+    const int64_t attempts = e.Int(3) + 1;
+    Status s;
+    if (error.empty()) {
+      s = db->Transact([&](SqlTxn& t) {
+        return t
+            .Exec("UPDATE events SET delivered_at = $2, attempts = $3 WHERE seq = $1",
+                  {e.Int(0), clock->Now(), attempts})
+            .status();
+      });
+    } else {
+      // Back off 0.2 s, 0.4 s, ... up to 30 s; keep trying (at least once delivery).
+      Millis backoff = std::min<Millis>(30'000, 200LL << std::min<int64_t>(attempts - 1, 10));
+      s = db->Transact([&](SqlTxn& t) {
+        return t
+            .Exec(
+                "UPDATE events SET attempts = $2, deliver_at = $3, last_error = $4 WHERE seq = $1",
+                {e.Int(0), attempts, clock->Now() + backoff, error})
+            .status();
+      });
+    }
+    if (!s.ok()) spdlog::warn("payments sim: recording a delivery: {}", s.ToString());
+  }
+}
+
+PaymentsSim::PaymentsSim(std::unique_ptr<persistence::SqlDatabase> ledger, Clock* clock,
+                         PaymentsSimOptions options)
+    : impl_(std::make_unique<Impl>(std::move(ledger), clock)) {
+  impl_->faults = options.faults;
+  impl_->webhook_url = options.webhook_url;
+  impl_->rng.seed(options.seed ? options.seed : std::random_device{}());
+}
+
+Result<std::unique_ptr<PaymentsSim>> PaymentsSim::Open(
+    std::unique_ptr<persistence::SqlDatabase> ledger, Clock* clock, PaymentsSimOptions options) {
+  KEEL_RETURN_IF_ERROR(ledger->Migrate(kMigrations));
+  std::string secret = options.webhook_secret;
+  if (!options.webhook_url.empty())
+    KEEL_RETURN_IF_ERROR(http::ParseHttpUrl(options.webhook_url).status());
+  KEEL_RETURN_IF_ERROR(ledger->Transact([&](SqlTxn& t) -> Status {
+    if (!secret.empty()) {
+      return t
+          .Exec(
+              "INSERT INTO settings(name, value) VALUES('webhook_secret', $1) ON CONFLICT(name) "
+              "DO UPDATE SET value = excluded.value",
+              {secret})
+          .status();
+    }
+    KEEL_ASSIGN_OR_RETURN(SqlRows r,
+                          t.Query("SELECT value FROM settings WHERE name = 'webhook_secret'"));
+    if (!r.empty()) {
+      secret = r[0].Text(0);
+      return Status::Ok();
+    }
+    secret = "whsec_" + commerce::Base64UrlEncode(commerce::RandomSecret());
+    return t.Exec("INSERT INTO settings(name, value) VALUES('webhook_secret', $1)", {secret})
+        .status();
+  }));
+  std::unique_ptr<PaymentsSim> sim(new PaymentsSim(std::move(ledger), clock, options));
+  sim->secret_ = secret;
+  sim->impl_->secret = secret;
+  return sim;
+}
+
+PaymentsSim::~PaymentsSim() { Stop(); }
+
+void PaymentsSim::Start() {
+  impl_->stop = false;
+  impl_->thread = std::thread([this] {
+    while (!impl_->stop) {
+      RunOnce();
+      std::unique_lock<std::mutex> l(impl_->mu);
+      impl_->cv.wait_for(l, std::chrono::milliseconds(20),
+                         [this] { return impl_->wake || impl_->stop; });
+      impl_->wake = false;
+    }
+  });
+}
+
+void PaymentsSim::Stop() {
+  impl_->stop = true;
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void PaymentsSim::RunOnce() {
+  impl_->CompleteDueActions();
+  impl_->DeliverDue();
+}
+
+void PaymentsSim::SetWebhookUrl(const std::string& url) {
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    impl_->webhook_url = url;
+  }
+  impl_->Wake();
+}
+
+PaymentFaults PaymentsSim::faults() { return impl_->Faults(); }
+
+void PaymentsSim::SetFaults(const PaymentFaults& f) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  impl_->faults = f;
+}
+
+void PaymentsSim::AddRoutes(http::Router& router) {
+  using V = bhttp::verb;
+  Impl* im = impl_.get();
+
+  auto body_of = [](const ApiRequest& req) -> Result<json::object> {
+    if (req.raw.body().empty()) return json::object{};
+    return http::ParseBodyObject(req.raw);
+  };
+
+  router.Add(V::post, "/v1/payment_intents", [im, body_of](const ApiRequest& req) {
+    return im->Run(req, [&]() -> Response {
+      auto body = body_of(req);
+      if (!body.ok()) return http::StatusResponse(body.status());
+      const json::object& b = body.value();
+      auto amount = http::IntField(b, "amount", true);
+      if (!amount.ok()) return http::StatusResponse(amount.status());
+      int64_t amt = amount.value().value_or(0);
+      if (amt < 1 || amt > 99'999'999) {
+        return http::StatusResponse(commerce::FieldError("amount", "must be 1..99999999"));
+      }
+      auto currency = http::StringField(b, "currency", true);
+      if (!currency.ok()) return http::StatusResponse(currency.status());
+      std::string cur = currency.value();
+      for (auto& c : cur) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (cur.size() != 3) {
+        return http::StatusResponse(commerce::FieldError("currency", "must be an ISO code"));
+      }
+      auto pm = http::StringField(b, "payment_method", false);
+      if (!pm.ok()) return http::StatusResponse(pm.status());
+      if (!pm.value().empty() && !KnownMethod(pm.value())) {
+        return GatewayError(400, "invalid_request_error", "resource_missing",
+                            "no such payment method: " + pm.value());
+      }
+      auto capture = http::StringField(b, "capture_method", false);
+      if (!capture.ok()) return http::StatusResponse(capture.status());
+      std::string capture_method = capture.value().empty() ? "automatic" : capture.value();
+      if (capture_method != "automatic" && capture_method != "manual") {
+        return http::StatusResponse(
+            commerce::FieldError("capture_method", "must be automatic or manual"));
+      }
+      bool confirm =
+          b.contains("confirm") && b.at("confirm").is_bool() && b.at("confirm").as_bool();
+      json::value metadata = b.contains("metadata") ? b.at("metadata") : json::object{};
+      if (!metadata.is_object()) {
+        return http::StatusResponse(commerce::FieldError("metadata", "must be an object"));
+      }
+      const std::string id = NewObjectId("pi_");
+      json::object intent;
+      bool declined = false;
+      Status s = im->db->Transact([&](SqlTxn& t) -> Status {
+        KEEL_ASSIGN_OR_RETURN(SqlRows top, t.Query("SELECT COALESCE(MAX(seq), 0) FROM intents"));
+        std::string status =
+            pm.value().empty() ? "requires_payment_method" : "requires_confirmation";
+        KEEL_RETURN_IF_ERROR(
+            t.Exec("INSERT INTO intents(id, seq, amount, currency, payment_method, "
+                   "capture_method, status, metadata, created) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                   {id, top[0].Int(0) + 1, amt, cur, pm.value(), capture_method, status,
+                    json::serialize(metadata), im->clock->Now() / 1000})
+                .status());
+        if (confirm && !pm.value().empty()) {
+          KEEL_ASSIGN_OR_RETURN(intent, im->ApplyConfirm(t, id, pm.value(), capture_method, amt));
+        } else {
+          KEEL_ASSIGN_OR_RETURN(auto row, im->LoadIntent(t, id));
+          intent = IntentJson(*row);
+          KEEL_RETURN_IF_ERROR(im->AddEvent(t, "payment_intent.created", intent));
+        }
+        declined = !intent.at("last_payment_error").is_null();
+        return Status::Ok();
+      });
+      if (!s.ok()) return http::StatusResponse(s);
+      im->Wake();
+      if (declined) {
+        return GatewayError(402, "card_error", "card_declined", "your card was declined",
+                            json::object{{"payment_intent", intent}});
+      }
+      return JsonResponse(200, intent);
+    });
+  });
+
+  router.Add(V::get, "/v1/payment_intents/{id}", [im](const ApiRequest& req) {
+    auto row = im->db->Query(std::string("SELECT ") + kIntentCols + " FROM intents WHERE id = $1",
+                             {req.path.at("id")});
+    if (!row.ok()) return http::StatusResponse(row.status());
+    if (row.value().empty()) {
+      return GatewayError(404, "invalid_request_error", "resource_missing",
+                          "no such payment_intent: " + req.path.at("id"));
+    }
+    return JsonResponse(200, IntentJson(row.value()[0]));
+  });
+
+  router.Add(V::get, "/v1/payment_intents", [im](const ApiRequest& req) {
+    int64_t limit = 10;
+    if (!req.Query("limit").empty()) {
+      char* end = nullptr;
+      limit = std::strtoll(req.Query("limit").c_str(), &end, 10);
+      if (*end != '\0' || limit < 1 || limit > 100) {
+        return http::StatusResponse(commerce::FieldError("limit", "must be 1..100"));
+      }
+    }
+    int64_t before = INT64_MAX;
+    if (!req.Query("starting_after").empty()) {
+      auto r =
+          im->db->Query("SELECT seq FROM intents WHERE id = $1", {req.Query("starting_after")});
+      if (!r.ok()) return http::StatusResponse(r.status());
+      if (r.value().empty()) {
+        return GatewayError(404, "invalid_request_error", "resource_missing",
+                            "no such payment_intent: " + req.Query("starting_after"));
+      }
+      before = r.value()[0].Int(0);
+    }
+    auto rows = im->db->Query(std::string("SELECT ") + kIntentCols +
+                                  " FROM intents WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+                              {before, limit + 1});
+    if (!rows.ok()) return http::StatusResponse(rows.status());
+    json::array data;
+    for (size_t i = 0; i < rows.value().size() && static_cast<int64_t>(i) < limit; ++i) {
+      data.push_back(IntentJson(rows.value()[i]));
+    }
+    return JsonResponse(
+        200, json::object{{"object", "list"},
+                          {"data", data},
+                          {"has_more", static_cast<int64_t>(rows.value().size()) > limit}});
+  });
+
+  // confirm | capture | cancel: a conditional change of one intent.
+  auto change = [im, body_of](const std::string& action) {
+    return [im, body_of, action](const ApiRequest& req) {
+      return im->Run(req, [&]() -> Response {
+        auto body = body_of(req);
+        if (!body.ok()) return http::StatusResponse(body.status());
+        const json::object& b = body.value();
+        const std::string id = req.path.at("id");
+        json::object intent;
+        std::optional<Response> refused;
+        bool declined = false;
+        Status s = im->db->Transact([&](SqlTxn& t) -> Status {
+          refused.reset();
+          KEEL_ASSIGN_OR_RETURN(auto row, im->LoadIntent(t, id));
+          if (!row) {
+            refused = GatewayError(404, "invalid_request_error", "resource_missing",
+                                   "no such payment_intent: " + id);
+            return Status::Ok();
+          }
+          json::object current = IntentJson(*row);
+          const std::string status = row->Text(5);
+          if (action == "confirm") {
+            KEEL_ASSIGN_OR_RETURN(std::string pm, http::StringField(b, "payment_method", false));
+            if (pm.empty()) pm = row->Text(3);
+            if (status != "requires_payment_method" && status != "requires_confirmation") {
+              refused = UnexpectedState(current, "confirm");
+              return Status::Ok();
+            }
+            if (pm.empty() || !KnownMethod(pm)) {
+              refused = GatewayError(400, "invalid_request_error", "resource_missing",
+                                     "no such payment method: '" + pm + "'");
+              return Status::Ok();
+            }
+            KEEL_ASSIGN_OR_RETURN(intent, im->ApplyConfirm(t, id, pm, row->Text(4), row->Int(1)));
+            declined = !intent.at("last_payment_error").is_null();
+            return Status::Ok();
+          }
+          if (action == "capture") {
+            if (status != "requires_capture") {
+              refused = UnexpectedState(current, "capture");
+              return Status::Ok();
+            }
+            KEEL_ASSIGN_OR_RETURN(auto amount, http::IntField(b, "amount_to_capture", false));
+            int64_t capture = amount.value_or(row->Int(6));
+            if (capture < 1 || capture > row->Int(6)) {
+              return commerce::FieldError("amount_to_capture", "must be 1..amount_capturable");
+            }
+            KEEL_RETURN_IF_ERROR(t.Exec("UPDATE intents SET status = 'succeeded', "
+                                        "amount_capturable = 0, amount_received = $2 WHERE id = $1",
+                                        {id, capture})
+                                     .status());
+            KEEL_ASSIGN_OR_RETURN(auto after, im->LoadIntent(t, id));
+            intent = IntentJson(*after);
+            return im->AddEvent(t, "payment_intent.succeeded", intent);
+          }
+          // cancel
+          if (status == "succeeded" || status == "canceled") {
+            refused = UnexpectedState(current, "cancel");
+            return Status::Ok();
+          }
+          KEEL_RETURN_IF_ERROR(t.Exec("UPDATE intents SET status = 'canceled', action_due_at = 0, "
+                                      "amount_capturable = 0 WHERE id = $1",
+                                      {id})
+                                   .status());
+          KEEL_ASSIGN_OR_RETURN(auto after, im->LoadIntent(t, id));
+          intent = IntentJson(*after);
+          return im->AddEvent(t, "payment_intent.canceled", intent);
+        });
+        if (!s.ok()) return http::StatusResponse(s);
+        if (refused) return *refused;
+        im->Wake();
+        if (declined) {
+          return GatewayError(402, "card_error", "card_declined", "your card was declined",
+                              json::object{{"payment_intent", intent}});
+        }
+        return JsonResponse(200, intent);
+      });
+    };
+  };
+  router.Add(V::post, "/v1/payment_intents/{id}/confirm", change("confirm"));
+  router.Add(V::post, "/v1/payment_intents/{id}/capture", change("capture"));
+  router.Add(V::post, "/v1/payment_intents/{id}/cancel", change("cancel"));
+
+  router.Add(V::post, "/v1/refunds", [im, body_of](const ApiRequest& req) {
+    return im->Run(req, [&]() -> Response {
+      auto body = body_of(req);
+      if (!body.ok()) return http::StatusResponse(body.status());
+      auto pi = http::StringField(body.value(), "payment_intent", true);
+      if (!pi.ok()) return http::StatusResponse(pi.status());
+      auto amount = http::IntField(body.value(), "amount", false);
+      if (!amount.ok()) return http::StatusResponse(amount.status());
+      json::object refund;
+      std::optional<Response> refused;
+      Status s = im->db->Transact([&](SqlTxn& t) -> Status {
+        refused.reset();
+        KEEL_ASSIGN_OR_RETURN(auto row, im->LoadIntent(t, pi.value()));
+        if (!row) {
+          refused = GatewayError(404, "invalid_request_error", "resource_missing",
+                                 "no such payment_intent: " + pi.value());
+          return Status::Ok();
+        }
+        if (row->Text(5) != "succeeded") {
+          refused = UnexpectedState(IntentJson(*row), "refund");
+          return Status::Ok();
+        }
+        const int64_t left = row->Int(7) - row->Int(8);
+        if (left <= 0) {
+          refused = GatewayError(400, "invalid_request_error", "charge_already_refunded",
+                                 "this payment is already refunded in full");
+          return Status::Ok();
+        }
+        const int64_t amt = amount.value().value_or(left);
+        if (amt < 1 || amt > left) {
+          refused = GatewayError(400, "invalid_request_error", "amount_too_large",
+                                 "refund amount must be 1.." + std::to_string(left),
+                                 json::object{{"field", "amount"}});
+          return Status::Ok();
+        }
+        const std::string id = NewObjectId("re_");
+        const int64_t created = im->clock->Now() / 1000;
+        KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO refunds(id, payment_intent, amount, status, "
+                                    "created) VALUES($1,$2,$3,'succeeded',$4)",
+                                    {id, pi.value(), amt, created})
+                                 .status());
+        KEEL_RETURN_IF_ERROR(
+            t.Exec("UPDATE intents SET amount_refunded = amount_refunded + $2 WHERE id = $1",
+                   {pi.value(), amt})
+                .status());
+        refund = json::object{
+            {"id", id},          {"object", "refund"},       {"payment_intent", pi.value()},
+            {"amount", amt},     {"currency", row->Text(2)}, {"status", "succeeded"},
+            {"created", created}};
+        KEEL_ASSIGN_OR_RETURN(auto after, im->LoadIntent(t, pi.value()));
+        json::object charge = IntentJson(*after);
+        charge["refund"] = refund;
+        return im->AddEvent(t, "charge.refunded", charge);
+      });
+      if (!s.ok()) return http::StatusResponse(s);
+      if (refused) return *refused;
+      im->Wake();
+      return JsonResponse(200, refund);
+    });
+  });
+
+  router.Add(V::get, "/v1/refunds", [im](const ApiRequest& req) {
+    auto rows = im->db->Query(
+        "SELECT r.id, r.payment_intent, r.amount, i.currency, r.status, r.created FROM refunds r "
+        "JOIN intents i ON i.id = r.payment_intent WHERE r.payment_intent = $1 ORDER BY r.created, "
+        "r.id",
+        {req.Query("payment_intent")});
+    if (!rows.ok()) return http::StatusResponse(rows.status());
+    json::array data;
+    for (const auto& r : rows.value()) {
+      data.push_back(json::object{{"id", r.Text(0)},
+                                  {"object", "refund"},
+                                  {"payment_intent", r.Text(1)},
+                                  {"amount", r.Int(2)},
+                                  {"currency", r.Text(3)},
+                                  {"status", r.Text(4)},
+                                  {"created", r.Int(5)}});
+    }
+    return JsonResponse(200, json::object{{"object", "list"}, {"data", data}, {"has_more", false}});
+  });
+
+  // ---- the simulator's own controls ----------------------------------------------
+  router.Add(V::get, "/v1/sim/faults", [im](const ApiRequest&) {
+    PaymentFaults f = im->Faults();
+    return JsonResponse(200, json::object{{"fail_rate", f.fail_rate},
+                                          {"decline_rate", f.decline_rate},
+                                          {"drop_response_rate", f.drop_response_rate},
+                                          {"latency_ms", f.latency_ms},
+                                          {"fail_next", f.fail_next},
+                                          {"drop_next", f.drop_next},
+                                          {"duplicate_rate", f.duplicate_rate},
+                                          {"max_delay_ms", f.max_delay_ms},
+                                          {"three_ds_delay_ms", f.three_ds_delay_ms}});
+  });
+  router.Add(V::post, "/v1/sim/faults", [im](const ApiRequest& req) {
+    auto body = http::ParseBodyObject(req.raw);
+    if (!body.ok()) return http::StatusResponse(body.status());
+    PaymentFaults f = im->Faults();
+    for (const auto& [k, v] : body.value()) {
+      const std::string key(k);
+      if (!v.is_number() || v.to_number<double>() < 0) {
+        return http::StatusResponse(commerce::FieldError(key, "must be a number >= 0"));
+      }
+      const double number = v.to_number<double>();
+      auto rate = [&](double& field) -> bool {
+        if (number > 1) return false;
+        field = number;
+        return true;
+      };
+      bool ok = true;
+      if (key == "fail_rate")
+        ok = rate(f.fail_rate);
+      else if (key == "decline_rate")
+        ok = rate(f.decline_rate);
+      else if (key == "drop_response_rate")
+        ok = rate(f.drop_response_rate);
+      else if (key == "duplicate_rate")
+        ok = rate(f.duplicate_rate);
+      else if (key == "latency_ms")
+        f.latency_ms = static_cast<Millis>(number);
+      else if (key == "fail_next")
+        f.fail_next = static_cast<int>(number);
+      else if (key == "drop_next")
+        f.drop_next = static_cast<int>(number);
+      else if (key == "max_delay_ms")
+        f.max_delay_ms = static_cast<Millis>(number);
+      else if (key == "three_ds_delay_ms")
+        f.three_ds_delay_ms = static_cast<Millis>(number);
+      else
+        return http::StatusResponse(commerce::FieldError(key, "is not a fault setting"));
+      if (!ok) return http::StatusResponse(commerce::FieldError(key, "must be a rate in 0..1"));
+    }
+    if (f.latency_ms > 60'000 || f.max_delay_ms > 600'000 || f.three_ds_delay_ms > 3'600'000) {
+      return http::StatusResponse(commerce::FieldError("latency_ms", "is too long"));
+    }
+    {
+      std::lock_guard<std::mutex> l(im->mu);
+      im->faults = f;
+    }
+    return JsonResponse(200, json::object{{"ok", true}});
+  });
+  router.Add(V::post, "/v1/sim/webhook", [this](const ApiRequest& req) {
+    auto body = http::ParseBodyObject(req.raw);
+    if (!body.ok()) return http::StatusResponse(body.status());
+    auto url = http::StringField(body.value(), "url", true);
+    if (!url.ok()) return http::StatusResponse(url.status());
+    if (auto parsed = http::ParseHttpUrl(url.value()); !parsed.ok()) {
+      return http::StatusResponse(commerce::FieldError("url", parsed.status().message()));
+    }
+    SetWebhookUrl(url.value());
+    return JsonResponse(200, json::object{{"url", url.value()}});
+  });
+}
+
+}  // namespace keel::sims

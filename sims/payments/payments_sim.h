@@ -1,0 +1,85 @@
+#pragma once
+// The payment-gateway simulator of SPEC section 5: Stripe's PaymentIntent and refund
+// semantics over our JSON, a ledger in its own SQLite database, Idempotency-Key on
+// every POST (http/idempotency), signed webhooks delivered at least once, and fault
+// injection. It runs as `keel sim payments` or inside `keel serve`.
+//
+// PaymentIntent states (as Stripe's):
+//   requires_payment_method ─confirm─> succeeded | requires_capture | requires_action
+//        ▲  (declined: back here, payment_intent.payment_failed)
+//   requires_confirmation ─confirm─> (as above)
+//   requires_action ─3DS done (after three_ds_delay_ms)─> succeeded | requires_capture
+//   requires_capture ─capture─> succeeded
+//   any state but succeeded ─cancel─> canceled        (terminal: succeeded, canceled)
+// At most one successful charge per intent; refunds sum to at most the amount received.
+//
+// Test payment methods: pm_card_visa succeeds, pm_card_chargeDeclined declines,
+// pm_card_threeDSecure needs 3DS and completes by itself after three_ds_delay_ms,
+// pm_card_threeDSecureAbandoned needs 3DS and never completes (the buyer walked away).
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "common/clock.h"
+#include "http/idempotency.h"
+#include "http/router.h"
+#include "persistence/sql/sql_database.h"
+
+namespace keel::sims {
+
+struct PaymentFaults {
+  double fail_rate = 0;           // a POST answers 500 before doing anything
+  double decline_rate = 0;        // a good card is declined anyway
+  double drop_response_rate = 0;  // a POST is carried out, then the connection dropped
+  Millis latency_ms = 0;          // added to every reply, after the work is done
+  int fail_next = 0;              // the next N POSTs answer 500 (deterministic, for tests)
+  int drop_next = 0;              // the next N POSTs are carried out, reply dropped
+  // Webhooks.
+  double duplicate_rate = 0;  // a delivered event is delivered once more
+  Millis max_delay_ms = 0;    // each event waits a random 0..N ms first (so they reorder)
+  Millis three_ds_delay_ms = 1'000;
+};
+
+struct PaymentsSimOptions {
+  std::string webhook_url;     // "" keeps events pending until one is set
+  std::string webhook_secret;  // "" uses (or creates) the one stored in the ledger
+  PaymentFaults faults;
+  uint64_t seed = 0;  // 0: random
+};
+
+class PaymentsSim {
+ public:
+  // `ledger` is the simulator's own database ("payments_sim" service).
+  static Result<std::unique_ptr<PaymentsSim>> Open(std::unique_ptr<persistence::SqlDatabase> ledger,
+                                                   Clock* clock, PaymentsSimOptions options);
+  ~PaymentsSim();
+  // The gateway's endpoints, plus GET/POST /v1/sim/faults and POST /v1/sim/webhook.
+  void AddRoutes(http::Router& router);
+  // Starts the thread that delivers webhooks and completes 3DS; Stop() joins it.
+  void Start();
+  void Stop();
+  // One pass of that thread's work (tests drive it by hand with a FakeClock).
+  void RunOnce();
+
+  const std::string& webhook_secret() const { return secret_; }
+  void SetWebhookUrl(const std::string& url);
+  PaymentFaults faults();
+  void SetFaults(const PaymentFaults& f);
+
+ private:
+  PaymentsSim(std::unique_ptr<persistence::SqlDatabase> ledger, Clock* clock,
+              PaymentsSimOptions options);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string secret_;
+};
+
+// The payment method a gateway test card number stands for ("" if it is none).
+std::string TestCardToken(std::string_view card_number);
+
+}  // namespace keel::sims
