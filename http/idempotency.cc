@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include "commerce/validation.h"
+#include "common/hex.h"
 #include "http/router.h"
 
 namespace keel::http {
@@ -11,7 +12,8 @@ using persistence::SqlRows;
 using persistence::SqlTxn;
 
 constexpr const char* kSchema =
-    "CREATE TABLE IF NOT EXISTS idempotency(scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT "
+    "CREATE TABLE IF NOT EXISTS idempotency(scope TEXT NOT NULL, key TEXT NOT NULL, request_hash "
+    "TEXT NOT "
     "NULL, status INT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL, "
     "PRIMARY KEY(scope, key));"
     "CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency(created_at);";
@@ -35,13 +37,7 @@ std::string Sha256Hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 Response IdempotencyKeys::Run(const std::string& scope, const std::string& key,
