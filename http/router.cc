@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include <spdlog/spdlog.h>
+
 #include "commerce/validation.h"
 
 namespace keel::http {
@@ -124,7 +126,11 @@ Response StatusResponse(const Status& s) {
   std::string field = commerce::FieldOf(s);
   if (!field.empty()) details["field"] = field;
   // Internal failures keep their detail in the log, not in the response.
-  std::string message = code >= 500 && code != 503 ? "internal error" : s.message();
+  std::string message = s.message();
+  if (code >= 500 && code != 503) {
+    spdlog::error("http {}: {}", code, s.ToString());
+    message = "internal error";
+  }
   return ErrorResponse(code, s.reason().empty() ? "error" : s.reason(), message, details);
 }
 

@@ -106,8 +106,16 @@ class PgSqlDatabase final : public SqlDatabase {
       pool_.Add(std::move(c));
     }
     // Connect one now, so a bad URL or password is reported at start-up (with retry).
-    ConnectionPool<Conn>::Lease l(pool_);
-    return EnsureConnected(l.get(), opts_.connect_retry_ms);
+    {
+      ConnectionPool<Conn>::Lease l(pool_);
+      KEEL_RETURN_IF_ERROR(EnsureConnected(l.get(), opts_.connect_retry_ms));
+    }
+    // The service's namespace exists once it is opened (as a SQLite file does), so
+    // tables created outside Migrate() have somewhere to go.
+    return Transact([&](SqlTxn& t) {
+      return t.ExecScript("SELECT pg_advisory_xact_lock(hashtext('" + schema_ +
+                          "'));CREATE SCHEMA IF NOT EXISTS " + schema_);
+    });
   }
 
   Dialect dialect() const override { return Dialect::kPostgres; }

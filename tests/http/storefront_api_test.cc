@@ -456,7 +456,7 @@ TEST_P(StorefrontApiTest, IdempotencyKeysReplayAndRefuseOtherBodies) {
       R"({"name":"Once","price":100,"currency":"USD","category":"x","quantity":1})";
   HttpResult a = client_->Call("POST", "/items", body, seller, {{"Idempotency-Key", "k1"}});
   HttpResult b = client_->Call("POST", "/items", body, seller, {{"Idempotency-Key", "k1"}});
-  ASSERT_EQ(a.status, 201);
+  ASSERT_EQ(a.status, 201) << a.body;
   EXPECT_EQ(b.status, 201);
   EXPECT_EQ(a.Json().at("id"), b.Json().at("id"));
   EXPECT_EQ(b.headers["Idempotent-Replayed"], "true");
