@@ -8,6 +8,7 @@
 #include "commerce/validation.h"
 #include "http/client.h"
 #include "http/webhook_signature.h"
+#include "sims/common/webhook_outbox.h"
 
 namespace keel::sims {
 namespace {
@@ -21,23 +22,20 @@ using persistence::SqlRows;
 using persistence::SqlTxn;
 namespace bhttp = http::bhttp;
 
-const std::vector<std::string> kMigrations = {
-    "CREATE TABLE intents(id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, amount INTEGER NOT "
-    "NULL, currency TEXT NOT NULL, payment_method TEXT NOT NULL, capture_method TEXT NOT NULL, "
-    "status TEXT NOT NULL, amount_capturable INTEGER NOT NULL DEFAULT 0, amount_received "
-    "INTEGER NOT NULL DEFAULT 0, amount_refunded INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT "
-    "NULL, last_error TEXT NOT NULL DEFAULT '', action_due_at INTEGER NOT NULL DEFAULT 0, "
-    "created INTEGER NOT NULL);"
-    "CREATE INDEX intents_action ON intents(action_due_at) WHERE action_due_at > 0;"
-    "CREATE TABLE refunds(id TEXT PRIMARY KEY, payment_intent TEXT NOT NULL, amount INTEGER NOT "
-    "NULL, status TEXT NOT NULL, created INTEGER NOT NULL);"
-    "CREATE INDEX refunds_intent ON refunds(payment_intent);"
-    "CREATE TABLE events(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type "
-    "TEXT NOT NULL, body TEXT NOT NULL, deliver_at INTEGER NOT NULL, attempts INTEGER NOT NULL "
-    "DEFAULT 0, delivered_at INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '');"
-    "CREATE INDEX events_due ON events(deliver_at) WHERE delivered_at = 0;"
-    "CREATE TABLE settings(name TEXT PRIMARY KEY, value TEXT NOT NULL);",
-};
+std::vector<std::string> Migrations() {
+  return {std::string(
+              "CREATE TABLE intents(id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, amount "
+              "INTEGER NOT NULL, currency TEXT NOT NULL, payment_method TEXT NOT NULL, "
+              "capture_method TEXT NOT NULL, status TEXT NOT NULL, amount_capturable INTEGER NOT "
+              "NULL DEFAULT 0, amount_received INTEGER NOT NULL DEFAULT 0, amount_refunded "
+              "INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL, last_error TEXT NOT NULL "
+              "DEFAULT '', action_due_at INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+              "CREATE INDEX intents_action ON intents(action_due_at) WHERE action_due_at > 0;"
+              "CREATE TABLE refunds(id TEXT PRIMARY KEY, payment_intent TEXT NOT NULL, amount "
+              "INTEGER NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL);"
+              "CREATE INDEX refunds_intent ON refunds(payment_intent);") +
+          kWebhookOutboxSchema};
+}
 
 constexpr const char* kIntentCols =
     "id, amount, currency, payment_method, capture_method, status, amount_capturable, "
@@ -46,10 +44,6 @@ constexpr const char* kIntentCols =
 bool KnownMethod(const std::string& pm) {
   return pm == "pm_card_visa" || pm == "pm_card_chargeDeclined" || pm == "pm_card_threeDSecure" ||
          pm == "pm_card_threeDSecureAbandoned";
-}
-
-std::string NewObjectId(const char* prefix) {
-  return std::string(prefix) + commerce::Base64UrlEncode(commerce::RandomSecret()).substr(0, 24);
 }
 
 json::object IntentJson(const SqlRow& r) {
@@ -109,11 +103,10 @@ struct PaymentsSim::Impl {
   std::unique_ptr<persistence::SqlDatabase> db;
   Clock* clock;
   http::IdempotencyKeys idempotency;
-  std::mutex mu;  // guards faults, rng, webhook_url, wake
+  std::mutex mu;  // guards faults, rng, wake
   PaymentFaults faults;
   std::mt19937_64 rng;
-  std::string webhook_url;
-  std::string secret;
+  std::unique_ptr<WebhookOutbox> outbox;
   bool wake = false;
   std::condition_variable cv;
   std::atomic<bool> stop{false};
@@ -126,11 +119,6 @@ struct PaymentsSim::Impl {
     if (rate <= 0) return false;
     std::lock_guard<std::mutex> l(mu);
     return std::uniform_real_distribution<double>(0, 1)(rng) < rate;
-  }
-  Millis EventDelay() {
-    std::lock_guard<std::mutex> l(mu);
-    if (faults.max_delay_ms <= 0) return 0;
-    return std::uniform_int_distribution<Millis>(0, faults.max_delay_ms)(rng);
   }
   void Wake() {
     {
@@ -149,17 +137,7 @@ struct PaymentsSim::Impl {
   }
 
   Status AddEvent(SqlTxn& t, const std::string& type, const json::object& object) {
-    const Millis now = clock->Now();
-    std::string id = NewObjectId("evt_");
-    json::object body{{"id", id},
-                      {"object", "event"},
-                      {"type", type},
-                      {"created", now / 1000},
-                      {"data", json::object{{"object", object}}}};
-    return t
-        .Exec("INSERT INTO events(id, type, body, deliver_at) VALUES($1,$2,$3,$4)",
-              {id, type, json::serialize(body), now + EventDelay()})
-        .status();
+    return outbox->Add(t, type, object).status();
   }
 
   // The outcome of confirming with `pm`: new status, error code, and whether 3DS is due.
@@ -208,7 +186,6 @@ struct PaymentsSim::Impl {
   }
 
   Response Run(const ApiRequest& req, const std::function<Response()>& fn);
-  void DeliverDue();
   void CompleteDueActions();
 };
 
@@ -272,100 +249,25 @@ void PaymentsSim::Impl::CompleteDueActions() {
   if (!s.ok()) spdlog::warn("payments sim: completing 3DS: {}", s.ToString());
 }
 
-void PaymentsSim::Impl::DeliverDue() {
-  std::string url_text;
-  PaymentFaults f;
-  {
-    std::lock_guard<std::mutex> l(mu);
-    url_text = webhook_url;
-    f = faults;
-  }
-  if (url_text.empty()) return;
-  auto url = http::ParseHttpUrl(url_text);
-  if (!url.ok()) return;
-  const Millis now = clock->Now();
-  auto due = db->Query(
-      "SELECT seq, id, body, attempts FROM events WHERE delivered_at = 0 AND deliver_at <= $1 "
-      "ORDER BY deliver_at, seq LIMIT 64",
-      {now});
-  if (!due.ok()) return;
-  for (const auto& e : due.value()) {
-    if (stop) return;
-    const std::string& body = e.Text(2);
-    int copies = Roll(f.duplicate_rate) ? 2 : 1;
-    std::string error;
-    for (int i = 0; i < copies; ++i) {
-      std::string sig = http::SignWebhook(secret, clock->Now() / 1000, body);
-      auto r = http::HttpCall(url.value(), "POST", "", body,
-                              {{http::kSignatureHeader, sig}, {"Content-Type", "application/json"}},
-                              {.connect_timeout_ms = 1000, .timeout_ms = 5000});
-      if (!r.ok()) {
-        error = r.status().ToString();
-      } else if (r.value().status < 200 || r.value().status >= 300) {
-        error = "HTTP " + std::to_string(r.value().status) + ": " + r.value().body.substr(0, 200);
-      }
-      if (!error.empty()) break;
-    }
-    const int64_t attempts = e.Int(3) + 1;
-    Status s;
-    if (error.empty()) {
-      s = db->Transact([&](SqlTxn& t) {
-        return t
-            .Exec("UPDATE events SET delivered_at = $2, attempts = $3 WHERE seq = $1",
-                  {e.Int(0), clock->Now(), attempts})
-            .status();
-      });
-    } else {
-      // Back off 0.2 s, 0.4 s, ... up to 30 s; keep trying (at least once delivery).
-      Millis backoff = std::min<Millis>(30'000, 200LL << std::min<int64_t>(attempts - 1, 10));
-      s = db->Transact([&](SqlTxn& t) {
-        return t
-            .Exec(
-                "UPDATE events SET attempts = $2, deliver_at = $3, last_error = $4 WHERE seq = $1",
-                {e.Int(0), attempts, clock->Now() + backoff, error})
-            .status();
-      });
-    }
-    if (!s.ok()) spdlog::warn("payments sim: recording a delivery: {}", s.ToString());
-  }
-}
-
 PaymentsSim::PaymentsSim(std::unique_ptr<persistence::SqlDatabase> ledger, Clock* clock,
                          PaymentsSimOptions options)
     : impl_(std::make_unique<Impl>(std::move(ledger), clock)) {
   impl_->faults = options.faults;
-  impl_->webhook_url = options.webhook_url;
   impl_->rng.seed(options.seed ? options.seed : std::random_device{}());
 }
 
 Result<std::unique_ptr<PaymentsSim>> PaymentsSim::Open(
     std::unique_ptr<persistence::SqlDatabase> ledger, Clock* clock, PaymentsSimOptions options) {
-  KEEL_RETURN_IF_ERROR(ledger->Migrate(kMigrations));
-  std::string secret = options.webhook_secret;
+  KEEL_RETURN_IF_ERROR(ledger->Migrate(Migrations()));
   if (!options.webhook_url.empty())
     KEEL_RETURN_IF_ERROR(http::ParseHttpUrl(options.webhook_url).status());
-  KEEL_RETURN_IF_ERROR(ledger->Transact([&](SqlTxn& t) -> Status {
-    if (!secret.empty()) {
-      return t
-          .Exec(
-              "INSERT INTO settings(name, value) VALUES('webhook_secret', $1) ON CONFLICT(name) "
-              "DO UPDATE SET value = excluded.value",
-              {secret})
-          .status();
-    }
-    KEEL_ASSIGN_OR_RETURN(SqlRows r,
-                          t.Query("SELECT value FROM settings WHERE name = 'webhook_secret'"));
-    if (!r.empty()) {
-      secret = r[0].Text(0);
-      return Status::Ok();
-    }
-    secret = "whsec_" + commerce::Base64UrlEncode(commerce::RandomSecret());
-    return t.Exec("INSERT INTO settings(name, value) VALUES('webhook_secret', $1)", {secret})
-        .status();
-  }));
+  KEEL_ASSIGN_OR_RETURN(std::string secret, LoadWebhookSecret(*ledger, options.webhook_secret));
   std::unique_ptr<PaymentsSim> sim(new PaymentsSim(std::move(ledger), clock, options));
   sim->secret_ = secret;
-  sim->impl_->secret = secret;
+  Impl& im = *sim->impl_;
+  im.outbox = std::make_unique<WebhookOutbox>(im.db.get(), clock, secret, options.seed);
+  im.outbox->SetUrl(options.webhook_url);
+  im.outbox->SetFaults({options.faults.duplicate_rate, options.faults.max_delay_ms});
   return sim;
 }
 
@@ -392,22 +294,22 @@ void PaymentsSim::Stop() {
 
 void PaymentsSim::RunOnce() {
   impl_->CompleteDueActions();
-  impl_->DeliverDue();
+  impl_->outbox->DeliverDue(impl_->stop);
 }
 
 void PaymentsSim::SetWebhookUrl(const std::string& url) {
-  {
-    std::lock_guard<std::mutex> l(impl_->mu);
-    impl_->webhook_url = url;
-  }
+  impl_->outbox->SetUrl(url);
   impl_->Wake();
 }
 
 PaymentFaults PaymentsSim::faults() { return impl_->Faults(); }
 
 void PaymentsSim::SetFaults(const PaymentFaults& f) {
-  std::lock_guard<std::mutex> l(impl_->mu);
-  impl_->faults = f;
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    impl_->faults = f;
+  }
+  impl_->outbox->SetFaults({f.duplicate_rate, f.max_delay_ms});
 }
 
 void PaymentsSim::AddRoutes(http::Router& router) {
@@ -711,7 +613,7 @@ void PaymentsSim::AddRoutes(http::Router& router) {
                                           {"max_delay_ms", f.max_delay_ms},
                                           {"three_ds_delay_ms", f.three_ds_delay_ms}});
   });
-  router.Add(V::post, "/v1/sim/faults", [im](const ApiRequest& req) {
+  router.Add(V::post, "/v1/sim/faults", [this, im](const ApiRequest& req) {
     auto body = http::ParseBodyObject(req.raw);
     if (!body.ok()) return http::StatusResponse(body.status());
     PaymentFaults f = im->Faults();
@@ -752,10 +654,7 @@ void PaymentsSim::AddRoutes(http::Router& router) {
     if (f.latency_ms > 60'000 || f.max_delay_ms > 600'000 || f.three_ds_delay_ms > 3'600'000) {
       return http::StatusResponse(commerce::FieldError("latency_ms", "is too long"));
     }
-    {
-      std::lock_guard<std::mutex> l(im->mu);
-      im->faults = f;
-    }
+    SetFaults(f);
     return JsonResponse(200, json::object{{"ok", true}});
   });
   router.Add(V::post, "/v1/sim/webhook", [this](const ApiRequest& req) {
