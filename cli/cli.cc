@@ -16,6 +16,9 @@
 #include "http/storefront_api.h"
 #include "persistence/open_store.h"
 #include "persistence/sqlite/sqlite_store.h"
+#include "sims/carrier/carrier_sim.h"
+#include "sims/payments/payments_sim.h"
+#include "workflows/commerce_workflows.h"
 
 namespace keel::cli {
 
@@ -36,7 +39,8 @@ Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url,
   return persistence::OpenStore(url, o);
 }
 
-void RegisterAll(Registry& registry, const std::string& db_url, bool run_activities) {
+void RegisterAll(Registry& registry, const std::string& db_url, bool run_activities,
+                 const activities::CommerceDeps* commerce) {
   static std::unique_ptr<examples::EffectLog> log;
   if (run_activities && !log) {
     auto opened = examples::OpenEffectLog(db_url);
@@ -47,6 +51,8 @@ void RegisterAll(Registry& registry, const std::string& db_url, bool run_activit
     }
   }
   examples::RegisterDemo(registry, log.get());
+  workflows::RegisterCommerceWorkflows(registry);
+  if (commerce) activities::RegisterCommerceActivities(registry, commerce);
 }
 
 namespace {
@@ -90,37 +96,115 @@ struct WorkerFlags {
   int concurrency = 16;
   int workflow_threads = 2;
   int connect_retry_ms = 60'000;
-  // serve only: the HTTP API.
+  // Where activities reach the outside world (embedded simulators when serving).
+  std::string payments_url, carrier_url;
+  // serve only: the HTTP API and the embedded simulators.
   std::string http = "127.0.0.1:8080";
-  int http_threads = 4;
+  int http_threads = 16;
   int seed_demo = 300;
+  std::string payments_http = "127.0.0.1:8081", carrier_http = "127.0.0.1:8082";
+  std::string webhook_secret;  // shared with external simulators
+  std::string sim_data;        // the embedded simulators' ledgers
+  int64_t payment_window_ms = workflows::kDefaultPaymentWindowMs;
+  double carrier_speed = 1.0;
 };
 
-// The HTTP API of `keel serve`: the storefront, health and readiness.
+constexpr const char* kDefaultPaymentsUrl = "http://127.0.0.1:8081";
+constexpr const char* kDefaultCarrierUrl = "http://127.0.0.1:8082";
+
+// A simulator embedded in `keel serve`, on its own port.
+struct EmbeddedSims {
+  std::unique_ptr<sims::PaymentsSim> payments;
+  std::unique_ptr<sims::CarrierSim> carrier;
+  http::Router payments_router, carrier_router;
+  std::unique_ptr<http::HttpServer> payments_server, carrier_server;
+  std::string payments_url, carrier_url;
+
+  void Stop() {
+    if (payments_server) payments_server->Stop(500);
+    if (carrier_server) carrier_server->Stop(500);
+    if (payments) payments->Stop();
+    if (carrier) carrier->Stop();
+  }
+};
+
+Result<std::unique_ptr<http::HttpServer>> ServeRouter(const std::string& host_port,
+                                                      http::Router* router, int threads) {
+  KEEL_ASSIGN_OR_RETURN(auto hp, http::ParseHostPort(host_port));
+  http::ServerOptions ho;
+  ho.host = hp.first;
+  ho.port = hp.second;
+  ho.threads = threads;
+  auto server = std::make_unique<http::HttpServer>(
+      ho, [router](const http::Request& req, const http::RequestInfo& info) {
+        return router->Handle(req, info);
+      });
+  KEEL_RETURN_IF_ERROR(server->Start());
+  return server;
+}
+
+// The embedded simulators' ledger directory: beside a sqlite: store, else ./keel-sim-data.
+std::string SimDataDir(const WorkerFlags& f) {
+  if (!f.sim_data.empty()) return f.sim_data;
+  if (f.db.rfind("sqlite:", 0) == 0) return f.db.substr(7);
+  return "./keel-sim-data";
+}
+
+Result<std::unique_ptr<EmbeddedSims>> StartSims(const WorkerFlags& f, Clock* clock) {
+  auto sims = std::make_unique<EmbeddedSims>();
+  const std::string dir = "sqlite:" + SimDataDir(f);
+  if (f.payments_url.empty()) {
+    KEEL_ASSIGN_OR_RETURN(auto ledger, persistence::OpenSqlDatabase(dir, "payments_sim", {}));
+    sims::PaymentsSimOptions o;
+    o.webhook_secret = f.webhook_secret;
+    KEEL_ASSIGN_OR_RETURN(sims->payments, sims::PaymentsSim::Open(std::move(ledger), clock, o));
+    sims->payments->AddRoutes(sims->payments_router);
+    KEEL_ASSIGN_OR_RETURN(sims->payments_server,
+                          ServeRouter(f.payments_http, &sims->payments_router, 4));
+    sims->payments->Start();
+    sims->payments_url = "http://" + http::ParseHostPort(f.payments_http)->first + ":" +
+                         std::to_string(sims->payments_server->port());
+  } else {
+    sims->payments_url = f.payments_url;
+  }
+  if (f.carrier_url.empty()) {
+    KEEL_ASSIGN_OR_RETURN(auto ledger, persistence::OpenSqlDatabase(dir, "carrier_sim", {}));
+    sims::CarrierSimOptions o;
+    o.webhook_secret = f.webhook_secret;
+    o.faults.speed = f.carrier_speed;
+    KEEL_ASSIGN_OR_RETURN(sims->carrier, sims::CarrierSim::Open(std::move(ledger), clock, o));
+    sims->carrier->AddRoutes(sims->carrier_router);
+    KEEL_ASSIGN_OR_RETURN(sims->carrier_server,
+                          ServeRouter(f.carrier_http, &sims->carrier_router, 2));
+    sims->carrier->Start();
+    sims->carrier_url = "http://" + http::ParseHostPort(f.carrier_http)->first + ":" +
+                        std::to_string(sims->carrier_server->port());
+  } else {
+    sims->carrier_url = f.carrier_url;
+  }
+  return sims;
+}
+
+// The HTTP API of `keel serve`: the storefront with checkout, health and readiness.
 struct ApiProcess {
-  std::unique_ptr<commerce::Shop> shop;
   std::unique_ptr<http::StorefrontApi> storefront;
   http::Router router;
   std::unique_ptr<http::HttpServer> server;
 };
 
-Result<std::unique_ptr<ApiProcess>> StartApi(const WorkerFlags& f, Clock* clock) {
+Result<std::unique_ptr<ApiProcess>> StartApi(const WorkerFlags& f, commerce::Shop* shop,
+                                             http::CheckoutConfig checkout) {
   auto api = std::make_unique<ApiProcess>();
-  KEEL_ASSIGN_OR_RETURN(auto hp, http::ParseHostPort(f.http));
-  commerce::ShopOptions so;
-  so.connect_retry_ms = f.connect_retry_ms;
-  KEEL_ASSIGN_OR_RETURN(api->shop, commerce::Shop::Open(f.db, clock, so));
   if (const char* pw = std::getenv("KEEL_ADMIN_PASSWORD"); pw && *pw) {
-    KEEL_RETURN_IF_ERROR(api->shop->users().EnsureAdmin("admin@keel.local", pw));
+    KEEL_RETURN_IF_ERROR(shop->users().EnsureAdmin("admin@keel.local", pw));
   }
   if (f.seed_demo > 0) {
-    KEEL_ASSIGN_OR_RETURN(int64_t seeded, commerce::SeedDemoCatalog(*api->shop, f.seed_demo));
+    KEEL_ASSIGN_OR_RETURN(int64_t seeded, commerce::SeedDemoCatalog(*shop, f.seed_demo));
     if (seeded > 0) spdlog::info("seeded a demo catalog of {} items", seeded);
   }
-  api->shop->StartBackground();
-  api->storefront = std::make_unique<http::StorefrontApi>(api->shop.get());
+  api->storefront = std::make_unique<http::StorefrontApi>(shop, http::StorefrontOptions{},
+                                                          std::move(checkout));
   api->storefront->AddRoutes(api->router);
-  commerce::Shop* shop = api->shop.get();
   api->router.Add(http::bhttp::verb::get, "/healthz", [](const http::ApiRequest&) {
     return http::JsonResponse(200, json::object{{"status", "ok"}});
   });
@@ -129,25 +213,39 @@ Result<std::unique_ptr<ApiProcess>> StartApi(const WorkerFlags& f, Clock* clock)
     if (!n.ok()) return http::StatusResponse(n.status());
     return http::JsonResponse(200, json::object{{"status", "ready"}});
   });
-  http::ServerOptions ho;
-  ho.host = hp.first;
-  ho.port = hp.second;
-  ho.threads = f.http_threads;
-  http::Router* router = &api->router;
-  api->server = std::make_unique<http::HttpServer>(
-      ho, [router](const http::Request& req, const http::RequestInfo& info) {
-        return router->Handle(req, info);
-      });
-  KEEL_RETURN_IF_ERROR(api->server->Start());
+  KEEL_ASSIGN_OR_RETURN(api->server, ServeRouter(f.http, &api->router, f.http_threads));
   return api;
 }
 
 int RunWorker(const WorkerFlags& f, bool serve) {
   BlockStopSignals();
+  if (serve && (!f.payments_url.empty() || !f.carrier_url.empty()) && f.webhook_secret.empty()) {
+    std::cerr << "error: --webhook-secret is required with --payments-url or --carrier-url: the "
+                 "shop must verify the external simulators' webhooks (start them with the same "
+                 "--webhook-secret)\n";
+    return kExitUsage;
+  }
   auto store = OpenDb(f.db, f.connect_retry_ms);
   if (!store.ok()) return ReportError(store.status());
+  Clock* clock = SystemClock::Default();
+  commerce::ShopOptions so;
+  so.connect_retry_ms = f.connect_retry_ms;
+  auto shop = commerce::Shop::Open(f.db, clock, so);
+  if (!shop.ok()) return ReportError(shop.status());
+  std::unique_ptr<EmbeddedSims> sims;
+  activities::CommerceDeps deps;
+  deps.shop = shop->get();
+  deps.payments_url = f.payments_url.empty() ? kDefaultPaymentsUrl : f.payments_url;
+  deps.carrier_url = f.carrier_url.empty() ? kDefaultCarrierUrl : f.carrier_url;
+  if (serve) {
+    auto started = StartSims(f, clock);
+    if (!started.ok()) return ReportError(started.status());
+    sims = std::move(started).value();
+    deps.payments_url = sims->payments_url;
+    deps.carrier_url = sims->carrier_url;
+  }
   Registry registry;
-  RegisterAll(registry, f.db, /*run_activities=*/true);
+  RegisterAll(registry, f.db, /*run_activities=*/true, &deps);
   EngineOptions o;
   std::set<std::string> queues = SplitQueues(f.queues);
   bool only_workflows = f.workflows && queues.empty();
@@ -159,39 +257,51 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   o.activity_threads = f.concurrency;
   o.workflow_threads = f.workflow_threads;
   Engine engine(store->get(), &registry, o);
+  deps.history = &engine.history();
   engine.Start();
   std::unique_ptr<ApiProcess> api;
   if (serve) {
-    auto started = StartApi(f, SystemClock::Default());
+    http::CheckoutConfig cc;
+    cc.history = &engine.history();
+    cc.payment_window_ms = f.payment_window_ms;
+    cc.payments_webhook_secret =
+        sims->payments ? sims->payments->webhook_secret() : f.webhook_secret;
+    cc.carrier_webhook_secret = sims->carrier ? sims->carrier->webhook_secret() : f.webhook_secret;
+    auto started = StartApi(f, shop->get(), cc);
     if (!started.ok()) {
+      sims->Stop();
       engine.Stop();
       return ReportError(started.status());
     }
     api = std::move(started).value();
+    (*shop)->StartBackground();
+    const std::string base = "http://" + http::ParseHostPort(f.http)->first + ":" +
+                             std::to_string(api->server->port());
+    if (sims->payments) sims->payments->SetWebhookUrl(base + "/webhooks/payments");
+    if (sims->carrier) sims->carrier->SetWebhookUrl(base + "/webhooks/carrier");
   }
-  spdlog::info("keel {} up: db={} identity={} workflows={} activities={}",
+  spdlog::info("keel {} up: db={} identity={} workflows={} activities={} payments={} carrier={}",
                serve ? "serve" : "worker", persistence::DisplayUrl(f.db), engine.identity(),
-               o.run_workflows, o.run_activities);
+               o.run_workflows, o.run_activities, deps.payments_url, deps.carrier_url);
   if (serve) {
-    std::cout << "Keel API on http://" << http::ParseHostPort(f.http)->first << ":"
-              << api->server->port() << "  (try GET /items?term=lamp, GET /healthz)\n"
+    const std::string base = "http://" + http::ParseHostPort(f.http)->first + ":" +
+                             std::to_string(api->server->port());
+    std::cout << "Keel API on " << base << "  (try GET /items?term=lamp, GET /healthz)\n"
+              << "Payment gateway: " << deps.payments_url << "   Carrier: " << deps.carrier_url
+              << "\n"
               << "Keel engine running on " << persistence::DisplayUrl(f.db)
               << (f.no_workers ? " (no workers: run `keel worker` processes).\n"
                                : " (workers in process).\n")
-              << "Start a saga:  build/keel workflow start --type DemoSaga --id demo-1 "
-                 "--input '{\"steps\":3,\"fail_at\":0,\"activity_ms\":100}' --db "
-              << f.db << "\n"
-              << "Look at it:    build/keel workflow describe demo-1 --db " << f.db << "\n"
+              << "Place a first order: see README.md, \"Place an order\".\n"
               << "Ctrl-C stops it.\n"
               << std::flush;
   }
   int sig = WaitForStopSignal();
   spdlog::info("signal {}: stopping", sig);
-  if (api) {
-    api->server->Stop();  // drain requests in progress first
-    api->shop->StopBackground();
-  }
+  if (api) api->server->Stop();  // drain requests in progress first
+  (*shop)->StopBackground();
   engine.Stop();
+  if (sims) sims->Stop();
   return kExitOk;
 }
 
@@ -209,6 +319,11 @@ void AddWorkerFlags(CLI::App* cmd, WorkerFlags& f) {
   cmd->add_option("--workflow-threads", f.workflow_threads, "workflow task threads")
       ->check(CLI::Range(1, 64))
       ->envname("KEEL_WORKFLOW_THREADS");
+  cmd->add_option("--payments-url", f.payments_url,
+                  "the payment gateway (default: embedded in serve; http://127.0.0.1:8081 for a "
+                  "worker)");
+  cmd->add_option("--carrier-url", f.carrier_url,
+                  "the carrier (default: embedded in serve; http://127.0.0.1:8082 for a worker)");
 }
 
 }  // namespace
@@ -230,6 +345,22 @@ void AddWorkerCommands(CLI::App& app, CliState& state) {
                    "items of the demo catalog to create when the catalog is empty (0: none)")
       ->check(CLI::Range(0, 1'000'000))
       ->envname("KEEL_SEED_DEMO");
+  serve->add_option("--payments-http", serve_flags.payments_http,
+                    "HOST:PORT of the embedded payment gateway simulator");
+  serve->add_option("--carrier-http", serve_flags.carrier_http,
+                    "HOST:PORT of the embedded carrier simulator");
+  serve->add_option("--webhook-secret", serve_flags.webhook_secret,
+                    "the simulators' webhook signing secret (required with external ones)");
+  serve->add_option("--sim-data", serve_flags.sim_data,
+                    "directory of the embedded simulators' ledgers (default: the sqlite dir)");
+  serve
+      ->add_option("--payment-window-ms", serve_flags.payment_window_ms,
+                   "how long an order may wait for its payment before it expires")
+      ->check(CLI::Range(int64_t{1000}, int64_t{7} * 24 * 3600 * 1000));
+  serve
+      ->add_option("--carrier-speed", serve_flags.carrier_speed,
+                   "the embedded carrier runs this many times faster than real carriers")
+      ->check(CLI::Range(0.001, 1e6));
   serve->add_flag("--no-workers", serve_flags.no_workers,
                   "run no workflow or activity threads (workers run as `keel worker`)");
   serve->callback([&state] { state.action = [] { return RunWorker(serve_flags, true); }; });

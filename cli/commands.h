@@ -1,6 +1,7 @@
 #pragma once
 // Sub-command registration, one function per command group.
 
+#include "activities/commerce_activities.h"
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
@@ -29,8 +30,10 @@ Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url,
                                                    Millis connect_retry_ms = 3000);
 // The registry of every workflow and activity type this binary knows. Processes that
 // run activities pass `run_activities` so activities get their resources (the
-// DemoSaga effect log beside a sqlite: store).
-void RegisterAll(Registry& registry, const std::string& db_url, bool run_activities);
+// DemoSaga effect log beside a sqlite: store), and `commerce` for the shop's
+// activities (it must outlive the workers).
+void RegisterAll(Registry& registry, const std::string& db_url, bool run_activities,
+                 const activities::CommerceDeps* commerce = nullptr);
 
 void AddWorkflowCommands(CLI::App& app, CliState& state);
 void AddWorkerCommands(CLI::App& app, CliState& state);

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "http/server.h"
+#include "sims/carrier/carrier_sim.h"
 #include "sims/payments/payments_sim.h"
 
 namespace keel::cli {
@@ -19,6 +20,64 @@ struct PaymentsFlags {
   double fail_rate = 0, decline_rate = 0, drop_response_rate = 0, duplicate_rate = 0;
   int latency_ms = 0, max_delay_ms = 0, three_ds_delay_ms = 1000;
 };
+
+// Serves `router` on `host_port` until SIGINT/SIGTERM, with `start`/`stop` around it.
+int ServeUntilSignal(const std::string& host_port, http::Router& router, const std::string& banner,
+                     const std::function<void()>& start, const std::function<void()>& stop) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  auto hp = http::ParseHostPort(host_port);
+  if (!hp.ok()) return ReportError(hp.status());
+  http::ServerOptions so;
+  so.host = hp->first;
+  so.port = hp->second;
+  http::HttpServer server(so, [&router](const http::Request& req, const http::RequestInfo& info) {
+    return router.Handle(req, info);
+  });
+  if (Status s = server.Start(); !s.ok()) return ReportError(s);
+  start();
+  std::cout << banner << " on http://" << hp->first << ":" << server.port() << "\n" << std::flush;
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("signal {}: stopping", sig);
+  server.Stop();
+  stop();
+  return kExitOk;
+}
+
+struct CarrierFlags {
+  std::string http = "127.0.0.1:8082";
+  std::string data = "./keel-sim-carrier";
+  std::string webhook_url, webhook_secret;
+  double speed = 1.0, exception_rate = 0, duplicate_rate = 0;
+  int step_ms = 20'000, max_delay_ms = 0;
+};
+
+int RunCarrier(const CarrierFlags& f) {
+  auto ledger = persistence::OpenSqlDatabase("sqlite:" + f.data, "carrier_sim", {});
+  if (!ledger.ok()) return ReportError(ledger.status());
+  sims::CarrierSimOptions o;
+  o.webhook_url = f.webhook_url;
+  o.webhook_secret = f.webhook_secret;
+  o.faults.speed = f.speed;
+  o.faults.step_ms = f.step_ms;
+  o.faults.exception_rate = f.exception_rate;
+  o.faults.duplicate_rate = f.duplicate_rate;
+  o.faults.max_delay_ms = f.max_delay_ms;
+  auto sim = sims::CarrierSim::Open(std::move(ledger).value(), SystemClock::Default(), o);
+  if (!sim.ok()) return ReportError(sim.status());
+  http::Router router;
+  sim.value()->AddRoutes(router);
+  sims::CarrierSim* c = sim.value().get();
+  return ServeUntilSignal(
+      f.http, router,
+      "carrier simulator (ledger " + f.data + "/carrier_sim.db" +
+          (f.webhook_url.empty() ? ", no webhook URL yet" : ", webhooks to " + f.webhook_url) + ")",
+      [c] { c->Start(); }, [c] { c->Stop(); });
+}
 
 int RunPayments(const PaymentsFlags& f) {
   sigset_t set;
@@ -95,6 +154,26 @@ void AddSimCommands(CLI::App& app, CliState& state) {
                   "when pm_card_threeDSecure completes its authentication")
       ->check(CLI::Range(1, 3'600'000));
   pay->callback([&state] { state.action = [] { return RunPayments(pf); }; });
+
+  static CarrierFlags cf;
+  auto* car = sim->add_subcommand("carrier", "the carrier simulator (SPEC section 6)");
+  car->add_option("--http", cf.http, "HOST:PORT to listen on");
+  car->add_option("--data", cf.data, "directory of its SQLite ledger");
+  car->add_option("--webhook-url", cf.webhook_url, "where to deliver signed webhooks");
+  car->add_option("--webhook-secret", cf.webhook_secret,
+                  "HMAC secret for webhook signatures (default: one kept in the ledger)");
+  car->add_option("--speed", cf.speed, "tracking runs this many times faster than real carriers")
+      ->check(CLI::Range(0.001, 1e6));
+  car->add_option("--step-ms", cf.step_ms, "time between tracking steps at speed 1")
+      ->check(CLI::Range(1, 86'400'000));
+  car->add_option("--exception-rate", cf.exception_rate, "share of steps that end in exception")
+      ->check(rate);
+  car->add_option("--duplicate-rate", cf.duplicate_rate, "share of webhooks delivered twice")
+      ->check(rate);
+  car->add_option("--max-delay-ms", cf.max_delay_ms,
+                  "each webhook waits a random 0..N ms (so they arrive out of order)")
+      ->check(CLI::Range(0, 600'000));
+  car->callback([&state] { state.action = [] { return RunCarrier(cf); }; });
 }
 
 }  // namespace keel::cli

@@ -155,6 +155,9 @@ Result<CartView> Carts::Get(const std::string& cart_id) {
     v.currency = l.currency;
     v.lines.push_back(std::move(l));
   }
+  v.shipping = ShippingFor(v.subtotal);
+  v.tax = TaxFor(v.subtotal);
+  v.total = v.subtotal + v.shipping + v.tax;
   return v;
 }
 

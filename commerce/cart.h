@@ -28,8 +28,19 @@ struct CartView {
   std::string cart_id;
   std::vector<CartLine> lines;
   int64_t subtotal = 0;  // sum of quantity * unit_price
+  int64_t shipping = 0, tax = 0;
+  int64_t total = 0;  // subtotal + shipping + tax: the amount a checkout must quote
   std::string currency;
 };
+
+// The shop's charges on a subtotal (minor units): shipping is free from 50.00 and
+// 4.99 below it; tax is not collected (prices include it). The one place for both.
+inline constexpr int64_t kFreeShippingFrom = 5000;
+inline constexpr int64_t kShippingFee = 499;
+inline int64_t ShippingFor(int64_t subtotal) {
+  return subtotal == 0 || subtotal >= kFreeShippingFrom ? 0 : kShippingFee;
+}
+inline int64_t TaxFor(int64_t /*subtotal*/) { return 0; }
 
 class Carts {
  public:

@@ -30,6 +30,9 @@ Result<std::unique_ptr<Shop>> Shop::Open(const std::string& db_url, Clock* clock
                                                   shop->inventory_.get(), clock));
   KEEL_ASSIGN_OR_RETURN(auto orders_db, open("orders"));
   KEEL_ASSIGN_OR_RETURN(shop->orders_, Orders::Open(std::move(orders_db), clock));
+  KEEL_ASSIGN_OR_RETURN(auto notifications_db, open("notifications"));
+  KEEL_ASSIGN_OR_RETURN(shop->notifications_,
+                        Notifications::Open(std::move(notifications_db), clock));
   KEEL_ASSIGN_OR_RETURN(shop->api_db_, open("api"));
   shop->indexer_ = std::make_unique<SearchIndexer>(shop->catalog_.get(), shop->search_.get());
   return shop;

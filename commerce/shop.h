@@ -11,6 +11,7 @@
 #include "commerce/cart.h"
 #include "commerce/catalog.h"
 #include "commerce/inventory.h"
+#include "commerce/notifications.h"
 #include "commerce/orders.h"
 #include "commerce/search_index.h"
 #include "commerce/users.h"
@@ -45,6 +46,7 @@ class Shop {
   Inventory& inventory() { return *inventory_; }
   Carts& carts() { return *carts_; }
   Orders& orders() { return *orders_; }
+  Notifications& notifications() { return *notifications_; }
   // The API's own database (idempotency keys of mutating requests; http/idempotency
   // owns its schema).
   persistence::SqlDatabase& api_db() { return *api_db_; }
@@ -61,6 +63,7 @@ class Shop {
   std::unique_ptr<Inventory> inventory_;
   std::unique_ptr<Carts> carts_;
   std::unique_ptr<Orders> orders_;
+  std::unique_ptr<Notifications> notifications_;
   std::unique_ptr<persistence::SqlDatabase> api_db_;
   std::atomic<bool> stop_{false};
   std::thread sweeper_;

@@ -3,6 +3,7 @@
 #include "commerce/order_state.h"
 #include "commerce/validation.h"
 #include "common/ids.h"
+#include "http/api_util.h"
 
 namespace keel::http {
 namespace {
@@ -11,18 +12,6 @@ using commerce::Principal;
 using commerce::Role;
 using persistence::SqlRows;
 using persistence::SqlTxn;
-
-// Early return of an error response from a handler.
-#define HTTP_CHECK(expr)                       \
-  do {                                         \
-    ::keel::Status _st = (expr);               \
-    if (!_st.ok()) return StatusResponse(_st); \
-  } while (0)
-#define HTTP_ASSIGN(lhs, expr) HTTP_ASSIGN_IMPL(KEEL_CONCAT(_hr_, __LINE__), lhs, expr)
-#define HTTP_ASSIGN_IMPL(tmp, lhs, expr)              \
-  auto tmp = (expr);                                  \
-  if (!tmp.ok()) return StatusResponse(tmp.status()); \
-  lhs = std::move(tmp).value()
 
 Status Unauthenticated(const std::string& why) {
   return Status::InvalidArgument(why, "unauthenticated");
@@ -42,8 +31,31 @@ json::object CartJson(const commerce::CartView& c) {
                                  {"available", l.available},
                                  {"line_total", l.quantity * l.unit_price}});
   }
-  return json::object{
-      {"cart_id", c.cart_id}, {"lines", lines}, {"subtotal", c.subtotal}, {"currency", c.currency}};
+  return json::object{{"cart_id", c.cart_id},   {"lines", lines}, {"subtotal", c.subtotal},
+                      {"shipping", c.shipping}, {"tax", c.tax},   {"total", c.total},
+                      {"currency", c.currency}};
+}
+
+Status CheckEmail(const std::string& email) {
+  KEEL_RETURN_IF_ERROR(commerce::CheckText("email", email, 3, 254));
+  size_t at = email.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 >= email.size() ||
+      email.find('@', at + 1) != std::string::npos || email.find(' ') != std::string::npos) {
+    return commerce::FieldError("email", "must be an email address");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<int64_t> QueryInt(const ApiRequest& req, const std::string& name, int64_t fallback) {
+  std::string v = req.Query(name);
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (*end != '\0' || errno == ERANGE) return commerce::FieldError(name, "must be an integer");
+  return static_cast<int64_t>(n);
 }
 
 json::object OrderJson(const commerce::Order& o, bool detail) {
@@ -76,28 +88,6 @@ json::object OrderJson(const commerce::Order& o, bool detail) {
   return j;
 }
 
-Status CheckEmail(const std::string& email) {
-  KEEL_RETURN_IF_ERROR(commerce::CheckText("email", email, 3, 254));
-  size_t at = email.find('@');
-  if (at == std::string::npos || at == 0 || at + 1 >= email.size() ||
-      email.find('@', at + 1) != std::string::npos || email.find(' ') != std::string::npos) {
-    return commerce::FieldError("email", "must be an email address");
-  }
-  return Status::Ok();
-}
-
-Result<int64_t> QueryInt(const ApiRequest& req, const std::string& name, int64_t fallback) {
-  std::string v = req.Query(name);
-  if (v.empty()) return fallback;
-  char* end = nullptr;
-  errno = 0;
-  long long n = std::strtoll(v.c_str(), &end, 10);
-  if (*end != '\0' || errno == ERANGE) return commerce::FieldError(name, "must be an integer");
-  return static_cast<int64_t>(n);
-}
-
-}  // namespace
-
 json::object ItemJson(const commerce::Item& item, int64_t available) {
   auto attrs = ParseJson(item.attributes);
   return json::object{{"id", item.id},
@@ -116,9 +106,10 @@ json::object ItemJson(const commerce::Item& item, int64_t available) {
                       {"updated_at", item.updated_at}};
 }
 
-StorefrontApi::StorefrontApi(commerce::Shop* shop, StorefrontOptions o)
+StorefrontApi::StorefrontApi(commerce::Shop* shop, StorefrontOptions o, CheckoutConfig checkout)
     : shop_(shop),
       opts_(o),
+      checkout_(std::move(checkout)),
       writes_(o.write_rate, o.write_burst, shop->clock()),
       auth_(o.auth_rate, o.auth_burst, shop->clock()),
       reads_(o.read_rate, o.read_burst, shop->clock()),
@@ -447,6 +438,8 @@ void StorefrontApi::AddRoutes(Router& router) {
     HTTP_ASSIGN(commerce::Order o, std::move(order));
     return JsonResponse(200, OrderJson(o, true));
   });
+
+  if (checkout_.history) AddCheckoutRoutes(router);
 }
 
 }  // namespace keel::http

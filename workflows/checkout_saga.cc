@@ -1,0 +1,281 @@
+// checkout_saga: see workflows/commerce_workflows.h for the steps and the contract.
+
+#include "activities/commerce_activities.h"
+#include "engine/combinators.h"
+#include "engine/errors.h"
+#include "engine/saga.h"
+#include "workflows/commerce_workflows.h"
+#include "workflows/steps.h"
+
+namespace keel::workflows {
+namespace {
+
+using activities::kInventoryQueue;
+using activities::kOrdersQueue;
+using activities::kPaymentQueue;
+
+struct Line {
+  std::string item_id;
+  int64_t quantity = 0, unit_price = 0;
+};
+
+struct Checkout {
+  std::string order_id, buyer_id, cart_id, currency, payment_method;
+  std::vector<Line> lines;
+  int64_t subtotal = 0, shipping = 0, tax = 0, total = 0, amount = 0;
+  Millis payment_window_ms = 0, hold_ttl_ms = 0;
+  json::object raw;
+};
+
+Checkout Parse(const json::value& v) {
+  InputReader r(v, "checkout_saga");
+  Checkout c;
+  c.order_id = r.Str("order_id");
+  c.buyer_id = r.Str("buyer_id");
+  c.cart_id = r.Str("cart_id");
+  c.currency = r.Str("currency");
+  c.payment_method = r.Str("payment_method");
+  c.subtotal = r.Int("subtotal");
+  c.shipping = r.Int("shipping");
+  c.tax = r.Int("tax");
+  c.total = r.Int("total");
+  c.amount = r.Int("amount");
+  c.payment_window_ms = r.Int("payment_window_ms");
+  c.hold_ttl_ms = r.Int("hold_ttl_ms");
+  for (const auto& l : r.Array("lines")) {
+    InputReader lr(l, "checkout_saga line");
+    c.lines.push_back({lr.Str("item_id"), lr.Int("quantity"), lr.Int("unit_price")});
+  }
+  c.raw = v.as_object();
+  return c;
+}
+
+// Why the snapshot cannot be checked out, or "".
+std::string Invalid(const Checkout& c) {
+  if (c.lines.empty()) return "the cart is empty";
+  int64_t subtotal = 0;
+  for (const auto& l : c.lines) {
+    if (l.quantity < 1 || l.unit_price < 0) return "line " + l.item_id + " is malformed";
+    subtotal += l.quantity * l.unit_price;
+  }
+  if (subtotal != c.subtotal || c.total != c.subtotal + c.shipping + c.tax) {
+    return "the totals do not add up";
+  }
+  if (c.payment_window_ms < 1 || c.hold_ttl_ms < c.payment_window_ms) return "bad windows";
+  return "";
+}
+
+json::object Result(const Checkout& c, const std::string& status, const std::string& reason = "",
+                    const std::string& detail = "") {
+  json::object o{{"order_id", c.order_id}, {"status", status}};
+  if (!reason.empty()) o["reason"] = reason;
+  if (!detail.empty()) o["detail"] = detail;
+  return o;
+}
+
+// How a checkout that made an order ends when it fails: the payment voided, the holds
+// released, the order moved to `status` (and on to refunded when money came back
+// from a paid order the buyer cancelled), the buyer told.
+Workflow<json::value> Unwind(WorkflowContext* ctx, Checkout c, std::vector<std::string> holds,
+                             std::string intent_id, std::string status, std::string reason,
+                             std::string detail) {
+  int64_t refunded = 0;
+  if (!intent_id.empty()) {
+    json::object in0 = json::object{{"order_id", c.order_id}, {"intent_id", intent_id}};
+    json::value v =
+        co_await ctx->ExecuteActivity("payment.void", in0, CompensationOptions(kPaymentQueue));
+    refunded = v.at("amount").as_int64();
+  }
+  json::object in1 = json::object{{"hold_ids", ToJson(holds)}};
+  co_await ctx->ExecuteActivity("inventory.release", in1, CompensationOptions(kInventoryQueue));
+  co_await TransitionOrder(ctx, c.order_id, "pending_payment", status, reason);
+  if (refunded > 0) {
+    co_await TransitionOrder(ctx, c.order_id, status, "refunded", "payment refunded");
+  }
+  const char* type = status == "payment_failed" ? "payment_failed"
+                     : status == "expired"      ? "order_expired"
+                                                : "order_cancelled";
+  co_await NotifyBuyer(
+      ctx, c.buyer_id, c.order_id, type,
+      "Order " + c.order_id + ": " + reason + (refunded > 0 ? "; your payment was refunded" : ""));
+  co_return Result(c, refunded > 0 ? "refunded" : status, reason, detail);
+}
+
+Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
+  Checkout c = Parse(input);
+  // 1. The snapshot and the amount the client was shown.
+  if (std::string why = Invalid(c); !why.empty())
+    co_return Result(c, "rejected", "invalid_checkout", why);
+  if (c.amount != c.total) {
+    co_return Result(c, "rejected", "amount_mismatch",
+                     "the client expected " + std::to_string(c.amount) + " but the total is " +
+                         std::to_string(c.total));
+  }
+  SignalChannel& cancel = ctx.GetSignalChannel("cancel");
+  SignalChannel& payment = ctx.GetSignalChannel("payment");
+
+  // 2. Holds for every line, in parallel; all or none.
+  std::vector<std::string> holds;
+  std::vector<Future<json::value>> reserving;
+  Saga saga(ctx);
+  for (const auto& l : c.lines) {
+    holds.push_back(c.order_id + "/" + l.item_id);
+    json::object in2 = json::object{{"order_id", c.order_id},
+                                    {"hold_id", holds.back()},
+                                    {"sku", l.item_id},
+                                    {"quantity", l.quantity},
+                                    {"ttl_ms", c.hold_ttl_ms}};
+    reserving.push_back(
+        ctx.ExecuteActivity("inventory.reserve", in2, StepOptions(kInventoryQueue)));
+  }
+  saga.AddCompensation("inventory.release", json::object{{"hold_ids", ToJson(holds)}},
+                       CompensationOptions(kInventoryQueue));
+  std::string refused, refused_type;
+  try {
+    co_await WhenAll(reserving);
+  } catch (const ActivityError& e) {
+    refused = e.what();
+    refused_type = e.type();
+  }
+  if (!refused.empty()) {
+    co_await saga.Compensate();
+    co_return Result(
+        c, "rejected",
+        refused_type == "InsufficientStock" ? "insufficient_stock" : "reservation_failed", refused);
+  }
+
+  // 3. The order.
+  json::object order = c.raw;
+  co_await ctx.ExecuteActivity("orders.create", order, StepOptions(kOrdersQueue));
+  Timer window = ctx.NewTimer(c.payment_window_ms);
+  const Millis pay_by = ctx.Now() + c.payment_window_ms;
+  auto left = [&]() { return std::max<Millis>(1, pay_by - ctx.Now()); };
+
+  std::string fail_status, reason, detail, intent_id;
+  if (cancel.TryReceive()) {
+    fail_status = "cancelled";
+    reason = "cancelled by the buyer";
+  }
+
+  // 4. Charge: create the intent, then confirm it. 5xx and timeouts are retried with
+  // the same keys until the window ends; a decline is final.
+  std::string pay_status;
+  if (fail_status.empty()) {
+    try {
+      json::object in3 =
+          json::object{{"order_id", c.order_id}, {"amount", c.total}, {"currency", c.currency}};
+      json::value r =
+          co_await ctx.ExecuteActivity("payment.create_intent", in3, PaymentOptions(left()));
+      intent_id = std::string(r.at("intent_id").as_string());
+    } catch (const ActivityError& e) {
+      fail_status = "payment_failed";
+      reason = "the payment could not be started";
+      detail = e.what();
+    }
+  }
+  if (fail_status.empty()) {
+    try {
+      json::object in4 = json::object{
+          {"order_id", c.order_id}, {"intent_id", intent_id}, {"payment_method", c.payment_method}};
+      json::value r = co_await ctx.ExecuteActivity("payment.confirm", in4, PaymentOptions(left()));
+      pay_status = std::string(r.at("status").as_string());
+    } catch (const ActivityError& e) {
+      fail_status = "payment_failed";
+      reason = e.type() == "CardDeclined" ? "card_declined" : "payment_error";
+      detail = e.what();
+    }
+  }
+
+  // 5. 3DS: the gateway's webhook (signal "payment") against the window and a cancel.
+  if (fail_status.empty() && pay_status == "requires_action") {
+    Future<json::value> next_payment = payment.Receive();
+    Future<json::value> next_cancel = cancel.Receive();
+    while (pay_status == "requires_action") {
+      size_t which = co_await WhenAny(next_payment, next_cancel, window.fired());
+      if (which == 0) {
+        json::value ev = next_payment.Get();
+        next_payment = payment.Receive();
+        if (ev.at("intent_id").as_string() != intent_id) continue;
+        const std::string type(ev.at("type").as_string());
+        if (type == "payment_intent.succeeded") pay_status = "succeeded";
+        if (type == "payment_intent.payment_failed" || type == "payment_intent.canceled") {
+          pay_status = "failed";
+          fail_status = "payment_failed";
+          reason = "authentication_failed";
+        }
+      } else if (which == 1) {
+        fail_status = "cancelled";
+        reason = "cancelled by the buyer";
+        break;
+      } else {
+        fail_status = "expired";
+        reason = "the payment window ended";
+        break;
+      }
+    }
+  }
+  if (fail_status.empty() && pay_status != "succeeded") {
+    fail_status = "payment_failed";
+    reason = "payment_error";
+    detail = "the gateway answered " + pay_status;
+  }
+  if (fail_status.empty() && cancel.TryReceive()) {
+    fail_status = "cancelled";
+    reason = "cancelled by the buyer";
+  }
+
+  // 6. Commit the holds, then confirm. A hold lost meanwhile (it cannot, while the
+  // saga runs within hold_ttl_ms) cancels the order and refunds it.
+  if (fail_status.empty()) {
+    try {
+      json::object in5 = json::object{{"hold_ids", ToJson(holds)}};
+      co_await ctx.ExecuteActivity("inventory.commit", in5, StepOptions(kInventoryQueue));
+    } catch (const ActivityError& e) {
+      fail_status = "cancelled";
+      reason = "stock_lost";
+      detail = e.what();
+    }
+  }
+  if (!fail_status.empty()) {
+    window.Cancel();
+    co_return co_await Unwind(&ctx, c, holds, intent_id, fail_status, reason, detail);
+  }
+  window.Cancel();
+  co_await TransitionOrder(&ctx, c.order_id, "pending_payment", "confirmed",
+                           "payment " + intent_id + " succeeded");
+  co_await NotifyBuyer(&ctx, c.buyer_id, c.order_id, "order_confirmed",
+                       "Order " + c.order_id + " is confirmed");
+  json::object in6 = json::object{{"cart_id", c.cart_id}};
+  co_await ctx.ExecuteActivity("orders.clear_cart", in6, StepOptions(kOrdersQueue));
+
+  // 7. Shipment tracking takes over the order; a cancel that came after the
+  // confirmation is handed to it.
+  json::object tracking{{"order_id", c.order_id},
+                        {"buyer_id", c.buyer_id},
+                        {"intent_id", intent_id},
+                        {"hold_ids", ToJson(holds)},
+                        {"shipping_address", c.raw.at("shipping_address")}};
+  if (const json::value* rw = c.raw.if_contains("return_window_ms"))
+    tracking["return_window_ms"] = *rw;
+  co_await ctx.ExecuteActivity("orders.start_tracking", tracking, StepOptions(kOrdersQueue));
+  int forwarded = 0;
+  while (auto sig = cancel.TryReceive()) {
+    json::object in7 =
+        json::object{{"workflow_id", ShipmentWorkflowId(c.order_id)},
+                     {"signal", "cancel"},
+                     {"input", *sig},
+                     {"request_id", c.order_id + "/cancel/" + std::to_string(forwarded++)}};
+    co_await ctx.ExecuteActivity("orders.signal", in7, StepOptions(kOrdersQueue));
+  }
+  json::object done = Result(c, "confirmed");
+  done["payment_intent"] = intent_id;
+  co_return done;
+}
+
+}  // namespace
+
+void RegisterCheckoutSaga(Registry& registry) {
+  registry.RegisterWorkflow(kCheckoutWorkflow, CheckoutSaga);
+}
+
+}  // namespace keel::workflows

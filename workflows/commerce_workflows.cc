@@ -1,0 +1,13 @@
+#include "workflows/commerce_workflows.h"
+
+namespace keel::workflows {
+
+void RegisterCheckoutSaga(Registry& registry);      // checkout_saga.cc
+void RegisterShipmentTracking(Registry& registry);  // shipment_tracking.cc
+
+void RegisterCommerceWorkflows(Registry& registry) {
+  RegisterCheckoutSaga(registry);
+  RegisterShipmentTracking(registry);
+}
+
+}  // namespace keel::workflows

@@ -1,0 +1,53 @@
+#pragma once
+// The shop's workflows (SPEC sections 4 and 7; docs/architecture.md has the pictures).
+//
+// checkout_saga (id "checkout-<order_id>"), input: the cart snapshot the API took
+//   {order_id, buyer_id, cart_id, idempotency_key, currency, lines[{item_id, quantity,
+//    unit_price}], subtotal, shipping, tax, total, amount, payment_method,
+//    shipping_address, payment_window_ms, hold_ttl_ms}
+//   1. validate the snapshot and the amount the client expects;
+//   2. reserve a hold per line, in parallel, all or none;
+//   3. create the order (pending_payment);
+//   4. create the PaymentIntent and confirm it (Idempotency-Keys from the order id);
+//   5. on 3DS, wait for the gateway's webhook (signal "payment") raced against the
+//      payment window; the window's end expires the order;
+//   6. commit the holds, confirm the order, clear the cart, notify;
+//   7. start shipment_tracking and hand it the order.
+//   Every failure compensates: void the payment (cancel, or refund what was taken),
+//   release the holds, move the order to payment_failed / expired / cancelled, notify.
+//   Signal "cancel" before confirmation cancels; after it, the cancel is forwarded.
+//   Result: {order_id, status, reason?}; status "rejected" when no order was made.
+//
+// shipment_tracking (id "shipment-<order_id>"): confirmed -> fulfilling, creates the
+//   shipment, and follows signal "carrier" (the carrier's webhooks, duplicates and
+//   reordering harmless) to shipped and delivered. Signal "cancel" before the parcel
+//   leaves cancels it, refunds and restocks; signal "return" after delivery (within
+//   return_window_ms) refunds and restocks.
+
+#include <string>
+
+#include "common/clock.h"
+#include "engine/registry.h"
+
+namespace keel::workflows {
+
+inline constexpr const char* kCheckoutWorkflow = "checkout_saga";
+inline constexpr const char* kShipmentWorkflow = "shipment_tracking";
+
+inline std::string CheckoutWorkflowId(const std::string& order_id) {
+  return "checkout-" + order_id;
+}
+inline std::string ShipmentWorkflowId(const std::string& order_id) {
+  return "shipment-" + order_id;
+}
+
+// Defaults the API puts into each checkout's input.
+inline constexpr Millis kDefaultPaymentWindowMs = 15 * 60 * 1000;
+// Holds outlive the payment window by this much, so a saga that is slow to confirm
+// (a worker restarting) still finds its holds.
+inline constexpr Millis kHoldGraceMs = 10 * 60 * 1000;
+inline constexpr Millis kDefaultReturnWindowMs = 30LL * 24 * 3600 * 1000;
+
+void RegisterCommerceWorkflows(Registry& registry);
+
+}  // namespace keel::workflows
