@@ -202,8 +202,8 @@ Result<std::unique_ptr<ApiProcess>> StartApi(const WorkerFlags& f, commerce::Sho
     KEEL_ASSIGN_OR_RETURN(int64_t seeded, commerce::SeedDemoCatalog(*shop, f.seed_demo));
     if (seeded > 0) spdlog::info("seeded a demo catalog of {} items", seeded);
   }
-  api->storefront = std::make_unique<http::StorefrontApi>(shop, http::StorefrontOptions{},
-                                                          std::move(checkout));
+  api->storefront =
+      std::make_unique<http::StorefrontApi>(shop, http::StorefrontOptions{}, std::move(checkout));
   api->storefront->AddRoutes(api->router);
   api->router.Add(http::bhttp::verb::get, "/healthz", [](const http::ApiRequest&) {
     return http::JsonResponse(200, json::object{{"status", "ok"}});
@@ -275,8 +275,8 @@ int RunWorker(const WorkerFlags& f, bool serve) {
     }
     api = std::move(started).value();
     (*shop)->StartBackground();
-    const std::string base = "http://" + http::ParseHostPort(f.http)->first + ":" +
-                             std::to_string(api->server->port());
+    const std::string base =
+        "http://" + http::ParseHostPort(f.http)->first + ":" + std::to_string(api->server->port());
     if (sims->payments) sims->payments->SetWebhookUrl(base + "/webhooks/payments");
     if (sims->carrier) sims->carrier->SetWebhookUrl(base + "/webhooks/carrier");
   }
@@ -284,8 +284,8 @@ int RunWorker(const WorkerFlags& f, bool serve) {
                serve ? "serve" : "worker", persistence::DisplayUrl(f.db), engine.identity(),
                o.run_workflows, o.run_activities, deps.payments_url, deps.carrier_url);
   if (serve) {
-    const std::string base = "http://" + http::ParseHostPort(f.http)->first + ":" +
-                             std::to_string(api->server->port());
+    const std::string base =
+        "http://" + http::ParseHostPort(f.http)->first + ":" + std::to_string(api->server->port());
     std::cout << "Keel API on " << base << "  (try GET /items?term=lamp, GET /healthz)\n"
               << "Payment gateway: " << deps.payments_url << "   Carrier: " << deps.carrier_url
               << "\n"

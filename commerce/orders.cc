@@ -169,6 +169,15 @@ Result<Order> Orders::Get(const std::string& order_id) {
   return o;
 }
 
+Result<std::vector<std::string>> Orders::IdsAfter(const std::string& after_id, int limit) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT order_id FROM orders WHERE order_id > $1 "
+                                              "ORDER BY order_id LIMIT $2",
+                                              {after_id, int64_t{limit}}));
+  std::vector<std::string> ids;
+  for (const auto& row : r) ids.push_back(row.Text(0));
+  return ids;
+}
+
 Result<OrderPage> Orders::List(const std::string& buyer_id, const std::string& status,
                                const std::string& cursor, int size) {
   KEEL_RETURN_IF_ERROR(CheckRange("size", size, 1, 100));

@@ -56,6 +56,8 @@ class Orders {
   // A buyer's orders, newest first; status "" for all. invalid_cursor, validation_failed.
   Result<OrderPage> List(const std::string& buyer_id, const std::string& status,
                          const std::string& cursor, int size);
+  // Order ids after `after_id` in id order, at most `limit` (audits walk every order).
+  Result<std::vector<std::string>> IdsAfter(const std::string& after_id, int limit);
   // Items most often bought with `item_id` in confirmed orders, most first.
   Result<std::vector<std::pair<std::string, int64_t>>> BoughtTogether(const std::string& item_id,
                                                                       int limit);

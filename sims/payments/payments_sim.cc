@@ -202,7 +202,11 @@ Response PaymentsSim::Impl::Run(const ApiRequest& req, const std::function<Respo
     } else if (faults.fail_rate > 0 && u(rng) < faults.fail_rate) {
       fail = true;
     }
-    if (!fail) {
+    const bool confirm = req.raw.target().ends_with("/confirm");
+    if (!fail && confirm && faults.drop_next_confirm > 0) {
+      --faults.drop_next_confirm;
+      drop = true;
+    } else if (!fail) {
       if (faults.drop_next > 0) {
         --faults.drop_next;
         drop = true;
@@ -609,6 +613,7 @@ void PaymentsSim::AddRoutes(http::Router& router) {
                                           {"latency_ms", f.latency_ms},
                                           {"fail_next", f.fail_next},
                                           {"drop_next", f.drop_next},
+                                          {"drop_next_confirm", f.drop_next_confirm},
                                           {"duplicate_rate", f.duplicate_rate},
                                           {"max_delay_ms", f.max_delay_ms},
                                           {"three_ds_delay_ms", f.three_ds_delay_ms}});
@@ -643,6 +648,8 @@ void PaymentsSim::AddRoutes(http::Router& router) {
         f.fail_next = static_cast<int>(number);
       else if (key == "drop_next")
         f.drop_next = static_cast<int>(number);
+      else if (key == "drop_next_confirm")
+        f.drop_next_confirm = static_cast<int>(number);
       else if (key == "max_delay_ms")
         f.max_delay_ms = static_cast<Millis>(number);
       else if (key == "three_ds_delay_ms")

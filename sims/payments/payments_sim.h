@@ -39,6 +39,7 @@ struct PaymentFaults {
   Millis latency_ms = 0;          // added to every reply, after the work is done
   int fail_next = 0;              // the next N POSTs answer 500 (deterministic, for tests)
   int drop_next = 0;              // the next N POSTs are carried out, reply dropped
+  int drop_next_confirm = 0;      // the next N confirms are carried out, reply dropped
   // Webhooks.
   double duplicate_rate = 0;  // a delivered event is delivered once more
   Millis max_delay_ms = 0;    // each event waits a random 0..N ms first (so they reorder)

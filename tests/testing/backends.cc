@@ -41,7 +41,7 @@ class PostgresInstance final : public BackendInstance {
       w.exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
       w.exec("DROP SCHEMA IF EXISTS " + schema_ + "_demo CASCADE");
       for (const char* service :
-           {"users", "catalog", "search", "inventory", "carts", "orders", "api"}) {
+           {"users", "catalog", "search", "inventory", "carts", "orders", "notifications", "api"}) {
         w.exec("DROP SCHEMA IF EXISTS " + schema_ + "_" + service + " CASCADE");
       }
       w.commit();
