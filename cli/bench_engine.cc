@@ -253,6 +253,7 @@ void AddBenchCommands(CLI::App& app, CliState& state) {
   engine->add_option("--synchronous", B().synchronous, "SQLite synchronous mode")
       ->check(CLI::IsMember({"FULL", "NORMAL", "OFF"}));
   engine->callback([&state] { state.action = RunBenchEngine; });
+  AddCheckoutBench(bench, state);
 }
 
 }  // namespace keel::cli

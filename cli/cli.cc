@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/shop_stack.h"
 #include "commerce/shop.h"
 #include "engine/engine.h"
 #include "examples/demo_saga.h"
@@ -109,199 +110,57 @@ struct WorkerFlags {
   double carrier_speed = 1.0;
 };
 
-constexpr const char* kDefaultPaymentsUrl = "http://127.0.0.1:8081";
-constexpr const char* kDefaultCarrierUrl = "http://127.0.0.1:8082";
-
-// A simulator embedded in `keel serve`, on its own port.
-struct EmbeddedSims {
-  std::unique_ptr<sims::PaymentsSim> payments;
-  std::unique_ptr<sims::CarrierSim> carrier;
-  http::Router payments_router, carrier_router;
-  std::unique_ptr<http::HttpServer> payments_server, carrier_server;
-  std::string payments_url, carrier_url;
-
-  void Stop() {
-    if (payments_server) payments_server->Stop(500);
-    if (carrier_server) carrier_server->Stop(500);
-    if (payments) payments->Stop();
-    if (carrier) carrier->Stop();
-  }
-};
-
-Result<std::unique_ptr<http::HttpServer>> ServeRouter(const std::string& host_port,
-                                                      http::Router* router, int threads) {
-  KEEL_ASSIGN_OR_RETURN(auto hp, http::ParseHostPort(host_port));
-  http::ServerOptions ho;
-  ho.host = hp.first;
-  ho.port = hp.second;
-  ho.threads = threads;
-  auto server = std::make_unique<http::HttpServer>(
-      ho, [router](const http::Request& req, const http::RequestInfo& info) {
-        return router->Handle(req, info);
-      });
-  KEEL_RETURN_IF_ERROR(server->Start());
-  return server;
-}
-
-// The embedded simulators' ledger directory: beside a sqlite: store, else ./keel-sim-data.
-std::string SimDataDir(const WorkerFlags& f) {
-  if (!f.sim_data.empty()) return f.sim_data;
-  if (f.db.rfind("sqlite:", 0) == 0) return f.db.substr(7);
-  return "./keel-sim-data";
-}
-
-Result<std::unique_ptr<EmbeddedSims>> StartSims(const WorkerFlags& f, Clock* clock) {
-  auto sims = std::make_unique<EmbeddedSims>();
-  const std::string dir = "sqlite:" + SimDataDir(f);
-  if (f.payments_url.empty()) {
-    KEEL_ASSIGN_OR_RETURN(auto ledger, persistence::OpenSqlDatabase(dir, "payments_sim", {}));
-    sims::PaymentsSimOptions o;
-    o.webhook_secret = f.webhook_secret;
-    KEEL_ASSIGN_OR_RETURN(sims->payments, sims::PaymentsSim::Open(std::move(ledger), clock, o));
-    sims->payments->AddRoutes(sims->payments_router);
-    KEEL_ASSIGN_OR_RETURN(sims->payments_server,
-                          ServeRouter(f.payments_http, &sims->payments_router, 4));
-    sims->payments->Start();
-    sims->payments_url = "http://" + http::ParseHostPort(f.payments_http)->first + ":" +
-                         std::to_string(sims->payments_server->port());
-  } else {
-    sims->payments_url = f.payments_url;
-  }
-  if (f.carrier_url.empty()) {
-    KEEL_ASSIGN_OR_RETURN(auto ledger, persistence::OpenSqlDatabase(dir, "carrier_sim", {}));
-    sims::CarrierSimOptions o;
-    o.webhook_secret = f.webhook_secret;
-    o.faults.speed = f.carrier_speed;
-    KEEL_ASSIGN_OR_RETURN(sims->carrier, sims::CarrierSim::Open(std::move(ledger), clock, o));
-    sims->carrier->AddRoutes(sims->carrier_router);
-    KEEL_ASSIGN_OR_RETURN(sims->carrier_server,
-                          ServeRouter(f.carrier_http, &sims->carrier_router, 2));
-    sims->carrier->Start();
-    sims->carrier_url = "http://" + http::ParseHostPort(f.carrier_http)->first + ":" +
-                        std::to_string(sims->carrier_server->port());
-  } else {
-    sims->carrier_url = f.carrier_url;
-  }
-  return sims;
-}
-
-// The HTTP API of `keel serve`: the storefront with checkout, health and readiness.
-struct ApiProcess {
-  std::unique_ptr<http::StorefrontApi> storefront;
-  http::Router router;
-  std::unique_ptr<http::HttpServer> server;
-};
-
-Result<std::unique_ptr<ApiProcess>> StartApi(const WorkerFlags& f, commerce::Shop* shop,
-                                             http::CheckoutConfig checkout) {
-  auto api = std::make_unique<ApiProcess>();
-  if (const char* pw = std::getenv("KEEL_ADMIN_PASSWORD"); pw && *pw) {
-    KEEL_RETURN_IF_ERROR(shop->users().EnsureAdmin("admin@keel.local", pw));
-  }
-  if (f.seed_demo > 0) {
-    KEEL_ASSIGN_OR_RETURN(int64_t seeded, commerce::SeedDemoCatalog(*shop, f.seed_demo));
-    if (seeded > 0) spdlog::info("seeded a demo catalog of {} items", seeded);
-  }
-  api->storefront =
-      std::make_unique<http::StorefrontApi>(shop, http::StorefrontOptions{}, std::move(checkout));
-  api->storefront->AddRoutes(api->router);
-  api->router.Add(http::bhttp::verb::get, "/healthz", [](const http::ApiRequest&) {
-    return http::JsonResponse(200, json::object{{"status", "ok"}});
-  });
-  api->router.Add(http::bhttp::verb::get, "/readyz", [shop](const http::ApiRequest&) {
-    auto n = shop->catalog().Count();
-    if (!n.ok()) return http::StatusResponse(n.status());
-    return http::JsonResponse(200, json::object{{"status", "ready"}});
-  });
-  KEEL_ASSIGN_OR_RETURN(api->server, ServeRouter(f.http, &api->router, f.http_threads));
-  return api;
-}
-
 int RunWorker(const WorkerFlags& f, bool serve) {
   BlockStopSignals();
-  if (serve && (!f.payments_url.empty() || !f.carrier_url.empty()) && f.webhook_secret.empty()) {
-    std::cerr << "error: --webhook-secret is required with --payments-url or --carrier-url: the "
-                 "shop must verify the external simulators' webhooks (start them with the same "
-                 "--webhook-secret)\n";
-    return kExitUsage;
-  }
-  auto store = OpenDb(f.db, f.connect_retry_ms);
-  if (!store.ok()) return ReportError(store.status());
-  Clock* clock = SystemClock::Default();
-  commerce::ShopOptions so;
-  so.connect_retry_ms = f.connect_retry_ms;
-  auto shop = commerce::Shop::Open(f.db, clock, so);
-  if (!shop.ok()) return ReportError(shop.status());
-  std::unique_ptr<EmbeddedSims> sims;
-  activities::CommerceDeps deps;
-  deps.shop = shop->get();
-  deps.payments_url = f.payments_url.empty() ? kDefaultPaymentsUrl : f.payments_url;
-  deps.carrier_url = f.carrier_url.empty() ? kDefaultCarrierUrl : f.carrier_url;
-  if (serve) {
-    auto started = StartSims(f, clock);
-    if (!started.ok()) return ReportError(started.status());
-    sims = std::move(started).value();
-    deps.payments_url = sims->payments_url;
-    deps.carrier_url = sims->carrier_url;
-  }
-  Registry registry;
-  RegisterAll(registry, f.db, /*run_activities=*/true, &deps);
-  EngineOptions o;
+  ShopStackOptions o;
+  o.db = f.db;
+  o.connect_retry_ms = f.connect_retry_ms;
+  o.payments_url = f.payments_url;
+  o.carrier_url = f.carrier_url;
+  o.serve = serve;
+  o.http = f.http;
+  o.http_threads = f.http_threads;
+  o.seed_demo = f.seed_demo;
+  o.payments_http = f.payments_http;
+  o.carrier_http = f.carrier_http;
+  o.webhook_secret = f.webhook_secret;
+  o.sim_data = f.sim_data;
+  o.payment_window_ms = f.payment_window_ms;
+  o.carrier_speed = f.carrier_speed;
+  EngineOptions& e = o.engine;
   std::set<std::string> queues = SplitQueues(f.queues);
   bool only_workflows = f.workflows && queues.empty();
   bool only_activities = !f.workflows && !queues.empty();
-  o.run_workflows = !only_activities && !f.no_workers;
-  o.run_activities = !only_workflows && !f.no_workers;
-  o.activity_queues = queues;
-  if (f.workflows && !queues.empty()) o.workflow_queues = {};
-  o.activity_threads = f.concurrency;
-  o.workflow_threads = f.workflow_threads;
-  Engine engine(store->get(), &registry, o);
-  deps.history = &engine.history();
-  engine.Start();
-  std::unique_ptr<ApiProcess> api;
-  if (serve) {
-    http::CheckoutConfig cc;
-    cc.history = &engine.history();
-    cc.payment_window_ms = f.payment_window_ms;
-    cc.payments_webhook_secret =
-        sims->payments ? sims->payments->webhook_secret() : f.webhook_secret;
-    cc.carrier_webhook_secret = sims->carrier ? sims->carrier->webhook_secret() : f.webhook_secret;
-    auto started = StartApi(f, shop->get(), cc);
-    if (!started.ok()) {
-      sims->Stop();
-      engine.Stop();
-      return ReportError(started.status());
+  e.run_workflows = !only_activities && !f.no_workers;
+  e.run_activities = !only_workflows && !f.no_workers;
+  e.activity_queues = queues;
+  e.activity_threads = f.concurrency;
+  e.workflow_threads = f.workflow_threads;
+  auto stack = ShopStack::Start(o);
+  if (!stack.ok()) {
+    if (stack.status().reason() == "usage") {
+      std::cerr << "error: " << stack.status().message() << "\n";
+      return kExitUsage;
     }
-    api = std::move(started).value();
-    (*shop)->StartBackground();
-    const std::string base =
-        "http://" + http::ParseHostPort(f.http)->first + ":" + std::to_string(api->server->port());
-    if (sims->payments) sims->payments->SetWebhookUrl(base + "/webhooks/payments");
-    if (sims->carrier) sims->carrier->SetWebhookUrl(base + "/webhooks/carrier");
+    return ReportError(stack.status());
   }
+  ShopStack& s = **stack;
   spdlog::info("keel {} up: db={} identity={} workflows={} activities={} payments={} carrier={}",
-               serve ? "serve" : "worker", persistence::DisplayUrl(f.db), engine.identity(),
-               o.run_workflows, o.run_activities, deps.payments_url, deps.carrier_url);
+               serve ? "serve" : "worker", persistence::DisplayUrl(f.db), s.engine().identity(),
+               e.run_workflows, e.run_activities, s.payments_url(), s.carrier_url());
   if (serve) {
-    const std::string base =
-        "http://" + http::ParseHostPort(f.http)->first + ":" + std::to_string(api->server->port());
-    std::cout << "Keel API on " << base << "  (try GET /items?term=lamp, GET /healthz)\n"
-              << "Payment gateway: " << deps.payments_url << "   Carrier: " << deps.carrier_url
+    std::cout << "Keel API on " << s.api_url() << "  (try GET /items?term=lamp, GET /healthz)\n"
+              << "Payment gateway: " << s.payments_url() << "   Carrier: " << s.carrier_url()
               << "\n"
               << "Keel engine running on " << persistence::DisplayUrl(f.db)
               << (f.no_workers ? " (no workers: run `keel worker` processes).\n"
                                : " (workers in process).\n")
-              << "Place a first order: see README.md, \"Place an order\".\n"
               << "Ctrl-C stops it.\n"
               << std::flush;
   }
   int sig = WaitForStopSignal();
   spdlog::info("signal {}: stopping", sig);
-  if (api) api->server->Stop();  // drain requests in progress first
-  (*shop)->StopBackground();
-  engine.Stop();
-  if (sims) sims->Stop();
+  s.Stop();
   return kExitOk;
 }
 
@@ -409,6 +268,7 @@ int RunCli(int argc, char** argv) {
   AddBenchCommands(app, state);
   AddDbCommands(app, state);
   AddSimCommands(app, state);
+  AddAuditCommand(app, state);
   AddEnvNames(&app);
   try {
     app.parse(argc, argv);

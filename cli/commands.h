@@ -1,12 +1,12 @@
 #pragma once
 // Sub-command registration, one function per command group.
 
-#include "activities/commerce_activities.h"
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "activities/commerce_activities.h"
 #include "common/status.h"
 #include "engine/registry.h"
 #include "persistence/store.h"
@@ -40,5 +40,8 @@ void AddWorkerCommands(CLI::App& app, CliState& state);
 void AddBenchCommands(CLI::App& app, CliState& state);
 void AddDbCommands(CLI::App& app, CliState& state);
 void AddSimCommands(CLI::App& app, CliState& state);
+void AddAuditCommand(CLI::App& app, CliState& state);
+// `keel bench checkout`, under the `bench` command.
+void AddCheckoutBench(CLI::App* bench, CliState& state);
 
 }  // namespace keel::cli

@@ -104,8 +104,12 @@ Status StorefrontApi::ClaimCart(const std::string& cart_id, const std::string& o
     }
     const std::string prev = rows[0].Text(0);
     if (prev == order_id) return Status::Ok();
+    // The earlier checkout holds the cart until its order leaves pending_payment
+    // (the saga empties the cart just before confirming) or the saga ends.
     auto d = checkout_.history->Describe(workflows::CheckoutWorkflowId(prev));
-    if (d.ok() && d->execution.status == persistence::ExecutionStatus::kRunning) {
+    auto prev_order = shop_->orders().Get(prev);
+    const bool settled = prev_order.ok() && prev_order->status != "pending_payment";
+    if (d.ok() && d->execution.status == persistence::ExecutionStatus::kRunning && !settled) {
       return Status::FailedPrecondition(
           "a checkout of this cart is still running (order " + prev + "); wait for it to end",
           "checkout_in_progress");

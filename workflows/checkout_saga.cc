@@ -241,12 +241,14 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
     co_return co_await Unwind(&ctx, c, holds, intent_id, fail_status, reason, detail);
   }
   window.Cancel();
+  // The cart is emptied before the order leaves pending_payment: the API lets the
+  // cart check out again from then on.
+  json::object in6 = json::object{{"cart_id", c.cart_id}};
+  co_await ctx.ExecuteActivity("orders.clear_cart", in6, StepOptions(kOrdersQueue));
   co_await TransitionOrder(&ctx, c.order_id, "pending_payment", "confirmed",
                            "payment " + intent_id + " succeeded");
   co_await NotifyBuyer(&ctx, c.buyer_id, c.order_id, "order_confirmed",
                        "Order " + c.order_id + " is confirmed");
-  json::object in6 = json::object{{"cart_id", c.cart_id}};
-  co_await ctx.ExecuteActivity("orders.clear_cart", in6, StepOptions(kOrdersQueue));
 
   // 7. Shipment tracking takes over the order; a cancel that came after the
   // confirmation is handed to it.

@@ -11,7 +11,7 @@
 //   4. create the PaymentIntent and confirm it (Idempotency-Keys from the order id);
 //   5. on 3DS, wait for the gateway's webhook (signal "payment") raced against the
 //      payment window; the window's end expires the order;
-//   6. commit the holds, confirm the order, clear the cart, notify;
+//   6. commit the holds, clear the cart, confirm the order, notify;
 //   7. start shipment_tracking and hand it the order.
 //   Every failure compensates: void the payment (cancel, or refund what was taken),
 //   release the holds, move the order to payment_failed / expired / cancelled, notify.

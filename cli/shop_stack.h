@@ -1,0 +1,79 @@
+#pragma once
+// One process of the shop, assembled: the store, the commerce services, the engine
+// with its workers, and (when serving) the embedded simulators and the HTTP API,
+// started in the order that lets each find the last. `keel serve`, `keel worker` and
+// `keel bench checkout` are this stack with different options.
+
+#include <memory>
+#include <string>
+
+#include "activities/commerce_activities.h"
+#include "commerce/shop.h"
+#include "engine/engine.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "http/storefront_api.h"
+#include "sims/carrier/carrier_sim.h"
+#include "sims/payments/payments_sim.h"
+
+namespace keel::cli {
+
+inline constexpr const char* kDefaultPaymentsUrl = "http://127.0.0.1:8081";
+inline constexpr const char* kDefaultCarrierUrl = "http://127.0.0.1:8082";
+
+struct ShopStackOptions {
+  std::string db = "sqlite:./keel-data";
+  Millis connect_retry_ms = 60'000;
+  EngineOptions engine;
+  // External simulators; "" embeds one when serving (a worker defaults to the
+  // embedded ones' ports on this machine).
+  std::string payments_url, carrier_url;
+  bool serve = false;  // the API and the embedded simulators
+  std::string http = "127.0.0.1:8080";
+  int http_threads = 16;
+  int seed_demo = 0;
+  std::string payments_http = "127.0.0.1:8081", carrier_http = "127.0.0.1:8082";
+  std::string webhook_secret;  // required with external simulators when serving
+  std::string sim_data;        // the embedded simulators' ledgers ("": beside sqlite data)
+  Millis payment_window_ms = 15 * 60 * 1000;
+  sims::PaymentFaults payment_faults;
+  double carrier_speed = 1.0;
+};
+
+class ShopStack {
+ public:
+  static Result<std::unique_ptr<ShopStack>> Start(const ShopStackOptions& options);
+  ~ShopStack();
+  // API first (drains requests), then workers, then simulators. Safe to call twice.
+  void Stop();
+
+  Engine& engine() { return *engine_; }
+  commerce::Shop& shop() { return *shop_; }
+  const std::string& api_url() const { return api_url_; }  // "" unless serving
+  const std::string& payments_url() const { return deps_.payments_url; }
+  const std::string& carrier_url() const { return deps_.carrier_url; }
+
+ private:
+  ShopStack() = default;
+  Status StartSims(const ShopStackOptions& o);
+  Status StartApi(const ShopStackOptions& o);
+
+  std::unique_ptr<persistence::Store> store_;
+  std::unique_ptr<commerce::Shop> shop_;
+  activities::CommerceDeps deps_;
+  Registry registry_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<sims::PaymentsSim> payments_;
+  std::unique_ptr<sims::CarrierSim> carrier_;
+  http::Router payments_router_, carrier_router_, router_;
+  std::unique_ptr<http::HttpServer> payments_server_, carrier_server_, server_;
+  std::unique_ptr<http::StorefrontApi> storefront_;
+  std::string api_url_;
+  bool stopped_ = false;
+};
+
+// Serves `router` on HOST:PORT with `threads` I/O threads.
+Result<std::unique_ptr<http::HttpServer>> ServeRouter(const std::string& host_port,
+                                                      http::Router* router, int threads);
+
+}  // namespace keel::cli
