@@ -155,6 +155,21 @@ int RunWorker(const WorkerFlags& f, bool serve) {
               << "Keel engine running on " << persistence::DisplayUrl(f.db)
               << (f.no_workers ? " (no workers: run `keel worker` processes).\n"
                                : " (workers in process).\n")
+              << "Place a first order (pm_card_visa succeeds; see README.md for more):\n"
+              << "  B=" << s.api_url() << "\n"
+              << "  curl -s -XPOST $B/auth/register -d "
+                 "'{\"email\":\"ann@example.com\",\"password\":\"correct horse\"}'\n"
+              << "  T=$(curl -s -XPOST $B/auth/login -d "
+                 "'{\"email\":\"ann@example.com\",\"password\":\"correct horse\"}' | sed "
+                 "'s/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')\n"
+              << "  curl -s -XPATCH $B/cart -H \"Authorization: Bearer $T\" -d "
+                 "'{\"itemId\":\"item-1\",\"quantity\":1}'   # note the cart's \"total\"\n"
+              << "  curl -s -XPOST \"$B/checkout?wait=10\" -H \"Authorization: Bearer $T\" -H "
+                 "'Idempotency-Key: order-1' -d '{\"amount\":TOTAL,\"paymentInfo\":{"
+                 "\"paymentType\":\"CARD\",\"paymentMethod\":\"pm_card_visa\"},"
+                 "\"shippingAddress\":{\"name\":\"Ann\",\"line1\":\"1 Main St\",\"city\":"
+                 "\"Springfield\",\"postal_code\":\"12345\",\"country\":\"US\"}}'\n"
+              << "  curl -s $B/orders -H \"Authorization: Bearer $T\"\n"
               << "Ctrl-C stops it.\n"
               << std::flush;
   }
