@@ -80,14 +80,6 @@ int RunCarrier(const CarrierFlags& f) {
 }
 
 int RunPayments(const PaymentsFlags& f) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
-  auto hp = http::ParseHostPort(f.http);
-  if (!hp.ok()) return ReportError(hp.status());
   auto ledger = persistence::OpenSqlDatabase("sqlite:" + f.data, "payments_sim", {});
   if (!ledger.ok()) return ReportError(ledger.status());
   sims::PaymentsSimOptions o;
@@ -104,25 +96,12 @@ int RunPayments(const PaymentsFlags& f) {
   if (!sim.ok()) return ReportError(sim.status());
   http::Router router;
   sim.value()->AddRoutes(router);
-  http::ServerOptions so;
-  so.host = hp->first;
-  so.port = hp->second;
-  http::HttpServer server(so, [&router](const http::Request& req, const http::RequestInfo& info) {
-    return router.Handle(req, info);
-  });
-  if (Status s = server.Start(); !s.ok()) return ReportError(s);
-  sim.value()->Start();
-  std::cout << "payment gateway simulator on http://" << hp->first << ":" << server.port()
-            << " (ledger " << f.data << "/payments_sim.db"
-            << (f.webhook_url.empty() ? ", no webhook URL yet" : ", webhooks to " + f.webhook_url)
-            << ")\n"
-            << std::flush;
-  int sig = 0;
-  sigwait(&set, &sig);
-  spdlog::info("signal {}: stopping", sig);
-  server.Stop();
-  sim.value()->Stop();
-  return kExitOk;
+  sims::PaymentsSim* p = sim.value().get();
+  return ServeUntilSignal(
+      f.http, router,
+      "payment gateway simulator (ledger " + f.data + "/payments_sim.db" +
+          (f.webhook_url.empty() ? ", no webhook URL yet" : ", webhooks to " + f.webhook_url) + ")",
+      [p] { p->Start(); }, [p] { p->Stop(); });
 }
 
 }  // namespace

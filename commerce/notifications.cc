@@ -44,8 +44,8 @@ Status Notifications::Add(Notification n, bool* created) {
           t.Query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.notifications'))")
               .status());
     }
-    KEEL_ASSIGN_OR_RETURN(SqlRows seen, t.Query("SELECT 1 FROM notifications WHERE event_id = $1",
-                                                {n.event_id}));
+    KEEL_ASSIGN_OR_RETURN(SqlRows seen,
+                          t.Query("SELECT 1 FROM notifications WHERE event_id = $1", {n.event_id}));
     if (!seen.empty()) return Status::Ok();
     KEEL_ASSIGN_OR_RETURN(
         int64_t rows,
@@ -79,11 +79,10 @@ Result<std::pair<std::vector<Notification>, int64_t>> Notifications::List(
 }
 
 Result<std::vector<Notification>> Notifications::ForOrder(const std::string& order_id) {
-  KEEL_ASSIGN_OR_RETURN(
-      SqlRows rows,
-      db_->Query(std::string("SELECT ") + kCols + " FROM notifications WHERE order_id = $1 "
-                                                  "ORDER BY seq",
-                 {order_id}));
+  KEEL_ASSIGN_OR_RETURN(SqlRows rows, db_->Query(std::string("SELECT ") + kCols +
+                                                     " FROM notifications WHERE order_id = $1 "
+                                                     "ORDER BY seq",
+                                                 {order_id}));
   std::vector<Notification> out;
   for (const auto& r : rows) out.push_back(Read(r));
   return out;

@@ -26,7 +26,7 @@ class Notifications {
   // A user's notifications, newest first, at most `limit`, older than `before_seq`
   // (0: from the newest). Returns them with the seq of the last one (the next cursor).
   Result<std::pair<std::vector<Notification>, int64_t>> List(const std::string& user_id,
-                                                              int64_t before_seq, int limit);
+                                                             int64_t before_seq, int limit);
   // Every notification of `order_id`, oldest first (audits, tests).
   Result<std::vector<Notification>> ForOrder(const std::string& order_id);
 

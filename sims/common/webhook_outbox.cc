@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commerce/auth.h"
+#include "commerce/validation.h"
 #include "http/client.h"
 #include "http/webhook_signature.h"
 
@@ -140,6 +141,20 @@ Result<std::string> LoadWebhookSecret(persistence::SqlDatabase& db, const std::s
         .status();
   }));
   return secret;
+}
+
+void AddWebhookUrlRoute(http::Router& router, std::function<void(const std::string&)> set_url) {
+  router.Add(http::bhttp::verb::post, "/v1/sim/webhook", [set_url](const http::ApiRequest& req) {
+    auto body = http::ParseBodyObject(req.raw);
+    if (!body.ok()) return http::StatusResponse(body.status());
+    auto url = http::StringField(body.value(), "url", true);
+    if (!url.ok()) return http::StatusResponse(url.status());
+    if (auto parsed = http::ParseHttpUrl(url.value()); !parsed.ok()) {
+      return http::StatusResponse(commerce::FieldError("url", parsed.status().message()));
+    }
+    set_url(url.value());
+    return http::JsonResponse(200, json::object{{"url", url.value()}});
+  });
 }
 
 }  // namespace keel::sims

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/json.h"
+#include "http/router.h"
 #include "persistence/sql/sql_database.h"
 
 namespace keel::sims {
@@ -57,6 +58,9 @@ class WebhookOutbox {
 // Reads the simulator's webhook secret from its `settings` table, storing `given`
 // when it is not empty, or a new random one when none is stored yet.
 Result<std::string> LoadWebhookSecret(persistence::SqlDatabase& db, const std::string& given);
+
+// POST /v1/sim/webhook {url}: points a simulator's webhooks at `url` (validated).
+void AddWebhookUrlRoute(http::Router& router, std::function<void(const std::string&)> set_url);
 
 // A random object id with `prefix` ("pi_", "evt_", "shp_").
 std::string NewObjectId(const char* prefix);

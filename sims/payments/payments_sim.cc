@@ -664,17 +664,7 @@ void PaymentsSim::AddRoutes(http::Router& router) {
     SetFaults(f);
     return JsonResponse(200, json::object{{"ok", true}});
   });
-  router.Add(V::post, "/v1/sim/webhook", [this](const ApiRequest& req) {
-    auto body = http::ParseBodyObject(req.raw);
-    if (!body.ok()) return http::StatusResponse(body.status());
-    auto url = http::StringField(body.value(), "url", true);
-    if (!url.ok()) return http::StatusResponse(url.status());
-    if (auto parsed = http::ParseHttpUrl(url.value()); !parsed.ok()) {
-      return http::StatusResponse(commerce::FieldError("url", parsed.status().message()));
-    }
-    SetWebhookUrl(url.value());
-    return JsonResponse(200, json::object{{"url", url.value()}});
-  });
+  AddWebhookUrlRoute(router, [this](const std::string& url) { SetWebhookUrl(url); });
 }
 
 }  // namespace keel::sims
