@@ -47,6 +47,27 @@ class ActivityError : public std::runtime_error {
   int attempts_;
 };
 
+// What workflow code catches when a child workflow could not start, or closed
+// without completing. `type` is the child's failure type, or "Canceled",
+// "Terminated", "WorkflowAlreadyStarted", "WorkflowIdReuseRejected".
+class ChildWorkflowError : public std::runtime_error {
+ public:
+  ChildWorkflowError(std::string workflow_type, std::string workflow_id, std::string type,
+                     const std::string& message)
+      : std::runtime_error(message),
+        workflow_type_(std::move(workflow_type)),
+        workflow_id_(std::move(workflow_id)),
+        type_(std::move(type)) {}
+  const std::string& workflow_type() const { return workflow_type_; }
+  const std::string& workflow_id() const { return workflow_id_; }
+  const std::string& type() const { return type_; }
+
+ private:
+  std::string workflow_type_;
+  std::string workflow_id_;
+  std::string type_;
+};
+
 // Thrown into workflow code blocked on something cancelled (e.g. a cancelled timer).
 class CanceledError : public std::runtime_error {
  public:

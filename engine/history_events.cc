@@ -25,6 +25,7 @@ bool IsInputEvent(const proto::HistoryEvent& e) {
     case E::kChildWorkflowExecutionStarted:
     case E::kChildWorkflowExecutionCompleted:
     case E::kChildWorkflowExecutionFailed:
+    case E::kStartChildWorkflowExecutionFailed:
       return true;
     default:
       return false;
@@ -43,6 +44,7 @@ bool IsCommandEvent(const proto::HistoryEvent& e) {
     case E::kWorkflowExecutionCancelled:
     case E::kWorkflowExecutionContinuedAsNew:
     case E::kChildWorkflowExecutionInitiated:
+    case E::kRequestCancelChildWorkflowExecution:
       return true;
     default:
       return false;
@@ -78,7 +80,13 @@ bool CommandMatchesEvent(const proto::Command& c, const proto::HistoryEvent& e) 
     case C::kStartChildWorkflow:
       return e.has_child_workflow_execution_initiated() &&
              e.child_workflow_execution_initiated().child_id() ==
-                 c.start_child_workflow().child_id();
+                 c.start_child_workflow().child_id() &&
+             e.child_workflow_execution_initiated().workflow_type() ==
+                 c.start_child_workflow().workflow_type();
+    case C::kRequestCancelChildWorkflow:
+      return e.has_request_cancel_child_workflow_execution() &&
+             e.request_cancel_child_workflow_execution().child_id() ==
+                 c.request_cancel_child_workflow().child_id();
     default:
       return false;
   }
@@ -93,6 +101,9 @@ std::string DescribeEvent(const proto::HistoryEvent& e) {
     s += ", timer " + e.timer_started().timer_id();
   } else if (e.has_marker_recorded()) {
     s += ", marker " + e.marker_recorded().marker_name() + "/" + e.marker_recorded().marker_id();
+  } else if (e.has_child_workflow_execution_initiated()) {
+    s += ", child " + e.child_workflow_execution_initiated().child_id() + " " +
+         e.child_workflow_execution_initiated().workflow_type();
   }
   return s + ")";
 }
@@ -120,7 +131,10 @@ std::string DescribeCommand(const proto::Command& c) {
     case C::kContinueAsNew:
       return "continue_as_new";
     case C::kStartChildWorkflow:
-      return "start_child_workflow (" + c.start_child_workflow().workflow_type() + ")";
+      return "start_child_workflow (child " + c.start_child_workflow().child_id() + " " +
+             c.start_child_workflow().workflow_type() + ")";
+    case C::kRequestCancelChildWorkflow:
+      return "request_cancel_child_workflow (" + c.request_cancel_child_workflow().child_id() + ")";
     default:
       return "unknown command";
   }

@@ -156,15 +156,10 @@ Status ScheduleWorkflowTask(Ctx& c, ExecutionRow& exec, EventWriter& w) {
   return Status::Ok();
 }
 
-// Closes the run: status, close time, and no more tasks or timers.
-Status CloseRun(Ctx& c, ExecutionRow& exec, ExecutionStatus status) {
-  exec.status = status;
-  exec.close_time = c.txn.Now();
-  exec.wt_task_id = 0;
-  c.fx.closed.push_back(exec);
-  KEEL_RETURN_IF_ERROR(c.txn.DeleteTasksOfRun(exec.run_id));
-  return c.txn.DeleteTimersOfRun(exec.run_id);
-}
+// Closes the run: status, close time, and no more tasks or timers. Its open children
+// get their parent close policy, and a child run reports how it ended to its parent
+// (unless `report_to_parent` is false: the parent is the one closing).
+Status CloseRun(Ctx& c, ExecutionRow& exec, ExecutionStatus status, bool report_to_parent = true);
 
 // Writes the transition's events and the execution row. A run whose history passes
 // the limit is terminated in the same transaction: its history cannot grow further.
@@ -188,10 +183,112 @@ Status CommitRun(Ctx& c, ExecutionRow& exec, int64_t expected_version, EventWrit
   return c.txn.UpdateExecution(exec, expected_version);
 }
 
+// Appends a cancel request to a running run and wakes its workflow code.
+Status RequestCancelRun(Ctx& c, ExecutionRow exec, const std::string& reason,
+                        const std::string& identity) {
+  int64_t version = exec.version;
+  EventWriter w(exec, c.txn.Now());
+  auto* e = w.Add()->mutable_workflow_execution_cancel_requested();
+  e->set_reason(reason);
+  e->set_identity(identity);
+  KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+  return CommitRun(c, exec, version, w);
+}
+
+// Ends a running run at once, without its code's say.
+Status TerminateRun(Ctx& c, ExecutionRow exec, const std::string& reason,
+                    const std::string& identity, bool report_to_parent) {
+  int64_t version = exec.version;
+  EventWriter w(exec, c.txn.Now());
+  auto* e = w.Add()->mutable_workflow_execution_terminated();
+  e->set_reason(reason);
+  e->set_identity(identity);
+  proto::Failure f;
+  f.set_type("Terminated");
+  f.set_message(reason);
+  exec.failure = f.SerializeAsString();
+  KEEL_RETURN_IF_ERROR(CloseRun(c, exec, ExecutionStatus::kTerminated, report_to_parent));
+  return CommitRun(c, exec, version, w);
+}
+
+// How a closed child ended, as its parent sees it.
+proto::Failure ChildFailure(const ExecutionRow& child) {
+  proto::Failure f;
+  if (!child.failure.empty()) f.ParseFromString(child.failure);
+  if (child.status == ExecutionStatus::kCancelled) {
+    f.set_type("Canceled");
+    f.set_message("child workflow '" + child.workflow_id + "' was cancelled");
+  }
+  if (f.type().empty()) f.set_type(persistence::ExecutionStatusName(child.status));
+  return f;
+}
+
+Status ReportToParent(Ctx& c, const ExecutionRow& child) {
+  proto::ParentInfo p;
+  p.ParseFromString(child.parent);
+  KEEL_ASSIGN_OR_RETURN(auto row, c.txn.GetExecution(p.run_id()));
+  if (!row || row->status != ExecutionStatus::kRunning) return Status::Ok();  // nobody to tell
+  ExecutionRow parent = std::move(*row);
+  int64_t version = parent.version;
+  EventWriter w(parent, c.txn.Now());
+  if (child.status == ExecutionStatus::kCompleted) {
+    auto* e = w.Add()->mutable_child_workflow_execution_completed();
+    e->set_child_id(p.child_id());
+    e->mutable_result()->ParseFromString(child.result);
+  } else {
+    auto* e = w.Add()->mutable_child_workflow_execution_failed();
+    e->set_child_id(p.child_id());
+    *e->mutable_failure() = ChildFailure(child);
+  }
+  KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, parent, w));
+  return CommitRun(c, parent, version, w);
+}
+
+Status ApplyParentClosePolicy(Ctx& c, const ExecutionRow& parent) {
+  if (parent.children == 0) return Status::Ok();
+  KEEL_ASSIGN_OR_RETURN(auto children, c.txn.ListOpenChildren(parent.run_id));
+  for (auto& child : children) {
+    bool closing = false;  // closed earlier in this transition, not yet written
+    for (const auto& row : c.fx.closed) closing = closing || row.run_id == child.run_id;
+    if (closing) continue;
+    proto::ParentInfo p;
+    p.ParseFromString(child.parent);
+    std::string why = "parent " + parent.workflow_id + " closed (" +
+                      persistence::ExecutionStatusName(parent.status) + ")";
+    switch (p.close_policy()) {
+      case proto::PARENT_CLOSE_POLICY_ABANDON:
+        break;
+      case proto::PARENT_CLOSE_POLICY_REQUEST_CANCEL:
+        KEEL_RETURN_IF_ERROR(RequestCancelRun(c, std::move(child), why, "keel"));
+        break;
+      default:
+        KEEL_RETURN_IF_ERROR(TerminateRun(c, std::move(child), why, "keel", false));
+        break;
+    }
+  }
+  return Status::Ok();
+}
+
+Status CloseRun(Ctx& c, ExecutionRow& exec, ExecutionStatus status, bool report_to_parent) {
+  exec.status = status;
+  exec.close_time = c.txn.Now();
+  exec.wt_task_id = 0;
+  c.fx.closed.push_back(exec);
+  KEEL_RETURN_IF_ERROR(c.txn.DeleteTasksOfRun(exec.run_id));
+  KEEL_RETURN_IF_ERROR(c.txn.DeleteTimersOfRun(exec.run_id));
+  KEEL_RETURN_IF_ERROR(ApplyParentClosePolicy(c, exec));
+  // A child that continues as new reports when its last run closes.
+  if (report_to_parent && !exec.parent.empty() && status != ExecutionStatus::kContinuedAsNew) {
+    return ReportToParent(c, exec);
+  }
+  return Status::Ok();
+}
+
 struct NewRun {
   std::string workflow_id, workflow_type, task_queue, run_id, continued_from;
   proto::Payload input;
   uint64_t seed;
+  std::string parent;  // serialized proto::ParentInfo; empty for a top-level run
 };
 
 Status CreateRun(Ctx& c, const NewRun& r) {
@@ -201,8 +298,17 @@ Status CreateRun(Ctx& c, const NewRun& r) {
   exec.workflow_type = r.workflow_type;
   exec.task_queue = r.task_queue;
   exec.start_time = c.txn.Now();
+  proto::ParentInfo parent;
+  if (!r.parent.empty()) {
+    parent.ParseFromString(r.parent);
+    exec.parent = r.parent;
+    exec.parent_run_id = parent.run_id();
+  }
   EventWriter w(exec, c.txn.Now());
   auto* s = w.Add()->mutable_workflow_execution_started();
+  s->set_parent_workflow_id(parent.workflow_id());
+  s->set_parent_run_id(parent.run_id());
+  s->set_parent_initiated_event_id(parent.initiated_event_id());
   s->set_workflow_type(r.workflow_type);
   s->set_task_queue(r.task_queue);
   *s->mutable_input() = r.input;
@@ -222,6 +328,79 @@ uint64_t RandomSeed() {
   return gen();
 }
 
+// Why a new run of prev's workflow id may not start, if it may not.
+std::optional<Status> RefuseStart(const ExecutionRow& prev, proto::WorkflowIdReusePolicy policy) {
+  if (prev.status == ExecutionStatus::kRunning) {
+    return Status::AlreadyExists(
+        "workflow '" + prev.workflow_id + "' is already running (run " + prev.run_id + ")",
+        "workflow_already_started");
+  }
+  bool failed_like =
+      prev.status != ExecutionStatus::kCompleted && prev.status != ExecutionStatus::kContinuedAsNew;
+  if (policy == proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE ||
+      (policy == proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY && !failed_like)) {
+    return Status::AlreadyExists("workflow '" + prev.workflow_id + "' already ran (run " +
+                                     prev.run_id + ", " +
+                                     persistence::ExecutionStatusName(prev.status) +
+                                     ") and the reuse policy forbids another run",
+                                 "workflow_id_reuse_rejected");
+  }
+  return std::nullopt;
+}
+
+// The parent's StartChildWorkflow command: the Initiated event, and in the same
+// transaction the child run itself. How that went (Started, or StartFailed) is an
+// input for the parent, queued in `inputs` to follow the task's command events.
+Status StartChild(Ctx& c, ExecutionRow& parent, const proto::StartChildWorkflowCommand& a,
+                  EventWriter& w, std::vector<proto::HistoryEvent>& inputs) {
+  auto* ev = w.Add();
+  auto* i = ev->mutable_child_workflow_execution_initiated();
+  i->set_child_id(a.child_id());
+  i->set_workflow_id(a.workflow_id());
+  i->set_workflow_type(a.workflow_type());
+  i->set_task_queue(a.task_queue().empty() ? parent.task_queue : a.task_queue());
+  *i->mutable_input() = a.input();
+  i->set_parent_close_policy(a.parent_close_policy());
+  i->set_reuse_policy(a.reuse_policy());
+  KEEL_ASSIGN_OR_RETURN(auto cur, c.txn.GetCurrentRunId(a.workflow_id()));
+  if (cur) {
+    KEEL_ASSIGN_OR_RETURN(ExecutionRow prev, LoadRun(c.txn, *cur));
+    if (auto refused = RefuseStart(prev, a.reuse_policy())) {
+      auto* f = inputs.emplace_back().mutable_start_child_workflow_execution_failed();
+      f->set_child_id(a.child_id());
+      f->set_workflow_id(a.workflow_id());
+      f->mutable_failure()->set_type(refused->reason() == "workflow_already_started"
+                                         ? "WorkflowAlreadyStarted"
+                                         : "WorkflowIdReuseRejected");
+      f->mutable_failure()->set_message(refused->message());
+      f->mutable_failure()->set_code(refused->reason());
+      f->mutable_failure()->set_non_retryable(true);
+      return Status::Ok();
+    }
+  }
+  parent.children += 1;
+  proto::ParentInfo p;
+  p.set_workflow_id(parent.workflow_id);
+  p.set_run_id(parent.run_id);
+  p.set_child_id(a.child_id());
+  p.set_initiated_event_id(ev->event_id());
+  p.set_close_policy(a.parent_close_policy());
+  NewRun run;
+  run.workflow_id = a.workflow_id();
+  run.workflow_type = a.workflow_type();
+  run.task_queue = i->task_queue();
+  run.run_id = NewTimeOrderedUuid(c.txn.Now());
+  run.input = a.input();
+  run.seed = RandomSeed();
+  run.parent = p.SerializeAsString();
+  KEEL_RETURN_IF_ERROR(CreateRun(c, run));
+  auto* s = inputs.emplace_back().mutable_child_workflow_execution_started();
+  s->set_child_id(a.child_id());
+  s->set_workflow_id(a.workflow_id());
+  s->set_run_id(run.run_id);
+  return Status::Ok();
+}
+
 Status ValidateCommand(const proto::Command& cmd) {
   switch (cmd.attributes_case()) {
     case proto::Command::kScheduleActivity:
@@ -236,8 +415,15 @@ Status ValidateCommand(const proto::Command& cmd) {
       return Status::Ok();
     case proto::Command::kCompleteWorkflow:
       return CheckPayload("workflow result", cmd.complete_workflow().result().data().size());
-    case proto::Command::kStartChildWorkflow:
-      return Status::InvalidArgument("child workflows are not supported yet", "bad_command");
+    case proto::Command::kStartChildWorkflow: {
+      const auto& a = cmd.start_child_workflow();
+      if (a.workflow_id().empty() || a.workflow_id().size() > 255 || a.workflow_type().empty()) {
+        return Status::InvalidArgument(
+            "start_child_workflow needs a workflow type and a workflow id of 1 to 255 characters",
+            "bad_command");
+      }
+      return CheckPayload("child workflow input", a.input().data().size());
+    }
     case proto::Command::ATTRIBUTES_NOT_SET:
       return Status::InvalidArgument("empty command", "bad_command");
     default:
@@ -440,16 +626,7 @@ Result<StartWorkflowResult> HistoryService::StartWorkflow(const StartWorkflowReq
         result->started = prev.run_id == run.run_id;
         return Status::Ok();
       }
-      bool failed_like = prev.status != ExecutionStatus::kCompleted &&
-                         prev.status != ExecutionStatus::kContinuedAsNew;
-      if (policy == proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE ||
-          (policy == proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY && !failed_like)) {
-        return Status::AlreadyExists("workflow '" + run.workflow_id + "' already ran (run " +
-                                         prev.run_id + ", " +
-                                         persistence::ExecutionStatusName(prev.status) +
-                                         ") and the reuse policy forbids another run",
-                                     "workflow_id_reuse_rejected");
-      }
+      if (auto refused = RefuseStart(prev, policy)) return *refused;
     }
     KEEL_RETURN_IF_ERROR(CreateRun(c, run));
     result->run_id = run.run_id;
@@ -492,13 +669,7 @@ Status HistoryService::RequestCancelWorkflow(const std::string& workflow_id,
     KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRunning(txn, workflow_id));
     KEEL_ASSIGN_OR_RETURN(bool first, txn.InsertRequestId(exec.run_id, rid));
     if (!first) return Status::Ok();  // already applied
-    int64_t version = exec.version;
-    EventWriter w(exec, txn.Now());
-    auto* e = w.Add()->mutable_workflow_execution_cancel_requested();
-    e->set_reason(reason);
-    e->set_identity(identity);
-    KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
-    return CommitRun(c, exec, version, w);
+    return RequestCancelRun(c, std::move(exec), reason, identity);
   });
 }
 
@@ -507,17 +678,7 @@ Status HistoryService::TerminateWorkflow(const std::string& workflow_id, const s
   return RunSync([=, this](Txn& txn, Effects& fx) -> Status {
     Ctx c{txn, fx, matcher_, options_};
     KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRunning(txn, workflow_id));
-    int64_t version = exec.version;
-    EventWriter w(exec, txn.Now());
-    auto* e = w.Add()->mutable_workflow_execution_terminated();
-    e->set_reason(reason);
-    e->set_identity(identity);
-    proto::Failure f;
-    f.set_type("Terminated");
-    f.set_message(reason);
-    exec.failure = f.SerializeAsString();
-    KEEL_RETURN_IF_ERROR(CloseRun(c, exec, ExecutionStatus::kTerminated));
-    return CommitRun(c, exec, version, w);
+    return TerminateRun(c, std::move(exec), reason, identity, /*report_to_parent=*/true);
   });
 }
 
@@ -595,6 +756,7 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
         KEEL_RETURN_IF_ERROR(txn.DeleteTask(task.id));
         exec.wt_task_id = 0;
         exec.wt_failure.clear();
+        std::vector<proto::HistoryEvent> inputs;  // results of commands, after the commands
         for (const auto& cmd : *cmds) {
           if (exec.status != ExecutionStatus::kRunning) break;
           switch (cmd.attributes_case()) {
@@ -685,6 +847,23 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
               KEEL_RETURN_IF_ERROR(CloseRun(c, exec, ExecutionStatus::kCancelled));
               break;
             }
+            case proto::Command::kStartChildWorkflow:
+              KEEL_RETURN_IF_ERROR(StartChild(c, exec, cmd.start_child_workflow(), w, inputs));
+              break;
+            case proto::Command::kRequestCancelChildWorkflow: {
+              const std::string& id = cmd.request_cancel_child_workflow().child_id();
+              w.Add()->mutable_request_cancel_child_workflow_execution()->set_child_id(id);
+              KEEL_ASSIGN_OR_RETURN(auto children, txn.ListOpenChildren(exec.run_id));
+              for (auto& child : children) {
+                proto::ParentInfo p;
+                p.ParseFromString(child.parent);
+                if (p.child_id() != id) continue;
+                KEEL_RETURN_IF_ERROR(RequestCancelRun(
+                    c, std::move(child), "cancel requested by parent " + exec.workflow_id,
+                    exec.workflow_id));
+              }
+              break;  // (a child that already closed reports that instead)
+            }
             case proto::Command::kContinueAsNew: {
               const auto& a = cmd.continue_as_new();
               NewRun next;
@@ -696,6 +875,7 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
               next.input = a.input();
               next.seed = RandomSeed();
               next.continued_from = exec.run_id;
+              next.parent = exec.parent;
               auto* e = w.Add()->mutable_workflow_execution_continued_as_new();
               e->set_new_run_id(next.run_id);
               *e->mutable_input() = a.input();
@@ -711,7 +891,10 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
                   "bad_command");
           }
         }
-        if (unseen) KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+        if (exec.status == ExecutionStatus::kRunning) {
+          for (const auto& in : inputs) w.Add()->MergeFrom(in);
+          if (unseen || !inputs.empty()) KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+        }
         return CommitRun(c, exec, version, w);
       },
       [done, rejected](const Status& s) {

@@ -29,4 +29,12 @@ struct ActivityOptions {
 
 proto::ActivityOptions ToProto(const ActivityOptions& o);
 
+struct ChildWorkflowOptions {
+  std::string workflow_id;  // default: "<parent workflow id>/<child sequence>"
+  std::string task_queue;   // default: the parent's
+  // Default as in Temporal: a child does not outlive its parent unless told to.
+  proto::ParentClosePolicy parent_close_policy = proto::PARENT_CLOSE_POLICY_TERMINATE;
+  proto::WorkflowIdReusePolicy reuse_policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
+};
+
 }  // namespace keel

@@ -50,6 +50,45 @@ class SignalChannel {
   virtual std::optional<json::value> TryReceive() = 0;
 };
 
+// A child workflow this run started. The child is created atomically with the
+// parent's command, so it exists once the parent's workflow task commits.
+class ChildWorkflow {
+ public:
+  ChildWorkflow() = default;
+  ChildWorkflow(std::string workflow_id, Future<std::string> started, Future<json::value> result,
+                std::function<void()> cancel)
+      : workflow_id_(std::move(workflow_id)),
+        started_(std::move(started)),
+        result_(std::move(result)),
+        cancel_(std::move(cancel)) {}
+  const std::string& workflow_id() const { return workflow_id_; }
+  // Resolves with the child's run id, or fails with ChildWorkflowError when it
+  // could not start (its id is running, or the reuse policy refused).
+  const Future<std::string>& started() const { return started_; }
+  // Resolves with the child's result, or fails with ChildWorkflowError.
+  const Future<json::value>& result() const { return result_; }
+  // Asks the child to cancel (a cancel request in its history); its result then
+  // says how it ended. A no-op once the result is known.
+  void RequestCancel() {
+    if (cancel_ && !result_.ready()) cancel_();
+  }
+
+ private:
+  std::string workflow_id_;
+  Future<std::string> started_;
+  Future<json::value> result_;
+  std::function<void()> cancel_;
+};
+
+// Thrown (by WorkflowContext::ContinueAsNew) to close this run and start a fresh one
+// of the same workflow id with `input` and an empty history. Deliberately not a
+// std::exception, so `catch (const std::exception&)` in workflow code lets it pass.
+struct ContinueAsNewRequest {
+  json::value input;
+  std::string workflow_type;  // empty: the same type
+  std::string task_queue;     // empty: the same queue
+};
+
 class WorkflowContext {
  public:
   virtual ~WorkflowContext() = default;
@@ -61,6 +100,23 @@ class WorkflowContext {
   virtual Timer NewTimer(Millis duration) = 0;
   Future<bool> Sleep(Millis duration) { return NewTimer(duration).fired(); }
   virtual SignalChannel& GetSignalChannel(const std::string& name) = 0;
+  virtual ChildWorkflow StartChildWorkflow(const std::string& workflow_type, json::value input,
+                                           const ChildWorkflowOptions& options) = 0;
+  Future<json::value> ExecuteChildWorkflow(const std::string& workflow_type, json::value input,
+                                           const ChildWorkflowOptions& options) {
+    return StartChildWorkflow(workflow_type, std::move(input), options).result();
+  }
+  // (Not a default argument: GCC 12 destroys a defaulted temporary in a co_await
+  // expression twice when the awaited future fails.)
+  Future<json::value> ExecuteChildWorkflow(const std::string& workflow_type, json::value input) {
+    return StartChildWorkflow(workflow_type, std::move(input), ChildWorkflowOptions{}).result();
+  }
+  // Ends this run and continues as a new run of the same id (see ContinueAsNewRequest).
+  // The way to keep a long-lived workflow's history short.
+  [[noreturn]] void ContinueAsNew(json::value input, std::string workflow_type = "",
+                                  std::string task_queue = "") {
+    throw ContinueAsNewRequest{std::move(input), std::move(workflow_type), std::move(task_queue)};
+  }
 
   // Deterministic time: the time of the history event the current step saw last.
   virtual Millis Now() const = 0;
@@ -76,6 +132,9 @@ class WorkflowContext {
   virtual bool IsReplaying() const = 0;
   // True once a cancel of this run was requested.
   virtual bool IsCancelRequested() const = 0;
+  // Resolves when a cancel of this run is requested (a client's cancel, or the
+  // parent's): race it with WhenAny to stop waiting and compensate.
+  virtual Future<Unit> CancelRequested() = 0;
 };
 
 }  // namespace keel

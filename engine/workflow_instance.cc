@@ -34,6 +34,9 @@ proto::Failure FailureFromException(std::exception_ptr e, bool* is_panic) {
   } catch (const ActivityError& a) {
     f.set_type(a.type());
     f.set_message(a.what());
+  } catch (const ChildWorkflowError& a) {
+    f.set_type(a.type());
+    f.set_message(a.what());
   } catch (const CanceledError& c) {
     f.set_type("Canceled");
     f.set_message(c.what());
@@ -143,6 +146,40 @@ SignalChannel& WorkflowInstance::GetSignalChannel(const std::string& name) {
   auto& ch = channels_[name];
   if (!ch) ch = std::make_unique<Channel>(this);
   return *ch;
+}
+
+ChildWorkflow WorkflowInstance::StartChildWorkflow(const std::string& workflow_type,
+                                                   json::value input,
+                                                   const ChildWorkflowOptions& options) {
+  std::string id = NextId();
+  std::string wid =
+      options.workflow_id.empty() ? info_.workflow_id + "/" + id : options.workflow_id;
+  auto started = MakeFuture<std::string>(this);
+  auto result = MakeFuture<json::value>(this);
+  proto::Command c;
+  auto* a = c.mutable_start_child_workflow();
+  a->set_child_id(id);
+  a->set_workflow_id(wid);
+  a->set_workflow_type(workflow_type);
+  a->set_task_queue(options.task_queue.empty() ? info_.task_queue : options.task_queue);
+  *a->mutable_input() = ToPayload(input);
+  a->set_parent_close_policy(options.parent_close_policy);
+  a->set_reuse_policy(options.reuse_policy);
+  AddCommand(std::move(c));
+  children_[id] = PendingChild{workflow_type, wid, started, result};
+  return ChildWorkflow(wid, started, result, [this, id]() {
+    proto::Command cc;
+    cc.mutable_request_cancel_child_workflow()->set_child_id(id);
+    AddCommand(std::move(cc));
+  });
+}
+
+Future<Unit> WorkflowInstance::CancelRequested() {
+  if (!cancel_future_) {
+    cancel_future_ = MakeFuture<Unit>(this);
+    if (cancel_requested_) cancel_future_->state()->Resolve(Unit{});
+  }
+  return *cancel_future_;
 }
 
 std::string WorkflowInstance::NewUuid() {
@@ -277,7 +314,46 @@ Status WorkflowInstance::Deliver(const proto::HistoryEvent& e) {
     }
     case E::kWorkflowExecutionCancelRequested:
       cancel_requested_ = true;
+      if (cancel_future_) cancel_future_->state()->Resolve(Unit{});
       break;
+    case E::kChildWorkflowExecutionStarted: {
+      auto it = children_.find(e.child_workflow_execution_started().child_id());
+      if (it != children_.end()) {
+        it->second.started.state()->Resolve(e.child_workflow_execution_started().run_id());
+      }
+      break;
+    }
+    case E::kChildWorkflowExecutionCompleted: {
+      auto it = children_.find(e.child_workflow_execution_completed().child_id());
+      if (it == children_.end()) break;
+      auto child = it->second;
+      children_.erase(it);
+      auto v = FromPayload(e.child_workflow_execution_completed().result());
+      if (v.ok()) {
+        child.result.state()->Resolve(std::move(v).value());
+      } else {
+        child.result.state()->Fail(std::make_exception_ptr(ChildWorkflowError(
+            child.type, child.workflow_id, "MalformedResult", v.status().message())));
+      }
+      break;
+    }
+    case E::kChildWorkflowExecutionFailed:
+    case E::kStartChildWorkflowExecutionFailed: {
+      bool start = e.has_start_child_workflow_execution_failed();
+      const std::string& id = start ? e.start_child_workflow_execution_failed().child_id()
+                                    : e.child_workflow_execution_failed().child_id();
+      const proto::Failure& f = start ? e.start_child_workflow_execution_failed().failure()
+                                      : e.child_workflow_execution_failed().failure();
+      auto it = children_.find(id);
+      if (it == children_.end()) break;
+      auto child = it->second;
+      children_.erase(it);
+      auto err = std::make_exception_ptr(
+          ChildWorkflowError(child.type, child.workflow_id, f.type(), f.message()));
+      if (start) child.started.state()->Fail(err);
+      child.result.state()->Fail(err);
+      break;
+    }
     default:
       break;
   }
@@ -293,7 +369,21 @@ Status WorkflowInstance::RunUntilBlocked() {
   }
   if (root_ && root_->done() && !closed_) {
     proto::Command c;
+    std::optional<ContinueAsNewRequest> next;
     if (auto err = root_->error()) {
+      try {
+        std::rethrow_exception(err);
+      } catch (ContinueAsNewRequest& r) {
+        next = std::move(r);
+      } catch (...) {
+      }
+    }
+    if (next) {
+      auto* a = c.mutable_continue_as_new();
+      *a->mutable_input() = ToPayload(next->input);
+      a->set_workflow_type(next->workflow_type);
+      a->set_task_queue(next->task_queue);
+    } else if (auto err = root_->error()) {
       bool panic = false;
       proto::Failure f = FailureFromException(err, &panic);
       if (panic) {
@@ -301,7 +391,12 @@ Status WorkflowInstance::RunUntilBlocked() {
                                     " (a bug, not a workflow failure; the task is retried)",
                                 kReasonWorkflowPanic);
       }
-      *c.mutable_fail_workflow()->mutable_failure() = f;
+      if (f.type() == "Canceled" && cancel_requested_) {
+        // Code that gives up because it was asked to: the run ends cancelled.
+        *c.mutable_cancel_workflow()->mutable_details() = ToPayload(json::value(f.message()));
+      } else {
+        *c.mutable_fail_workflow()->mutable_failure() = f;
+      }
     } else {
       *c.mutable_complete_workflow()->mutable_result() = ToPayload(root_->value());
     }

@@ -44,6 +44,8 @@ class WorkflowInstance final : public WorkflowContext, public ReadyQueue {
                                       const ActivityOptions& options) override;
   Timer NewTimer(Millis duration) override;
   SignalChannel& GetSignalChannel(const std::string& name) override;
+  ChildWorkflow StartChildWorkflow(const std::string& workflow_type, json::value input,
+                                   const ChildWorkflowOptions& options) override;
   Millis Now() const override { return now_; }
   uint64_t Random() override { return rng_(); }
   std::string NewUuid() override;
@@ -51,6 +53,7 @@ class WorkflowInstance final : public WorkflowContext, public ReadyQueue {
   int GetVersion(const std::string& change_id, int min_supported, int max_supported) override;
   bool IsReplaying() const override { return replaying_; }
   bool IsCancelRequested() const override { return cancel_requested_; }
+  Future<Unit> CancelRequested() override;
 
   // ReadyQueue
   void Schedule(std::coroutine_handle<> h) override { ready_.push_back(h); }
@@ -60,6 +63,11 @@ class WorkflowInstance final : public WorkflowContext, public ReadyQueue {
   struct PendingActivity {
     std::string type;
     Future<json::value> future;
+  };
+  struct PendingChild {
+    std::string type, workflow_id;
+    Future<std::string> started;
+    Future<json::value> result;
   };
 
   Status Deliver(const proto::HistoryEvent& e);
@@ -76,6 +84,8 @@ class WorkflowInstance final : public WorkflowContext, public ReadyQueue {
   std::deque<proto::HistoryEvent> inputs_;   // queued, not yet delivered
   std::map<std::string, PendingActivity> activities_;
   std::map<std::string, Future<bool>> timers_;
+  std::map<std::string, PendingChild> children_;
+  std::optional<Future<Unit>> cancel_future_;
   std::map<std::string, std::unique_ptr<Channel>> channels_;
   std::unordered_map<std::string, proto::Payload> markers_ahead_;  // replay lookahead
   std::map<std::string, int> versions_;

@@ -55,6 +55,11 @@ struct ExecutionRow {
   std::string result;      // serialized proto::Payload once completed
   std::string failure;     // serialized proto::Failure once failed
   std::string wt_failure;  // last workflow task failure (serialized proto::Failure)
+  // Child runs only: the parent's run id, and the serialized proto::ParentInfo.
+  // Written at insert and never changed.
+  std::string parent_run_id;
+  std::string parent;
+  int64_t children = 0;  // child runs this run started (0: no need to look for any)
 };
 
 // Persisted as an integer: never renumber.
@@ -148,6 +153,8 @@ class Txn {
   // client transitions (signals, cancel requests) safe to retry after a commit whose
   // outcome was lost with the connection.
   virtual Result<bool> InsertRequestId(std::string_view run_id, std::string_view request_id) = 0;
+  // The running child runs of a parent run, including ones inserted in this transaction.
+  virtual Result<std::vector<ExecutionRow>> ListOpenChildren(std::string_view parent_run_id) = 0;
 };
 
 // Cross-process notifications, for backends that have them (PostgreSQL LISTEN/NOTIFY).

@@ -250,8 +250,9 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   co_await NotifyBuyer(&ctx, c.buyer_id, c.order_id, "order_confirmed",
                        "Order " + c.order_id + " is confirmed");
 
-  // 7. Shipment tracking takes over the order; a cancel that came after the
-  // confirmation is handed to it.
+  // 7. Shipment tracking takes over the order, as a child workflow that outlives the
+  // saga (it is created in the same transaction as this step's command, so a kill
+  // cannot lose it). A cancel that came after the confirmation is handed to it.
   json::object tracking{{"order_id", c.order_id},
                         {"buyer_id", c.buyer_id},
                         {"intent_id", intent_id},
@@ -259,7 +260,16 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
                         {"shipping_address", c.raw.at("shipping_address")}};
   if (const json::value* rw = c.raw.if_contains("return_window_ms"))
     tracking["return_window_ms"] = *rw;
-  co_await ctx.ExecuteActivity("orders.start_tracking", tracking, StepOptions(kOrdersQueue));
+  if (ctx.GetVersion(kTrackingAsChildChange, WorkflowContext::kDefaultVersion, 1) == 1) {
+    ChildWorkflowOptions track;
+    track.workflow_id = ShipmentWorkflowId(c.order_id);
+    track.parent_close_policy = proto::PARENT_CLOSE_POLICY_ABANDON;
+    track.reuse_policy = proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
+    ctx.StartChildWorkflow(kShipmentWorkflow, tracking, track);
+  } else {
+    // Sagas recorded before the change started tracking from an activity.
+    co_await ctx.ExecuteActivity("orders.start_tracking", tracking, StepOptions(kOrdersQueue));
+  }
   int forwarded = 0;
   while (auto sig = cancel.TryReceive()) {
     json::object in7 =

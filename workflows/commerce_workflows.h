@@ -12,7 +12,8 @@
 //   5. on 3DS, wait for the gateway's webhook (signal "payment") raced against the
 //      payment window; the window's end expires the order;
 //   6. commit the holds, clear the cart, confirm the order, notify;
-//   7. start shipment_tracking and hand it the order.
+//   7. start shipment_tracking as a child workflow (parent close policy ABANDON: it
+//      outlives the saga) and hand it the order.
 //   Every failure compensates: void the payment (cancel, or refund what was taken),
 //   release the holds, move the order to payment_failed / expired / cancelled, notify.
 //   Signal "cancel" before confirmation cancels; after it, the cancel is forwarded.
@@ -33,6 +34,11 @@ namespace keel::workflows {
 
 inline constexpr const char* kCheckoutWorkflow = "checkout_saga";
 inline constexpr const char* kShipmentWorkflow = "shipment_tracking";
+
+// get_version change ids (a run recorded before a change replays its old path).
+// Version 1: the saga starts shipment_tracking as a child workflow, not from the
+// orders.start_tracking activity.
+inline constexpr const char* kTrackingAsChildChange = "shipment_tracking_as_child";
 
 inline std::string CheckoutWorkflowId(const std::string& order_id) {
   return "checkout-" + order_id;

@@ -92,12 +92,21 @@ CREATE TABLE {s}.requests(
   PRIMARY KEY(run_id, request_id)
 );
 )sql",
+    // v3: child runs know their parent, so a closing child reports to it and a
+    // closing parent finds its open children.
+    R"sql(
+ALTER TABLE {s}.executions ADD COLUMN parent_run_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE {s}.executions ADD COLUMN parent BYTEA NOT NULL DEFAULT '';
+ALTER TABLE {s}.executions ADD COLUMN children BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX executions_by_parent ON {s}.executions(parent_run_id, status) WHERE parent_run_id <> '';
+)sql",
 };
 constexpr int kLatestVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
 constexpr const char* kExecCols =
     "run_id, workflow_id, workflow_type, task_queue, status, version, next_event_id, "
-    "wt_task_id, start_time, close_time, result, failure, wt_failure";
+    "wt_task_id, start_time, close_time, result, failure, wt_failure, parent_run_id, parent, "
+    "children";
 constexpr const char* kTaskCols =
     "id, queue, kind, workflow_id, run_id, activity_id, attempt, visible_at, lease_owner, "
     "lease_token, lease_expires, lease_ms, started_at, start_deadline, close_deadline, deadline, "
@@ -125,7 +134,7 @@ const std::map<std::string, std::string>& Statements() {
       {"get_exec", std::string("SELECT ") + kExecCols + " FROM {s}.executions WHERE run_id=$1"},
       {"get_current", "SELECT run_id FROM {s}.current_executions WHERE workflow_id=$1"},
       {"insert_exec", std::string("INSERT INTO {s}.executions(") + kExecCols +
-                          ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"},
+                          ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"},
       {"set_current",
        "INSERT INTO {s}.current_executions(workflow_id, run_id) VALUES($1,$2) "
        "ON CONFLICT (workflow_id) DO UPDATE SET run_id=EXCLUDED.run_id"},
@@ -167,6 +176,8 @@ const std::map<std::string, std::string>& Statements() {
       {"delete_timer", "DELETE FROM {s}.timers WHERE id=$1"},
       {"delete_timer_by_name", "DELETE FROM {s}.timers WHERE run_id=$1 AND timer_id=$2"},
       {"delete_timers_of_run", "DELETE FROM {s}.timers WHERE run_id=$1"},
+      {"open_children", std::string("SELECT ") + kExecCols +
+                            " FROM {s}.executions WHERE parent_run_id=$1 AND status=1"},
       {"insert_request",
        "INSERT INTO {s}.requests(run_id, request_id) VALUES($1,$2) ON CONFLICT DO NOTHING"},
       {"notify", "SELECT pg_notify($1, $2)"},
@@ -221,6 +232,9 @@ ExecutionRow ReadExecRowAt(const pqxx::row& r, int at) {
   e.result = Bin(r[at + 10]);
   e.failure = Bin(r[at + 11]);
   e.wt_failure = Bin(r[at + 12]);
+  e.parent_run_id = r[at + 13].c_str();
+  e.parent = Bin(r[at + 14]);
+  e.children = r[at + 15].as<int64_t>();
   return e;
 }
 ExecutionRow ReadExecRow(const pqxx::row& r) { return ReadExecRowAt(r, 0); }
@@ -426,6 +440,16 @@ class PgTxn final : public Txn {
     pending_.timer_run_deletes.push_back({fn_, Q(run_id)});
     return Status::Ok();
   }
+  Result<std::vector<ExecutionRow>> ListOpenChildren(std::string_view parent_run_id) override {
+    KEEL_RETURN_IF_ERROR(Flush());  // children inserted or closed in this transaction count
+    return Now<std::vector<ExecutionRow>>("listing child runs", [&] {
+      std::vector<ExecutionRow> out;
+      for (const auto& row : w_.exec_prepared("open_children", std::string(parent_run_id))) {
+        out.push_back(ReadExecRow(row));
+      }
+      return out;
+    });
+  }
   Result<bool> InsertRequestId(std::string_view run_id, std::string_view request_id) override {
     return Now<bool>("recording request id", [&] {
       return w_.exec_prepared("insert_request", std::string(run_id), std::string(request_id))
@@ -582,7 +606,8 @@ class PgTxn final : public Txn {
            "::bigint," + std::to_string(e.next_event_id) + "::bigint," +
            std::to_string(e.wt_task_id) + "::bigint," + std::to_string(e.start_time) + "::bigint," +
            std::to_string(e.close_time) + "::bigint," + w_.quote_raw(e.result) + "," +
-           w_.quote_raw(e.failure) + "," + w_.quote_raw(e.wt_failure);
+           w_.quote_raw(e.failure) + "," + w_.quote_raw(e.wt_failure) + "," + Q(e.parent_run_id) +
+           "," + w_.quote_raw(e.parent) + "," + std::to_string(e.children) + "::bigint";
   }
   std::string TaskValues(const TaskRow& t) const {
     return std::to_string(t.id) + "::bigint," + Q(t.queue) + "," +

@@ -86,12 +86,21 @@ CREATE TABLE requests(
   PRIMARY KEY(run_id, request_id)
 ) WITHOUT ROWID;
 )sql",
+    // v3: child runs know their parent, so a closing child reports to it and a
+    // closing parent finds its open children.
+    R"sql(
+ALTER TABLE executions ADD COLUMN parent_run_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN parent BLOB NOT NULL DEFAULT X'';
+ALTER TABLE executions ADD COLUMN children INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX executions_by_parent ON executions(parent_run_id, status) WHERE parent_run_id <> '';
+)sql",
 };
 constexpr int kLatestVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
 constexpr const char* kExecCols =
     "run_id, workflow_id, workflow_type, task_queue, status, version, next_event_id, "
-    "wt_task_id, start_time, close_time, result, failure, wt_failure";
+    "wt_task_id, start_time, close_time, result, failure, wt_failure, parent_run_id, parent, "
+    "children";
 constexpr const char* kTaskCols =
     "id, queue, kind, workflow_id, run_id, activity_id, attempt, visible_at, lease_owner, "
     "lease_token, lease_expires, lease_ms, started_at, start_deadline, close_deadline, deadline, "
@@ -112,6 +121,9 @@ ExecutionRow ReadExecRow(const SqliteStmt& st) {
   r.result = st.Text(10);
   r.failure = st.Text(11);
   r.wt_failure = st.Text(12);
+  r.parent_run_id = st.Text(13);
+  r.parent = st.Text(14);
+  r.children = st.Int(15);
   return r;
 }
 
@@ -213,8 +225,9 @@ class SqliteTxn final : public Txn {
   }
 
   Status InsertExecution(const ExecutionRow& r) override {
-    static const std::string sql = std::string("INSERT INTO executions(") + kExecCols +
-                                   ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)";
+    static const std::string sql =
+        std::string("INSERT INTO executions(") + kExecCols +
+        ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)";
     {
       PREPARE(st, db_, sql.c_str());
       BindExec(st, r);
@@ -228,14 +241,15 @@ class SqliteTxn final : public Txn {
   }
 
   Status UpdateExecution(const ExecutionRow& r, int64_t expected_version) override {
-    PREPARE(st, db_,
-            "UPDATE executions SET workflow_id=?2, workflow_type=?3, task_queue=?4, status=?5, "
-            "version=?6, next_event_id=?7, wt_task_id=?8, start_time=?9, close_time=?10, "
-            "result=?11, failure=?12, wt_failure=?13 WHERE run_id=?1 AND version=?14");
+    PREPARE(
+        st, db_,
+        "UPDATE executions SET workflow_id=?2, workflow_type=?3, task_queue=?4, status=?5, "
+        "version=?6, next_event_id=?7, wt_task_id=?8, start_time=?9, close_time=?10, "
+        "result=?11, failure=?12, wt_failure=?13, children=?16 WHERE run_id=?1 AND version=?17");
     ExecutionRow copy = r;
     copy.version = expected_version + 1;
-    BindExec(st, copy);
-    st.Bind(14, expected_version);
+    BindExec(st, copy);  // (?14 and ?15, the parent, never change)
+    st.Bind(17, expected_version);
     KEEL_RETURN_IF_ERROR(db_.Run(st, "updating execution"));
     if (sqlite3_changes(db_.handle()) != 1) {
       return Status::ConditionFailed("execution " + r.run_id + " changed concurrently",
@@ -374,6 +388,17 @@ class SqliteTxn final : public Txn {
     KEEL_RETURN_IF_ERROR(db_.Run(st, "recording request id"));
     return sqlite3_changes(db_.handle()) == 1;
   }
+  Result<std::vector<ExecutionRow>> ListOpenChildren(std::string_view parent_run_id) override {
+    static const std::string sql =
+        std::string("SELECT ") + kExecCols + " FROM executions WHERE parent_run_id=?1 AND status=1";
+    PREPARE(st, db_, sql.c_str());
+    st.Bind(1, parent_run_id);
+    std::vector<ExecutionRow> out;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadExecRow(st));
+    if (rc != SQLITE_DONE) return SqliteStatus(rc, db_.handle(), "listing child runs");
+    return out;
+  }
 
  private:
   static void BindExec(SqliteStmt& st, const ExecutionRow& r) {
@@ -389,7 +414,10 @@ class SqliteTxn final : public Txn {
         .Bind(10, r.close_time)
         .BindBlob(11, r.result)
         .BindBlob(12, r.failure)
-        .BindBlob(13, r.wt_failure);
+        .BindBlob(13, r.wt_failure)
+        .Bind(14, r.parent_run_id)
+        .BindBlob(15, r.parent)
+        .Bind(16, r.children);
   }
   static void BindTask(SqliteStmt& st, const TaskRow& t) {
     st.Bind(2, t.queue)

@@ -82,6 +82,44 @@ TEST_P(StoreTest, OptimisticVersionCheck) {
   EXPECT_EQ(stale.reason(), "version_conflict");
 }
 
+TEST_P(StoreTest, ChildRunsKeepTheirParentAndAreFoundWhileOpen) {
+  ExecutionRow parent = NewExec("p", "rp");
+  ExecutionRow a = NewExec("a", "ra"), b = NewExec("b", "rb");
+  a.parent_run_id = b.parent_run_id = "rp";
+  a.parent = std::string("\x0a\x01p\x00\xff", 5);  // bytes, not text
+  b.parent = "x";
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) -> Status {
+                    KEEL_RETURN_IF_ERROR(t.InsertExecution(parent));
+                    KEEL_RETURN_IF_ERROR(t.InsertExecution(a));
+                    KEEL_RETURN_IF_ERROR(t.InsertExecution(b));
+                    // Children inserted in this transaction are seen by it.
+                    KEEL_ASSIGN_OR_RETURN(auto open, t.ListOpenChildren("rp"));
+                    EXPECT_EQ(open.size(), 2u);
+                    return Status::Ok();
+                  })
+                  .ok());
+  ExecutionRow read = *store_->ReadExecution("ra").value();
+  EXPECT_EQ(read.parent_run_id, "rp");
+  EXPECT_EQ(read.parent, a.parent);
+  // Closing one (and counting the parent's children) is seen at once in the transaction.
+  read.status = ExecutionStatus::kCompleted;
+  ExecutionRow p = *store_->ReadExecution("rp").value();
+  p.children = 2;
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) -> Status {
+                    KEEL_RETURN_IF_ERROR(t.UpdateExecution(read, 1));
+                    KEEL_RETURN_IF_ERROR(t.UpdateExecution(p, 1));
+                    KEEL_ASSIGN_OR_RETURN(auto open, t.ListOpenChildren("rp"));
+                    EXPECT_EQ(open.size(), 1u);
+                    if (!open.empty()) EXPECT_EQ(open[0].run_id, "rb");
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_EQ(store_->ReadExecution("rp").value()->children, 2);
+  EXPECT_EQ(store_->ReadExecution("ra").value()->parent, a.parent);  // never rewritten
+}
+
 TEST_P(StoreTest, AFailedTransitionRollsBackOnlyItself) {
   std::promise<Status> a, b;
   store_->Submit(

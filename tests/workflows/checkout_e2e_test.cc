@@ -286,6 +286,12 @@ TEST_P(CheckoutE2ETest, SuccessConfirmsShipsAndDelivers) {
   EXPECT_EQ(intents[0].at("status").as_string(), "succeeded");
   EXPECT_EQ(intents[0].at("amount_received").as_int64(), 7498);
   EXPECT_EQ(Notified(order, "order_delivered", 1), 1);
+  // Tracking is the saga's child, and outlived it (parent close policy ABANDON).
+  auto saga = store_->ReadCurrentExecution(workflows::CheckoutWorkflowId(order)).value();
+  auto tracking = store_->ReadCurrentExecution(workflows::ShipmentWorkflowId(order)).value();
+  ASSERT_TRUE(saga && tracking);
+  EXPECT_EQ(tracking->parent_run_id, saga->run_id);
+  EXPECT_EQ(saga->children, 1);
   HttpResult notes = client_->Call("GET", "/notifications", "", buyer);
   ASSERT_EQ(notes.status, 200);
   std::set<std::string> types;
