@@ -879,11 +879,14 @@ class PgStore final : public Store {
     for (int attempt = 0;; ++attempt) {
       try {
         if (!c || !c->is_open()) c = Connect(opts_);
-        pqxx::nontransaction t(*c);
-        T out = f(t);
+        std::optional<T> out;
+        {
+          pqxx::nontransaction t(*c);
+          out.emplace(f(t));
+        }  // the transaction ends before another thread may take the connection
         std::lock_guard<std::mutex> l(readers_mu_);
         if (static_cast<int>(readers_.size()) < opts_.readers) readers_.push_back(std::move(c));
-        return out;
+        return std::move(*out);
       } catch (const std::exception& e) {
         c.reset();
         Status s = PgStatus(e, what);
