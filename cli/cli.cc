@@ -280,6 +280,7 @@ int RunCli(int argc, char** argv) {
   CliState state;
   AddWorkerCommands(app, state);
   AddWorkflowCommands(app, state);
+  AddTaskQueueCommands(app, state);
   AddBenchCommands(app, state);
   AddDbCommands(app, state);
   AddSimCommands(app, state);

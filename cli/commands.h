@@ -36,6 +36,7 @@ void RegisterAll(Registry& registry, const std::string& db_url, bool run_activit
                  const activities::CommerceDeps* commerce = nullptr);
 
 void AddWorkflowCommands(CLI::App& app, CliState& state);
+void AddTaskQueueCommands(CLI::App& app, CliState& state);
 void AddWorkerCommands(CLI::App& app, CliState& state);
 void AddBenchCommands(CLI::App& app, CliState& state);
 void AddDbCommands(CLI::App& app, CliState& state);

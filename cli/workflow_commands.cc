@@ -1,10 +1,12 @@
-// keel workflow start|describe|list|history|signal|terminate|cancel
+// keel workflow start|describe|list|history|replay|query|signal|terminate|cancel
 
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "common/json.h"
 #include "engine/engine.h"
 #include "engine/history_events.h"
@@ -21,25 +23,13 @@ struct Flags {
   std::string db = "sqlite:./keel-data";
   std::string output = "table";
   std::string id, type, input = "null", task_queue, reuse = "allow_duplicate";
-  std::string status, cursor, name, reason, start_after, start_before;
+  std::string status, cursor, name, reason, start_after, start_before, file, run;
   int limit = 50;
 };
 
 Flags& F() {
   static Flags f;
   return f;
-}
-
-std::string FormatTime(Millis ms) {
-  if (ms <= 0) return "-";
-  std::time_t t = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[40];
-  std::snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(ms % 1000));
-  return out;
 }
 
 json::value DecodePayloadBytes(const std::string& bytes) {
@@ -76,21 +66,6 @@ json::object ExecutionJson(const ExecutionRow& r) {
       {"history_length", r.next_event_id - 1},
       {"result", DecodePayloadBytes(r.result)},
       {"failure", DecodeFailureBytes(r.failure)}};
-}
-
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> w;
-  for (const auto& r : rows) {
-    if (w.size() < r.size()) w.resize(r.size(), 0);
-    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
-  }
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) {
-      std::cout << std::left << std::setw(static_cast<int>(i + 1 < r.size() ? w[i] + 2 : 0))
-                << r[i];
-    }
-    std::cout << "\n";
-  }
 }
 
 Status CheckOutput() {
@@ -299,6 +274,129 @@ int History(const Registry&) {
   return kExitOk;
 }
 
+// One replay's outcome, as `replay` reports it.
+struct ReplayLine {
+  std::string workflow_id, run_id;
+  int64_t events = 0;
+  Status status;
+};
+
+ReplayLine ReplayOne(const Registry& registry, const proto::History& h) {
+  ReplayLine line{h.workflow_id(), h.run_id(), h.events_size(), Status::Ok()};
+  auto r = ReplayHistory(registry, h);
+  if (!r.ok()) line.status = r.status();
+  return line;
+}
+
+Result<proto::History> ReadRunHistory(persistence::Store& store, const ExecutionRow& row) {
+  KEEL_ASSIGN_OR_RETURN(auto events, store.ReadHistory(row.run_id, 1));
+  proto::History h;
+  h.set_workflow_id(row.workflow_id);
+  h.set_run_id(row.run_id);
+  for (auto& e : events) *h.add_events() = std::move(e);
+  return h;
+}
+
+// The safe-deploy check: replays stored histories against this binary's workflow code.
+int Replay(const Registry& registry) {
+  int sources = !F().file.empty() + !F().id.empty() + !F().type.empty();
+  if (sources != 1) {
+    return ReportError(Status::InvalidArgument(
+        "give exactly one of: a workflow id, --type (every open run of it), or --file"));
+  }
+  std::vector<ReplayLine> lines;
+  if (!F().file.empty()) {
+    std::ifstream in(F().file);
+    if (!in) return ReportError(Status::NotFound("cannot read " + F().file, "file_not_found"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto h = ParseHistoryJson(ss.str());
+    if (!h.ok()) return ReportError(h.status());
+    lines.push_back(ReplayOne(registry, *h));
+  } else {
+    auto store = OpenDb(F().db);
+    if (!store.ok()) return ReportError(store.status());
+    std::vector<ExecutionRow> rows;
+    if (!F().id.empty()) {
+      auto row = F().run.empty() ? (*store)->ReadCurrentExecution(F().id)
+                                 : (*store)->ReadExecution(F().run);
+      if (!row.ok()) return ReportError(row.status());
+      if (!*row || (*row)->workflow_id != F().id) {
+        return ReportError(
+            Status::NotFound("workflow '" + F().id + "' not found", "workflow_not_found"));
+      }
+      rows.push_back(**row);
+    } else {
+      persistence::ListFilter f;
+      f.workflow_type = F().type;
+      f.status = ExecutionStatus::kRunning;
+      f.limit = 500;
+      do {
+        auto page = (*store)->ListExecutions(f);
+        if (!page.ok()) return ReportError(page.status());
+        rows.insert(rows.end(), page->rows.begin(), page->rows.end());
+        f.cursor = page->next_cursor;
+      } while (!f.cursor.empty());
+    }
+    for (const auto& row : rows) {
+      auto h = ReadRunHistory(**store, row);
+      if (!h.ok()) return ReportError(h.status());
+      lines.push_back(ReplayOne(registry, *h));
+    }
+  }
+  int bad = 0;
+  for (const auto& l : lines) bad += !l.status.ok();
+  if (F().output == "json") {
+    json::array out;
+    for (const auto& l : lines) {
+      json::object o{{"workflow_id", l.workflow_id},
+                     {"run_id", l.run_id},
+                     {"events", l.events},
+                     {"ok", l.status.ok()}};
+      if (!l.status.ok()) {
+        o["reason"] = l.status.reason();
+        o["message"] = l.status.message();
+      }
+      out.push_back(o);
+    }
+    std::cout << json::serialize(
+                     json::object{{"replayed", lines.size()}, {"failed", bad}, {"runs", out}})
+              << "\n";
+  } else {
+    std::vector<std::vector<std::string>> rows = {{"WORKFLOW ID", "RUN ID", "EVENTS", "RESULT"}};
+    for (const auto& l : lines) {
+      rows.push_back({l.workflow_id, l.run_id, std::to_string(l.events),
+                      l.status.ok() ? "ok" : l.status.reason() + ": " + l.status.message()});
+    }
+    PrintTable(rows);
+    std::cout << "\n" << lines.size() << " replayed, " << bad << " failed\n";
+  }
+  return bad == 0 ? kExitOk : kExitFailure;
+}
+
+// Answers a query from the run's replayed history, in this process.
+int Query(const Registry& registry) {
+  auto args = ParseJson(F().input);
+  if (!args.ok()) {
+    return ReportError(
+        Status::InvalidArgument("--input is not valid JSON: " + args.status().message()));
+  }
+  auto store = OpenDb(F().db);
+  if (!store.ok()) return ReportError(store.status());
+  auto row = (*store)->ReadCurrentExecution(F().id);
+  if (!row.ok()) return ReportError(row.status());
+  if (!*row) {
+    return ReportError(
+        Status::NotFound("workflow '" + F().id + "' not found", "workflow_not_found"));
+  }
+  auto h = ReadRunHistory(**store, **row);
+  if (!h.ok()) return ReportError(h.status());
+  auto v = QueryHistory(registry, *h, F().name, *args);
+  if (!v.ok()) return ReportError(v.status());
+  std::cout << json::serialize(*v) << "\n";
+  return kExitOk;
+}
+
 int Signal(const Registry& registry) {
   auto input = ParseJson(F().input);
   if (!input.ok()) {
@@ -387,6 +485,25 @@ void AddWorkflowCommands(CLI::App& app, CliState& state) {
   Common(history);
   history->add_option("id", F().id, "workflow id")->required();
   history->callback(action(History));
+
+  auto* replay = wf->add_subcommand(
+      "replay",
+      "replay histories against this binary's code and report nondeterminism (exit 1): the "
+      "safe-deploy check");
+  Common(replay);
+  replay->add_option("id", F().id, "one workflow (its current run, or --run)");
+  replay->add_option("--run", F().run, "a specific run of the workflow id");
+  replay->add_option("--type", F().type, "every open run of this workflow type");
+  replay->add_option("--file", F().file, "a history file (`history --output json`)");
+  replay->callback(action(Replay));
+
+  auto* query = wf->add_subcommand("query", "ask an open workflow a query (its state, replayed)");
+  Common(query);
+  query->add_option("id", F().id, "workflow id")->required();
+  query->add_option("--name", F().name, "query name (checkout_saga and shipment_tracking: state)")
+      ->required();
+  query->add_option("--input", F().input, "query arguments as JSON");
+  query->callback(action(Query));
 
   auto* signal = wf->add_subcommand("signal", "send a signal");
   Common(signal);

@@ -6,7 +6,10 @@
 
 namespace keel {
 
-Result<ReplayReport> ReplayHistory(const Registry& registry, const proto::History& history) {
+namespace {
+
+Result<std::unique_ptr<internal::WorkflowInstance>> Replayed(const Registry& registry,
+                                                             const proto::History& history) {
   if (history.events_size() == 0 || !history.events(0).has_workflow_execution_started()) {
     return Status::InvalidArgument("history does not begin with workflow_execution_started",
                                    "history_corrupt");
@@ -19,20 +22,33 @@ Result<ReplayReport> ReplayHistory(const Registry& registry, const proto::Histor
   }
   WorkflowInfo info{started.workflow_id(), started.run_id(), started.workflow_type(),
                     started.task_queue()};
-  internal::WorkflowInstance inst(def, info);
+  auto inst = std::make_unique<internal::WorkflowInstance>(def, info);
   std::vector<proto::HistoryEvent> events(history.events().begin(), history.events().end());
   Result<std::vector<proto::Command>> r = Status::Internal("not run");
   try {
-    r = inst.Apply(events);
+    r = inst->Apply(events);
   } catch (const std::exception& x) {
     return Status::Internal(std::string("workflow code threw: ") + x.what(),
                             internal::kReasonWorkflowPanic);
   }
   if (!r.ok()) return r.status();
+  return inst;
+}
+
+}  // namespace
+
+Result<ReplayReport> ReplayHistory(const Registry& registry, const proto::History& history) {
+  KEEL_ASSIGN_OR_RETURN(auto inst, Replayed(registry, history));
   ReplayReport report;
   report.events = history.events_size();
-  report.closed = inst.closed();
+  report.closed = inst->closed();
   return report;
+}
+
+Result<json::value> QueryHistory(const Registry& registry, const proto::History& history,
+                                 const std::string& name, const json::value& args) {
+  KEEL_ASSIGN_OR_RETURN(auto inst, Replayed(registry, history));
+  return inst->Query(name, args);
 }
 
 Result<proto::History> ParseHistoryJson(const std::string& text) {

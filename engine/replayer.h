@@ -19,6 +19,11 @@ struct ReplayReport {
 
 Result<ReplayReport> ReplayHistory(const Registry& registry, const proto::History& history);
 
+// Replays `history` (all of it, including inputs no workflow task has seen yet) and
+// answers query `name` from the state the code reached. Works on open and closed runs.
+Result<json::value> QueryHistory(const Registry& registry, const proto::History& history,
+                                 const std::string& name, const json::value& args);
+
 // Reads a History from protobuf JSON (the tests/testdata and `history --output json` format).
 Result<proto::History> ParseHistoryJson(const std::string& text);
 std::string HistoryToJson(const proto::History& history);

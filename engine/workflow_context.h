@@ -130,6 +130,12 @@ class WorkflowContext {
   static constexpr int kDefaultVersion = -1;
   virtual int GetVersion(const std::string& change_id, int min_supported, int max_supported) = 0;
   virtual bool IsReplaying() const = 0;
+  // Answers query `name` (`keel workflow query`) from the run's state: the handler
+  // sees the state the run reached at its last event. It must only read (no
+  // activities, timers or other commands). Open runs only: register handlers in the
+  // workflow's top-level function, whose locals they may read until it returns.
+  using QueryHandler = std::function<json::value(const json::value& args)>;
+  virtual void SetQueryHandler(const std::string& name, QueryHandler handler) = 0;
   // True once a cancel of this run was requested.
   virtual bool IsCancelRequested() const = 0;
   // Resolves when a cancel of this run is requested (a client's cancel, or the

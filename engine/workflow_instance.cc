@@ -174,6 +174,38 @@ ChildWorkflow WorkflowInstance::StartChildWorkflow(const std::string& workflow_t
   });
 }
 
+Result<json::value> WorkflowInstance::Query(const std::string& name, const json::value& args) {
+  if (!root_ || root_->done()) {
+    // (The code's locals, which handlers read, are gone once it returned.)
+    return Status::FailedPrecondition(
+        "the run has closed; queries answer open runs (describe shows a closed run's result)",
+        "workflow_closed");
+  }
+  auto it = queries_.find(name);
+  if (it == queries_.end()) {
+    std::string known;
+    for (const auto& [n, h] : queries_) known += (known.empty() ? "" : ", ") + n;
+    return Status::NotFound(
+        "the workflow answers no query '" + name + "'" +
+            (known.empty() ? std::string(" (it has no query handlers)") : "; it answers: " + known),
+        "unknown_query");
+  }
+  size_t before = unconfirmed_.size();
+  json::value out;
+  try {
+    out = it->second(args);
+  } catch (const std::exception& e) {
+    return Status::FailedPrecondition(std::string("query handler failed: ") + e.what(),
+                                      "query_failed");
+  }
+  if (unconfirmed_.size() != before) {
+    unconfirmed_.resize(before);
+    return Status::FailedPrecondition("query handler '" + name + "' made a command",
+                                      "query_failed");
+  }
+  return out;
+}
+
 Future<Unit> WorkflowInstance::CancelRequested() {
   if (!cancel_future_) {
     cancel_future_ = MakeFuture<Unit>(this);

@@ -52,6 +52,12 @@ class WorkflowInstance final : public WorkflowContext, public ReadyQueue {
   json::value SideEffect(const std::function<json::value()>& fn) override;
   int GetVersion(const std::string& change_id, int min_supported, int max_supported) override;
   bool IsReplaying() const override { return replaying_; }
+  void SetQueryHandler(const std::string& name, QueryHandler handler) override {
+    queries_[name] = std::move(handler);
+  }
+  // Runs query `name` against the state reached so far. NotFound (reason
+  // "unknown_query") names the queries the run answers.
+  Result<json::value> Query(const std::string& name, const json::value& args);
   bool IsCancelRequested() const override { return cancel_requested_; }
   Future<Unit> CancelRequested() override;
 
@@ -86,6 +92,7 @@ class WorkflowInstance final : public WorkflowContext, public ReadyQueue {
   std::map<std::string, Future<bool>> timers_;
   std::map<std::string, PendingChild> children_;
   std::optional<Future<Unit>> cancel_future_;
+  std::map<std::string, QueryHandler> queries_;
   std::map<std::string, std::unique_ptr<Channel>> channels_;
   std::unordered_map<std::string, proto::Payload> markers_ahead_;  // replay lookahead
   std::map<std::string, int> versions_;

@@ -187,6 +187,8 @@ class Store {
                                                                int64_t from_event_id) = 0;
   virtual Result<ListPage> ListExecutions(const ListFilter& filter) = 0;
   virtual Result<std::vector<TaskRow>> ListTasksOfRun(std::string_view run_id) = 0;
+  // Up to `limit` tasks of `queue` (both kinds), the next to be handed out first.
+  virtual Result<std::vector<TaskRow>> ListQueueTasks(std::string_view queue, int limit) = 0;
   virtual Result<std::vector<TimerRow>> DueTimers(Millis now, int limit) = 0;
   virtual Result<std::vector<TaskRow>> DueTaskDeadlines(Millis now, int limit) = 0;
   // Earliest time anything waits for: a timer, a task deadline, or a delayed task

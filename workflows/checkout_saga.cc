@@ -103,6 +103,15 @@ Workflow<json::value> Unwind(WorkflowContext* ctx, Checkout c, std::vector<std::
 
 Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   Checkout c = Parse(input);
+  // Query "state": where the saga is, for operators (`keel workflow query`).
+  std::string step = "validating";
+  std::string fail_status, reason, detail, intent_id;
+  ctx.SetQueryHandler("state", [&](const json::value&) -> json::value {
+    return json::object{{"order_id", c.order_id},
+                        {"step", step},
+                        {"payment_intent", intent_id},
+                        {"failing", fail_status}};
+  });
   // 1. The snapshot and the amount the client was shown.
   if (std::string why = Invalid(c); !why.empty())
     co_return Result(c, "rejected", "invalid_checkout", why);
@@ -115,6 +124,7 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   SignalChannel& payment = ctx.GetSignalChannel("payment");
 
   // 2. Holds for every line, in parallel; all or none.
+  step = "reserving";
   std::vector<std::string> holds;
   std::vector<Future<json::value>> reserving;
   Saga saga(ctx);
@@ -145,18 +155,19 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   }
 
   // 3. The order.
+  step = "creating_order";
   json::object order = c.raw;
   co_await ctx.ExecuteActivity("orders.create", order, StepOptions(kOrdersQueue));
   Timer window = ctx.NewTimer(c.payment_window_ms);
   const Millis pay_by = ctx.Now() + c.payment_window_ms;
   auto left = [&]() { return std::max<Millis>(1, pay_by - ctx.Now()); };
 
-  std::string fail_status, reason, detail, intent_id;
   if (cancel.TryReceive()) {
     fail_status = "cancelled";
     reason = "cancelled by the buyer";
   }
 
+  step = "charging";
   // 4. Charge: create the intent, then confirm it. 5xx and timeouts are retried with
   // the same keys until the window ends; a decline is final.
   std::string pay_status;
@@ -188,6 +199,7 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
 
   // 5. 3DS: the gateway's webhook (signal "payment") against the window and a cancel.
   if (fail_status.empty() && pay_status == "requires_action") {
+    step = "awaiting_3ds";
     Future<json::value> next_payment = payment.Receive();
     Future<json::value> next_cancel = cancel.Receive();
     while (pay_status == "requires_action") {
@@ -224,6 +236,7 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
     reason = "cancelled by the buyer";
   }
 
+  step = "confirming";
   // 6. Commit the holds, then confirm. A hold lost meanwhile (it cannot, while the
   // saga runs within hold_ttl_ms) cancels the order and refunds it.
   if (fail_status.empty()) {
@@ -238,6 +251,7 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   }
   if (!fail_status.empty()) {
     window.Cancel();
+    step = "compensating";
     co_return co_await Unwind(&ctx, c, holds, intent_id, fail_status, reason, detail);
   }
   window.Cancel();
@@ -250,6 +264,7 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   co_await NotifyBuyer(&ctx, c.buyer_id, c.order_id, "order_confirmed",
                        "Order " + c.order_id + " is confirmed");
 
+  step = "handing_over";
   // 7. Shipment tracking takes over the order, as a child workflow that outlives the
   // saga (it is created in the same transaction as this step's command, so a kill
   // cannot lose it). A cancel that came after the confirmation is handed to it.

@@ -57,6 +57,9 @@ Workflow<json::value> ShipmentTracking(WorkflowContext& ctx, json::value input) 
   Future<json::value> next_cancel = cancel.Receive();
   Future<json::value> next_return = ret.Receive();
   std::string stage = "fulfilling";
+  ctx.SetQueryHandler("state", [&](const json::value&) -> json::value {
+    return json::object{{"order_id", s.order_id}, {"stage", stage}, {"shipment_id", shipment_id}};
+  });
   Timer return_window;
   int refused = 0;
   auto done = [&](const std::string& status) {

@@ -187,6 +187,8 @@ const std::map<std::string, std::string>& Statements() {
            "AND ($3 = '' OR workflow_type = $3) AND ($4 = 0 OR status = $4) "
            "AND start_time >= $5 AND ($6 = 0 OR start_time < $6) "
            "ORDER BY start_time DESC, run_id DESC LIMIT $7"},
+      {"queue_tasks", std::string("SELECT ") + kTaskCols +
+                          " FROM {s}.tasks WHERE queue=$1 ORDER BY visible_at, id LIMIT $2"},
       {"tasks_of_run",
        std::string("SELECT ") + kTaskCols + " FROM {s}.tasks WHERE run_id=$1 ORDER BY id"},
       {"due_timers",
@@ -731,6 +733,15 @@ class PgStore final : public Store {
     });
   }
 
+  Result<std::vector<TaskRow>> ListQueueTasks(std::string_view queue, int limit) override {
+    return Read<std::vector<TaskRow>>("listing queue tasks", [&](pqxx::nontransaction& t) {
+      std::vector<TaskRow> out;
+      for (const auto& r : t.exec_prepared("queue_tasks", std::string(queue), limit)) {
+        out.push_back(ReadTaskRow(r));
+      }
+      return out;
+    });
+  }
   Result<std::vector<TaskRow>> ListTasksOfRun(std::string_view run_id) override {
     return ReadTasks("listing tasks", "tasks_of_run", std::string(run_id));
   }

@@ -602,6 +602,19 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::vector<TaskRow>> ListQueueTasks(std::string_view queue, int limit) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::vector<TaskRow>> {
+      static const std::string sql = std::string("SELECT ") + kTaskCols +
+                                     " FROM tasks WHERE queue=?1 ORDER BY visible_at, id LIMIT ?2";
+      PREPARE(st, db, sql.c_str());
+      st.Bind(1, queue).Bind(2, static_cast<int64_t>(limit));
+      std::vector<TaskRow> out;
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadTaskRow(st));
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db.handle(), "listing queue tasks");
+      return out;
+    });
+  }
   Result<std::vector<TaskRow>> ListTasksOfRun(std::string_view run_id) override {
     return WithReader([&](SqliteDb& db) -> Result<std::vector<TaskRow>> {
       static const std::string sql =

@@ -181,6 +181,110 @@ TEST_F(CliTest, MigrateIsIdempotent) {
   EXPECT_EQ(a.out, b.out);
 }
 
+// The operator's loop on a saga stuck on an activity that always fails.
+TEST_F(CliTest, AStuckSagaIsFoundDescribedAndTerminated) {
+  StartWorker();
+  CmdResult start = Keel(
+      "workflow start --type DemoSaga --id stuck-1 --input '{\"steps\":3,\"stuck_at\":2}' "
+      "--db " +
+      db_);
+  ASSERT_EQ(start.code, 0) << start.err;
+  // Wait until step 2 has failed at least twice.
+  json::value pending;
+  for (int i = 0; i < 400; ++i) {
+    CmdResult d = Keel("workflow describe stuck-1 --db " + db_ + " --output json");
+    ASSERT_EQ(d.code, 0) << d.err;
+    auto v = json::parse(d.out);
+    const auto& acts = v.at("pending_activities").as_array();
+    if (!acts.empty() && acts[0].at("attempt").as_int64() >= 3) {
+      pending = acts[0];
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(pending.is_null()) << "the stuck activity never retried";
+  EXPECT_EQ(pending.at("activity_type"), "DemoStep");
+  EXPECT_NE(pending.at("last_failure").at("message").as_string().find("fails on every attempt"),
+            std::string::npos);
+
+  CmdResult running = Keel("workflow list --status running --type DemoSaga --db " + db_);
+  ASSERT_EQ(running.code, 0);
+  EXPECT_NE(running.out.find("stuck-1"), std::string::npos) << running.out;
+  CmdResult table = Keel("workflow describe stuck-1 --db " + db_);
+  EXPECT_NE(table.out.find("Pending activities"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("fails on every attempt"), std::string::npos) << table.out;
+  CmdResult queue = Keel("taskqueue describe demo --db " + db_ + " --output json");
+  ASSERT_EQ(queue.code, 0) << queue.err;
+  auto q = json::parse(queue.out);
+  ASSERT_EQ(q.at("tasks").as_array().size(), 1u);
+  EXPECT_EQ(q.at("tasks").as_array()[0].at("workflow_id"), "stuck-1");
+  CmdResult queues = Keel("taskqueue list --db " + db_);
+  EXPECT_EQ(queues.code, 0);
+  EXPECT_NE(queues.out.find("demo"), std::string::npos) << queues.out;
+  // The open run replays against this binary.
+  CmdResult replay = Keel("workflow replay --type DemoSaga --db " + db_);
+  EXPECT_EQ(replay.code, 0) << replay.out << replay.err;
+  EXPECT_NE(replay.out.find("1 replayed, 0 failed"), std::string::npos) << replay.out;
+
+  CmdResult term = Keel("workflow terminate stuck-1 --reason 'gave up' --db " + db_);
+  ASSERT_EQ(term.code, 0) << term.err;
+  json::value d = DescribeUntilClosed("stuck-1");
+  EXPECT_EQ(d.at("status"), "terminated");
+  EXPECT_TRUE(d.at("pending_activities").as_array().empty());
+  CmdResult again = Keel("workflow terminate stuck-1 --db " + db_);
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.err.find("workflow_closed"), std::string::npos) << again.err;
+}
+
+TEST_F(CliTest, ReplayChecksHistoriesFromAnEarlierBinary) {
+  // Recorded by the binary before shipment tracking became a child workflow: the
+  // get_version patch keeps this run on its old path.
+  std::string file = std::string(KEEL_TESTDATA_DIR) + "/checkout_saga_before_child_tracking.json";
+  CmdResult ok = Keel("workflow replay --file " + file);
+  EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("1 replayed, 0 failed"), std::string::npos) << ok.out;
+  CmdResult open = Keel("workflow replay --file " + std::string(KEEL_TESTDATA_DIR) +
+                        "/checkout_saga_open_3ds.json --output json");
+  EXPECT_EQ(open.code, 0) << open.out << open.err;
+  // The same history with one step changed, as a careless edit of the saga would: caught.
+  std::string text = Slurp(file);
+  auto at = text.find("\"orders.create\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 15, "\"orders.createX\"");
+  std::string changed = dir_ + "/changed.json";
+  std::ofstream(changed) << text;
+  CmdResult bad = Keel("workflow replay --file " + changed);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("nondeterminism"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("1 replayed, 1 failed"), std::string::npos) << bad.out;
+}
+
+TEST_F(CliTest, ReplayQueryAndTaskqueueRejectBadInput) {
+  CmdResult none = Keel("workflow replay --db " + db_);
+  EXPECT_EQ(none.code, 2);
+  EXPECT_NE(none.err.find("exactly one of"), std::string::npos) << none.err;
+  CmdResult missing = Keel("workflow replay --file " + dir_ + "/nope.json");
+  EXPECT_EQ(missing.code, 1);
+  std::ofstream(dir_ + "/junk.json") << "{not a history";
+  CmdResult junk = Keel("workflow replay --file " + dir_ + "/junk.json");
+  EXPECT_EQ(junk.code, 2);
+  EXPECT_NE(junk.err.find("not a history"), std::string::npos) << junk.err;
+  CmdResult unknown = Keel("workflow query no-such-id --name state --db " + db_);
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_NE(unknown.err.find("workflow_not_found"), std::string::npos) << unknown.err;
+  CmdResult args = Keel("workflow query x --name state --input '{oops' --db " + db_);
+  EXPECT_EQ(args.code, 2);
+  CmdResult noname = Keel("workflow query x --db " + db_);
+  EXPECT_EQ(noname.code, 2);
+  EXPECT_NE(noname.err.find("--name"), std::string::npos) << noname.err;
+  CmdResult tq = Keel("taskqueue describe --db " + db_);
+  EXPECT_EQ(tq.code, 2);
+  EXPECT_NE(tq.err.find("usage"), std::string::npos) << tq.err;
+  CmdResult empty = Keel("taskqueue list --db " + db_ + " --output json");
+  EXPECT_EQ(empty.code, 0) << empty.err;
+  EXPECT_EQ(json::parse(empty.out), json::parse(R"({"queues":[]})"));
+}
+
 TEST_F(CliTest, BenchEnginePrintsItsSummaryLine) {
   CmdResult r = Keel("bench engine --sagas 50 --activities 2 --concurrency 10");
   ASSERT_EQ(r.code, 0) << r.err;
