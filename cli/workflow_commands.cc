@@ -1,4 +1,4 @@
-// keel workflow start|describe|list|history|replay|query|signal|terminate|cancel
+// keel workflow start|describe|list|history|replay|query|signal|terminate|cancel|reset
 
 #include <fstream>
 #include <iomanip>
@@ -25,6 +25,7 @@ struct Flags {
   std::string id, type, input = "null", task_queue, reuse = "allow_duplicate";
   std::string status, cursor, name, reason, start_after, start_before, file, run;
   int limit = 50;
+  int64_t event_id = 0;
 };
 
 Flags& F() {
@@ -432,6 +433,21 @@ int Cancel(const Registry& registry) {
   return kExitOk;
 }
 
+int Reset(const Registry& registry) {
+  auto store = OpenDb(F().db);
+  if (!store.ok()) return ReportError(store.status());
+  auto engine = MakeClientEngine(store->get(), &registry);
+  ResetRequest req{F().id, F().run, F().event_id, F().reason, "keel-cli"};
+  auto run = engine->history().ResetWorkflow(req);
+  if (!run.ok()) return ReportError(run.status());
+  if (F().output == "json") {
+    std::cout << json::serialize(json::object{{"workflow_id", F().id}, {"run_id", *run}}) << "\n";
+  } else {
+    std::cout << "reset " << F().id << ": new run " << *run << "\n";
+  }
+  return kExitOk;
+}
+
 void Common(CLI::App* c) {
   c->add_option("--db", F().db, "sqlite:DIR or postgresql://...")->envname("KEEL_DB");
   c->add_option("--output,-o", F().output, "table or json")
@@ -517,6 +533,20 @@ void AddWorkflowCommands(CLI::App& app, CliState& state) {
   terminate->add_option("id", F().id, "workflow id")->required();
   terminate->add_option("--reason", F().reason, "why");
   terminate->callback(action(Terminate));
+
+  auto* reset = wf->add_subcommand(
+      "reset",
+      "start a new run that replays this one up to a workflow task and decides again from there "
+      "(the old run, if running, is terminated)");
+  Common(reset);
+  reset->add_option("id", F().id, "workflow id")->required();
+  reset
+      ->add_option("--event-id", F().event_id,
+                   "a workflow_task_completed event (see `history`); default: the last one")
+      ->check(CLI::PositiveNumber);
+  reset->add_option("--run", F().run, "the run to reset (default: the current one)");
+  reset->add_option("--reason", F().reason, "why");
+  reset->callback(action(Reset));
 
   auto* cancel = wf->add_subcommand("cancel", "ask a workflow to cancel");
   Common(cancel);

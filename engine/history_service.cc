@@ -4,8 +4,10 @@
 
 #include <future>
 #include <random>
+#include <set>
 
 #include "common/ids.h"
+#include "engine/history_events.h"
 #include "engine/payload.h"
 #include "engine/retry.h"
 
@@ -431,6 +433,33 @@ Status ValidateCommand(const proto::Command& cmd) {
   }
 }
 
+// The task that runs a scheduled activity's first attempt, from now.
+Status CreateActivityTask(Ctx& c, const ExecutionRow& exec, const proto::ActivityTaskScheduled& a) {
+  Millis now = c.txn.Now();
+  proto::ActivityTaskInfo info;
+  info.set_activity_id(a.activity_id());
+  info.set_activity_type(a.activity_type());
+  *info.mutable_input() = a.input();
+  *info.mutable_options() = a.options();
+  info.set_scheduled_time_ms(now);
+  TaskRow t;
+  t.queue = a.options().task_queue();
+  t.kind = TaskKind::kActivity;
+  t.workflow_id = exec.workflow_id;
+  t.run_id = exec.run_id;
+  t.activity_id = a.activity_id();
+  t.visible_at = now;
+  t.lease_ms = ActivityLeaseMs(a.options());
+  if (a.options().schedule_to_start_timeout_ms() > 0) {
+    t.start_deadline = now + a.options().schedule_to_start_timeout_ms();
+  }
+  if (a.options().schedule_to_close_timeout_ms() > 0) {
+    t.close_deadline = now + a.options().schedule_to_close_timeout_ms();
+  }
+  t.info = info.SerializeAsString();
+  return CreateTask(c, std::move(t)).status();
+}
+
 // Retries the activity attempt, or records its final failure and wakes the workflow.
 Status RetryOrFailActivity(Ctx& c, TaskRow task, const proto::Failure& failure, bool timed_out,
                            bool was_started) {
@@ -682,6 +711,166 @@ Status HistoryService::TerminateWorkflow(const std::string& workflow_id, const s
   });
 }
 
+namespace {
+
+// What the kept part of a history leaves open, which the new run must recreate.
+struct OpenAtCut {
+  std::map<std::string, proto::ActivityTaskScheduled> activities;  // by activity id
+  std::map<std::string, proto::TimerStarted> timers;               // by timer id
+  std::vector<std::string> children;                               // open child ids
+  int64_t children_started = 0;
+};
+
+OpenAtCut ScanPrefix(const std::vector<proto::HistoryEvent>& prefix) {
+  OpenAtCut o;
+  std::set<std::string> kids;
+  for (const auto& e : prefix) {
+    if (e.has_activity_task_scheduled()) {
+      o.activities[e.activity_task_scheduled().activity_id()] = e.activity_task_scheduled();
+    } else if (e.has_activity_task_completed()) {
+      o.activities.erase(e.activity_task_completed().activity_id());
+    } else if (e.has_activity_task_failed()) {
+      o.activities.erase(e.activity_task_failed().activity_id());
+    } else if (e.has_activity_task_timed_out()) {
+      o.activities.erase(e.activity_task_timed_out().activity_id());
+    } else if (e.has_activity_task_canceled()) {
+      o.activities.erase(e.activity_task_canceled().activity_id());
+    } else if (e.has_timer_started()) {
+      o.timers[e.timer_started().timer_id()] = e.timer_started();
+    } else if (e.has_timer_fired()) {
+      o.timers.erase(e.timer_fired().timer_id());
+    } else if (e.has_timer_canceled()) {
+      o.timers.erase(e.timer_canceled().timer_id());
+    } else if (e.has_child_workflow_execution_initiated()) {
+      kids.insert(e.child_workflow_execution_initiated().child_id());
+      o.children_started += 1;
+    } else if (e.has_child_workflow_execution_completed()) {
+      kids.erase(e.child_workflow_execution_completed().child_id());
+    } else if (e.has_child_workflow_execution_failed()) {
+      kids.erase(e.child_workflow_execution_failed().child_id());
+    } else if (e.has_start_child_workflow_execution_failed()) {
+      kids.erase(e.start_child_workflow_execution_failed().child_id());
+    }
+  }
+  o.children.assign(kids.begin(), kids.end());
+  return o;
+}
+
+Status ResetPointInvalid(const std::string& why) {
+  return Status::FailedPrecondition(why, "reset_point_invalid");
+}
+
+}  // namespace
+
+Result<std::string> HistoryService::ResetWorkflow(const ResetRequest& req) {
+  // The history is read outside the transaction, which then checks that the run has
+  // not moved on since; if it has, read again.
+  for (int attempt = 0;; ++attempt) {
+    KEEL_ASSIGN_OR_RETURN(WorkflowDescription d, Describe(req.workflow_id, req.run_id));
+    const ExecutionRow old = d.execution;
+    KEEL_ASSIGN_OR_RETURN(auto events, store_->ReadHistory(old.run_id, 1));
+    int64_t point = req.event_id;
+    if (point == 0) {
+      for (const auto& e : events) {
+        if (e.has_workflow_task_completed()) point = e.event_id();
+      }
+      if (point == 0) return ResetPointInvalid("no workflow task of this run has completed yet");
+    }
+    if (point < 3 || point > static_cast<int64_t>(events.size()) ||
+        !events[point - 1].has_workflow_task_completed() ||
+        !events[point - 2].has_workflow_task_started()) {
+      std::string what = point >= 1 && point <= static_cast<int64_t>(events.size())
+                             ? EventTypeName(events[point - 1])
+                             : std::string("no event");
+      return Status::InvalidArgument("event " + std::to_string(point) + " is " + what +
+                                         "; reset to a workflow_task_completed event (see "
+                                         "`keel workflow history`)",
+                                     "reset_point_invalid");
+    }
+    // Keep everything before the task's WorkflowTaskStarted; that task runs again.
+    std::vector<proto::HistoryEvent> prefix(events.begin(), events.begin() + (point - 2));
+    OpenAtCut open = ScanPrefix(prefix);
+    if (!open.children.empty()) {
+      return ResetPointInvalid("child workflow " + open.children.front() + " is open at event " +
+                               std::to_string(point) +
+                               "; reset to a point before it started or after it closed");
+    }
+    std::vector<proto::HistoryEvent> reapply;  // inputs from outside, after the cut
+    for (size_t i = prefix.size(); i < events.size(); ++i) {
+      if (events[i].has_workflow_execution_signaled() ||
+          events[i].has_workflow_execution_cancel_requested()) {
+        reapply.push_back(events[i]);
+      }
+    }
+    std::string new_run = NewTimeOrderedUuid(store_->clock()->Now());
+    std::string why = "reset to event " + std::to_string(point) + " as run " + new_run +
+                      (req.reason.empty() ? "" : ": " + req.reason);
+    Status s = RunSync([&, this](Txn& txn, Effects& fx) -> Status {
+      Ctx c{txn, fx, matcher_, options_};
+      KEEL_ASSIGN_OR_RETURN(ExecutionRow cur, LoadRun(txn, old.run_id));
+      if (cur.next_event_id - 1 != static_cast<int64_t>(events.size())) {
+        return Status::FailedPrecondition("the run moved on while it was read", "reset_raced");
+      }
+      KEEL_ASSIGN_OR_RETURN(auto current, txn.GetCurrentRunId(old.workflow_id));
+      if (current && *current != old.run_id) {
+        KEEL_ASSIGN_OR_RETURN(ExecutionRow newer, LoadRun(txn, *current));
+        if (newer.status == ExecutionStatus::kRunning) {
+          return Status::FailedPrecondition("workflow '" + old.workflow_id + "' has a newer run (" +
+                                                newer.run_id + ") that is running",
+                                            "workflow_running");
+        }
+      }
+      if (cur.status == ExecutionStatus::kRunning) {
+        KEEL_RETURN_IF_ERROR(TerminateRun(c, cur, why, req.identity, /*report_to_parent=*/false));
+      }
+      Millis now = txn.Now();
+      ExecutionRow exec;
+      exec.workflow_id = old.workflow_id;
+      exec.run_id = new_run;
+      exec.workflow_type = old.workflow_type;
+      exec.task_queue = old.task_queue;
+      exec.start_time = now;
+      exec.parent = old.parent;
+      exec.parent_run_id = old.parent_run_id;
+      exec.children = open.children_started;
+      exec.next_event_id = static_cast<int64_t>(prefix.size()) + 1;
+      std::vector<proto::HistoryEvent> history = prefix;
+      auto* started = history[0].mutable_workflow_execution_started();
+      started->set_run_id(new_run);
+      started->set_reset_from_run_id(old.run_id);
+      started->set_reset_event_id(point);
+      EventWriter w(exec, now);
+      auto* failed = w.Add()->mutable_workflow_task_failed();
+      failed->mutable_failure()->set_type("Reset");
+      failed->mutable_failure()->set_message(why);
+      failed->set_identity(req.identity);
+      for (const auto& in : reapply) {
+        auto* e = w.Add();
+        int64_t id = e->event_id();
+        *e = in;
+        e->set_event_id(id);
+        e->set_event_time_ms(now);
+      }
+      exec.wt_task_id = 0;
+      KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
+      for (const auto& [id, a] : open.activities) {
+        KEEL_RETURN_IF_ERROR(CreateActivityTask(c, exec, a));
+      }
+      for (const auto& [id, t] : open.timers) {
+        TimerRow row{0, exec.workflow_id, new_run, id, std::max(t.fire_at_ms(), now)};
+        KEEL_RETURN_IF_ERROR(txn.InsertTimer(row).status());
+        fx.Wake(row.fire_at);
+      }
+      history.insert(history.end(), w.events().begin(), w.events().end());
+      exec.version = 1;
+      KEEL_RETURN_IF_ERROR(txn.InsertExecution(exec));
+      return txn.AppendHistory(new_run, history);
+    });
+    if (s.ok()) return new_run;
+    if (s.reason() != "reset_raced" || attempt >= 5) return s;
+  }
+}
+
 Result<WorkflowDescription> HistoryService::Describe(const std::string& workflow_id,
                                                      const std::string& run_id) {
   WorkflowDescription d;
@@ -767,28 +956,7 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
               e->set_activity_type(a.activity_type());
               *e->mutable_input() = a.input();
               *e->mutable_options() = a.options();
-              proto::ActivityTaskInfo info;
-              info.set_activity_id(a.activity_id());
-              info.set_activity_type(a.activity_type());
-              *info.mutable_input() = a.input();
-              *info.mutable_options() = a.options();
-              info.set_scheduled_time_ms(now);
-              TaskRow t;
-              t.queue = a.options().task_queue();
-              t.kind = TaskKind::kActivity;
-              t.workflow_id = exec.workflow_id;
-              t.run_id = exec.run_id;
-              t.activity_id = a.activity_id();
-              t.visible_at = now;
-              t.lease_ms = ActivityLeaseMs(a.options());
-              if (a.options().schedule_to_start_timeout_ms() > 0) {
-                t.start_deadline = now + a.options().schedule_to_start_timeout_ms();
-              }
-              if (a.options().schedule_to_close_timeout_ms() > 0) {
-                t.close_deadline = now + a.options().schedule_to_close_timeout_ms();
-              }
-              t.info = info.SerializeAsString();
-              KEEL_RETURN_IF_ERROR(CreateTask(c, std::move(t)).status());
+              KEEL_RETURN_IF_ERROR(CreateActivityTask(c, exec, *e));
               break;
             }
             case proto::Command::kStartTimer: {

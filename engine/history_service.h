@@ -52,6 +52,18 @@ struct StartWorkflowResult {
   bool started = false;  // false: the id was already running and this is that run
 };
 
+// Reset: a new run of the workflow id replays the old run's history up to the
+// workflow task that completed at `event_id` and decides again from there (that task
+// and everything after it are dropped; signals and cancel requests received after it
+// are re-applied). The old run, if still running, is terminated.
+struct ResetRequest {
+  std::string workflow_id;
+  std::string run_id;    // empty: the current run (which must be the id's latest)
+  int64_t event_id = 0;  // a workflow_task_completed event; 0: the last one
+  std::string reason;
+  std::string identity;
+};
+
 struct WorkflowDescription {
   persistence::ExecutionRow execution;
   std::vector<persistence::TaskRow> pending_tasks;
@@ -74,6 +86,10 @@ class HistoryService {
                                const std::string& identity, const std::string& request_id = "");
   Status TerminateWorkflow(const std::string& workflow_id, const std::string& reason,
                            const std::string& identity);
+  // Returns the new run's id. Errors: workflow_not_found, reset_point_invalid (not a
+  // workflow_task_completed event, or a child workflow is open there), workflow_running
+  // (a newer run of the id is running).
+  Result<std::string> ResetWorkflow(const ResetRequest& req);
   // The current run of workflow_id (or the given run), with its pending tasks.
   Result<WorkflowDescription> Describe(const std::string& workflow_id,
                                        const std::string& run_id = "");

@@ -226,6 +226,22 @@ TEST_F(CliTest, AStuckSagaIsFoundDescribedAndTerminated) {
   EXPECT_EQ(replay.code, 0) << replay.out << replay.err;
   EXPECT_NE(replay.out.find("1 replayed, 0 failed"), std::string::npos) << replay.out;
 
+  // Reset starts a new run from the last workflow task and terminates this one.
+  CmdResult bad_point = Keel("workflow reset stuck-1 --event-id 1 --db " + db_);
+  EXPECT_EQ(bad_point.code, 2);
+  EXPECT_NE(bad_point.err.find("reset_point_invalid"), std::string::npos) << bad_point.err;
+  CmdResult before = Keel("workflow describe stuck-1 --db " + db_ + " --output json");
+  std::string old_run(json::parse(before.out).at("run_id").as_string());
+  CmdResult reset = Keel("workflow reset stuck-1 --reason retry --db " + db_ + " --output json");
+  ASSERT_EQ(reset.code, 0) << reset.err;
+  std::string new_run(json::parse(reset.out).at("run_id").as_string());
+  EXPECT_NE(new_run, old_run);
+  CmdResult after = Keel("workflow describe stuck-1 --db " + db_ + " --output json");
+  EXPECT_EQ(json::parse(after.out).at("run_id"), json::value(new_run));
+  EXPECT_EQ(json::parse(after.out).at("status"), "running");
+  CmdResult old_history = Keel("workflow history stuck-1 --db " + db_);
+  EXPECT_NE(old_history.out.find("workflow_task_failed"), std::string::npos) << old_history.out;
+
   CmdResult term = Keel("workflow terminate stuck-1 --reason 'gave up' --db " + db_);
   ASSERT_EQ(term.code, 0) << term.err;
   json::value d = DescribeUntilClosed("stuck-1");
