@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/shop_stack.h"
 #include "commerce/shop.h"
+#include "common/ids.h"
 #include "engine/engine.h"
 #include "examples/demo_saga.h"
 #include "http/router.h"
@@ -108,6 +109,7 @@ struct WorkerFlags {
   std::string sim_data;        // the embedded simulators' ledgers
   int64_t payment_window_ms = workflows::kDefaultPaymentWindowMs;
   double carrier_speed = 1.0;
+  std::string admin_token;
 };
 
 int RunWorker(const WorkerFlags& f, bool serve) {
@@ -127,6 +129,8 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   o.sim_data = f.sim_data;
   o.payment_window_ms = f.payment_window_ms;
   o.carrier_speed = f.carrier_speed;
+  o.admin_token = f.admin_token;
+  if (serve && o.admin_token.empty()) o.admin_token = NewRandomUuid();  // printed below
   EngineOptions& e = o.engine;
   std::set<std::string> queues = SplitQueues(f.queues);
   bool only_workflows = f.workflows && queues.empty();
@@ -170,6 +174,11 @@ int RunWorker(const WorkerFlags& f, bool serve) {
                  "\"shippingAddress\":{\"name\":\"Ann\",\"line1\":\"1 Main St\",\"city\":"
                  "\"Springfield\",\"postal_code\":\"12345\",\"country\":\"US\"}}'\n"
               << "  curl -s $B/orders -H \"Authorization: Bearer $T\"\n"
+              << "Engine API (/v1, keel workflow --address " << s.api_url()
+              << "): Authorization: Bearer "
+              << (f.admin_token.empty() ? o.admin_token + "   (pass --admin-token to choose it)"
+                                        : std::string("<your --admin-token>"))
+              << "\n"
               << "Ctrl-C stops it.\n"
               << std::flush;
   }
@@ -235,6 +244,10 @@ void AddWorkerCommands(CLI::App& app, CliState& state) {
       ->add_option("--carrier-speed", serve_flags.carrier_speed,
                    "the embedded carrier runs this many times faster than real carriers")
       ->check(CLI::Range(0.001, 1e6));
+  serve
+      ->add_option("--admin-token", serve_flags.admin_token,
+                   "bearer token of the engine API (/v1); default: a random one, printed")
+      ->envname("KEEL_ADMIN_TOKEN");
   serve->add_flag("--no-workers", serve_flags.no_workers,
                   "run no workflow or activity threads (workers run as `keel worker`)");
   serve->callback([&state] { state.action = [] { return RunWorker(serve_flags, true); }; });

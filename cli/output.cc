@@ -1,22 +1,9 @@
 #include "cli/output.h"
 
-#include <ctime>
 #include <iomanip>
 #include <iostream>
 
 namespace keel::cli {
-
-std::string FormatTime(Millis ms) {
-  if (ms <= 0) return "-";
-  std::time_t t = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[40];
-  std::snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(ms % 1000));
-  return out;
-}
 
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> w;

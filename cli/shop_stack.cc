@@ -74,6 +74,13 @@ Status ShopStack::StartApi(const ShopStackOptions& o) {
   cc.carrier_webhook_secret = carrier_ ? carrier_->webhook_secret() : o.webhook_secret;
   storefront_ = std::make_unique<http::StorefrontApi>(shop_.get(), http::StorefrontOptions{}, cc);
   storefront_->AddRoutes(router_);
+  http::EngineApiOptions eo;
+  eo.history = &engine_->history();
+  eo.store = store_.get();
+  eo.registry = &registry_;
+  eo.admin_token = o.admin_token;
+  engine_api_ = std::make_unique<http::EngineApi>(eo);
+  engine_api_->AddRoutes(router_);
   commerce::Shop* shop = shop_.get();
   router_.Add(http::bhttp::verb::get, "/healthz", [](const http::ApiRequest&) {
     return http::JsonResponse(200, json::object{{"status", "ok"}});

@@ -10,6 +10,7 @@
 #include "activities/commerce_activities.h"
 #include "commerce/shop.h"
 #include "engine/engine.h"
+#include "http/engine_api.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "http/storefront_api.h"
@@ -38,6 +39,8 @@ struct ShopStackOptions {
   Millis payment_window_ms = 15 * 60 * 1000;
   sims::PaymentFaults payment_faults;
   double carrier_speed = 1.0;
+  // The engine API (/v1) bearer token; "" turns the engine API off.
+  std::string admin_token;
 };
 
 class ShopStack {
@@ -68,6 +71,7 @@ class ShopStack {
   http::Router payments_router_, carrier_router_, router_;
   std::unique_ptr<http::HttpServer> payments_server_, carrier_server_, server_;
   std::unique_ptr<http::StorefrontApi> storefront_;
+  std::unique_ptr<http::EngineApi> engine_api_;
   std::string api_url_;
   bool stopped_ = false;
 };

@@ -88,7 +88,7 @@ int Describe() {
                    {"activity_type", info.activity_type()},
                    {"attempt", t.attempt},
                    {"state", StateOf(t, now)},
-                   {"visible_at", FormatTime(t.visible_at)},
+                   {"visible_at", FormatUtc(t.visible_at)},
                    {"lease_owner", t.lease_owner}};
     if (info.has_last_failure()) {
       o["last_failure"] = info.last_failure().type() + ": " + info.last_failure().message();

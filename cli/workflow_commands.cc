@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "engine/engine.h"
 #include "engine/history_events.h"
+#include "engine/inspect.h"
 #include "engine/payload.h"
 #include "engine/replayer.h"
 
@@ -31,42 +32,6 @@ struct Flags {
 Flags& F() {
   static Flags f;
   return f;
-}
-
-json::value DecodePayloadBytes(const std::string& bytes) {
-  if (bytes.empty()) return nullptr;
-  proto::Payload p;
-  if (!p.ParseFromString(bytes)) return "<undecodable>";
-  auto v = FromPayload(p);
-  return v.ok() ? v.value() : json::value(p.data());
-}
-
-json::value FailureJson(const proto::Failure& f) {
-  json::object o{
-      {"type", f.type()}, {"message", f.message()}, {"non_retryable", f.non_retryable()}};
-  if (!f.code().empty()) o["code"] = f.code();
-  return o;
-}
-
-json::value DecodeFailureBytes(const std::string& bytes) {
-  if (bytes.empty()) return nullptr;
-  proto::Failure f;
-  if (!f.ParseFromString(bytes)) return "<undecodable>";
-  return FailureJson(f);
-}
-
-json::object ExecutionJson(const ExecutionRow& r) {
-  return json::object{
-      {"workflow_id", r.workflow_id},
-      {"run_id", r.run_id},
-      {"type", r.workflow_type},
-      {"status", persistence::ExecutionStatusName(r.status)},
-      {"task_queue", r.task_queue},
-      {"start_time", FormatTime(r.start_time)},
-      {"close_time", r.close_time ? json::value(FormatTime(r.close_time)) : json::value(nullptr)},
-      {"history_length", r.next_event_id - 1},
-      {"result", DecodePayloadBytes(r.result)},
-      {"failure", DecodeFailureBytes(r.failure)}};
 }
 
 Status CheckOutput() {
@@ -129,39 +94,18 @@ int Describe(const Registry& registry) {
   auto engine = MakeClientEngine(store->get(), &registry);
   auto d = engine->history().Describe(F().id);
   if (!d.ok()) return ReportError(d.status());
-  json::object o = ExecutionJson(d->execution);
-  json::array pending;
-  for (const auto& t : d->pending_tasks) {
-    if (t.kind != persistence::TaskKind::kActivity) continue;
-    proto::ActivityTaskInfo info;
-    info.ParseFromString(t.info);
-    pending.push_back(json::object{
-        {"activity_id", t.activity_id},
-        {"activity_type", info.activity_type()},
-        {"task_queue", t.queue},
-        {"state", t.lease_owner.empty() ? "scheduled" : "started"},
-        {"attempt", t.attempt},
-        {"next_attempt_at",
-         t.lease_owner.empty() ? json::value(FormatTime(t.visible_at)) : json::value(nullptr)},
-        {"last_failure",
-         info.has_last_failure() ? FailureJson(info.last_failure()) : json::value(nullptr)}});
-  }
-  o["pending_activities"] = pending;
-  o["workflow_task_failure"] = DecodeFailureBytes(d->execution.wt_failure);
+  json::object o = DescriptionJson(*d);
+  const json::array& pending = o["pending_activities"].as_array();
   if (F().output == "json") {
     std::cout << json::serialize(o) << "\n";
     return kExitOk;
   }
   const auto& e = d->execution;
   std::vector<std::vector<std::string>> rows = {
-      {"Workflow ID", e.workflow_id},
-      {"Run ID", e.run_id},
-      {"Type", e.workflow_type},
-      {"Status", persistence::ExecutionStatusName(e.status)},
-      {"Task queue", e.task_queue},
-      {"Started", FormatTime(e.start_time)},
-      {"Closed", FormatTime(e.close_time)},
-      {"History length", std::to_string(e.next_event_id - 1)},
+      {"Workflow ID", e.workflow_id},      {"Run ID", e.run_id},
+      {"Type", e.workflow_type},           {"Status", persistence::ExecutionStatusName(e.status)},
+      {"Task queue", e.task_queue},        {"Started", FormatUtc(e.start_time)},
+      {"Closed", FormatUtc(e.close_time)}, {"History length", std::to_string(e.next_event_id - 1)},
   };
   if (!o["result"].is_null()) rows.push_back({"Result", json::serialize(o["result"])});
   if (!o["failure"].is_null()) rows.push_back({"Failure", json::serialize(o["failure"])});
@@ -239,7 +183,7 @@ int List(const Registry&) {
       {"WORKFLOW ID", "TYPE", "STATUS", "STARTED", "CLOSED", "RUN ID"}};
   for (const auto& r : page->rows) {
     rows.push_back({r.workflow_id, r.workflow_type, persistence::ExecutionStatusName(r.status),
-                    FormatTime(r.start_time), FormatTime(r.close_time), r.run_id});
+                    FormatUtc(r.start_time), FormatUtc(r.close_time), r.run_id});
   }
   PrintTable(rows);
   if (!page->next_cursor.empty()) {
@@ -269,7 +213,7 @@ int History(const Registry&) {
   }
   std::vector<std::vector<std::string>> rows = {{"ID", "TIME", "TYPE", "DETAILS"}};
   for (const auto& e : *events)
-    rows.push_back({std::to_string(e.event_id()), FormatTime(e.event_time_ms()), EventTypeName(e),
+    rows.push_back({std::to_string(e.event_id()), FormatUtc(e.event_time_ms()), EventTypeName(e),
                     DescribeEvent(e)});
   PrintTable(rows);
   return kExitOk;

@@ -1,8 +1,22 @@
 #include "common/clock.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 
 namespace keel {
+
+std::string FormatUtc(Millis ms) {
+  if (ms <= 0) return "-";
+  std::time_t t = ms / 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[40];
+  std::snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(ms % 1000));
+  return out;
+}
 
 Millis SystemClock::Now() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

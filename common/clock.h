@@ -8,10 +8,14 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 
 namespace keel {
 
 using Millis = int64_t;
+
+// "2026-11-22T10:00:00.123Z"; "-" for 0 or less.
+std::string FormatUtc(Millis ms);
 
 class Clock {
  public:

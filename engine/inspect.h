@@ -1,0 +1,24 @@
+#pragma once
+// Runs, failures and payloads as JSON for people: what `keel workflow describe|list`
+// and GET /v1/workflows show. One place, so the CLI and the API say the same thing.
+
+#include <string>
+
+#include "common/json.h"
+#include "engine/history_service.h"
+
+namespace keel {
+
+// A serialized proto::Payload as its JSON value (null when empty).
+json::value DecodePayloadBytes(const std::string& bytes);
+json::value FailureJson(const proto::Failure& f);
+// A serialized proto::Failure as JSON (null when empty).
+json::value DecodeFailureBytes(const std::string& bytes);
+// workflow_id, run_id, type, status, task_queue, times, history_length, result,
+// failure, parent (child runs).
+json::object ExecutionJson(const persistence::ExecutionRow& r);
+// ExecutionJson plus pending_activities (attempt, state, last failure) and
+// workflow_task_failure.
+json::object DescriptionJson(const WorkflowDescription& d);
+
+}  // namespace keel

@@ -1,0 +1,241 @@
+#include "http/engine_api.h"
+
+#include <openssl/crypto.h>
+
+#include <chrono>
+#include <thread>
+
+#include "commerce/validation.h"
+#include "engine/inspect.h"
+#include "engine/replayer.h"
+#include "http/api_util.h"
+
+namespace keel::http {
+
+namespace {
+
+constexpr const char* kIdentity = "keel-api";
+
+Status CheckAdmin(const ApiRequest& req, const std::string& token) {
+  if (token.empty()) {
+    return Status::FailedPrecondition(
+        "the engine API is off: start keel serve with --admin-token (or KEEL_ADMIN_TOKEN)",
+        "forbidden");
+  }
+  std::string auth = req.Header("Authorization");
+  const std::string prefix = "Bearer ";
+  if (auth.rfind(prefix, 0) != 0) {
+    return Status::InvalidArgument("Authorization: Bearer <admin token> is required",
+                                   "unauthenticated");
+  }
+  std::string given = auth.substr(prefix.size());
+  if (given.size() != token.size() ||
+      CRYPTO_memcmp(given.data(), token.data(), token.size()) != 0) {
+    return Status::FailedPrecondition("wrong admin token", "forbidden");
+  }
+  return Status::Ok();
+}
+
+// The body as a JSON object; an empty body is {}.
+Result<json::object> OptionalBody(const ApiRequest& req) {
+  if (req.raw.body().empty()) return json::object{};
+  return ParseBodyObject(req.raw);
+}
+
+Result<proto::WorkflowIdReusePolicy> ParseReusePolicy(const std::string& s) {
+  if (s.empty() || s == "allow_duplicate") return proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
+  if (s == "allow_duplicate_failed_only") {
+    return proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY;
+  }
+  if (s == "reject_duplicate") return proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
+  return commerce::FieldError(
+      "reuse_policy", "must be allow_duplicate, allow_duplicate_failed_only or reject_duplicate");
+}
+
+Response Ack(const std::string& workflow_id, const std::string& what) {
+  return JsonResponse(202, json::object{{"workflow_id", workflow_id}, {"accepted", what}});
+}
+
+}  // namespace
+
+void EngineApi::AddRoutes(Router& router) {
+  using bhttp::verb;
+  auto admin = [this](Response (EngineApi::*fn)(const ApiRequest&)) {
+    return [this, fn](const ApiRequest& req) {
+      Status s = CheckAdmin(req, o_.admin_token);
+      if (!s.ok()) return StatusResponse(s);
+      return (this->*fn)(req);
+    };
+  };
+  router.Add(verb::post, "/v1/workflows", admin(&EngineApi::Start));
+  router.Add(verb::get, "/v1/workflows", admin(&EngineApi::List));
+  router.Add(verb::get, "/v1/workflows/{id}", admin(&EngineApi::Describe));
+  router.Add(verb::get, "/v1/workflows/{id}/history", admin(&EngineApi::History));
+  router.Add(verb::post, "/v1/workflows/{id}/signals/{name}", admin(&EngineApi::Signal));
+  router.Add(verb::get, "/v1/workflows/{id}/queries/{name}", admin(&EngineApi::Query));
+  router.Add(verb::post, "/v1/workflows/{id}/cancel", admin(&EngineApi::Cancel));
+  router.Add(verb::post, "/v1/workflows/{id}/terminate", admin(&EngineApi::Terminate));
+  router.Add(verb::post, "/v1/workflows/{id}/reset", admin(&EngineApi::Reset));
+  router.Add(verb::get, "/v1/task-queues", admin(&EngineApi::TaskQueues));
+}
+
+Response EngineApi::Start(const ApiRequest& req) {
+  HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+  HTTP_ASSIGN(std::string type, StringField(body, "type", true));
+  HTTP_ASSIGN(std::string id, StringField(body, "workflow_id", true));
+  HTTP_ASSIGN(std::string queue, StringField(body, "task_queue", false));
+  HTTP_ASSIGN(std::string reuse, StringField(body, "reuse_policy", false));
+  HTTP_ASSIGN(auto policy, ParseReusePolicy(reuse));
+  HTTP_ASSIGN(int64_t wait, QueryInt(req, "wait", 0));
+  HTTP_CHECK(commerce::CheckRange("wait", wait, 0, o_.max_wait_s));
+  const WorkflowDef* def = o_.registry->FindWorkflow(type);
+  if (!def) {
+    std::string known;
+    for (const auto& t : o_.registry->WorkflowTypes()) known += (known.empty() ? "" : ", ") + t;
+    return StatusResponse(
+        commerce::FieldError("type", "is not a registered workflow type (known: " + known + ")"));
+  }
+  StartWorkflowRequest start;
+  start.workflow_id = id;
+  start.workflow_type = type;
+  start.task_queue = queue.empty() ? def->task_queue : queue;
+  const json::value* input = body.if_contains("input");
+  start.input = input ? *input : json::value(nullptr);
+  start.reuse_policy = policy;
+  start.identity = kIdentity;
+  HTTP_ASSIGN(StartWorkflowResult r, o_.history->StartWorkflow(start));
+  json::object out{{"workflow_id", id}, {"run_id", r.run_id}, {"started", r.started}};
+  if (wait > 0) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
+    while (true) {
+      HTTP_ASSIGN(auto row, o_.store->ReadExecution(r.run_id));
+      if (row && (row->status != persistence::ExecutionStatus::kRunning ||
+                  std::chrono::steady_clock::now() >= until)) {
+        json::object e = ExecutionJson(*row);
+        e["started"] = r.started;
+        return JsonResponse(200, e);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  return JsonResponse(r.started ? 201 : 200, out);
+}
+
+Response EngineApi::List(const ApiRequest& req) {
+  persistence::ListFilter f;
+  f.workflow_type = req.Query("type");
+  f.cursor = req.Query("cursor");
+  HTTP_ASSIGN(int64_t size, QueryInt(req, "size", 50));
+  HTTP_CHECK(commerce::CheckRange("size", size, 1, 1000));
+  f.limit = static_cast<int>(size);
+  if (std::string st = req.Query("status"); !st.empty()) {
+    auto parsed = persistence::ParseExecutionStatus(st);
+    if (!parsed) {
+      return StatusResponse(commerce::FieldError(
+          "status",
+          "must be running, completed, failed, cancelled, terminated, continued_as_new or "
+          "timed_out"));
+    }
+    f.status = parsed;
+  }
+  HTTP_ASSIGN(f.start_after, QueryInt(req, "start_after_ms", 0));
+  HTTP_ASSIGN(f.start_before, QueryInt(req, "start_before_ms", 0));
+  HTTP_ASSIGN(auto page, o_.store->ListExecutions(f));
+  json::array rows;
+  for (const auto& r : page.rows) rows.push_back(ExecutionJson(r));
+  return JsonResponse(
+      200, json::object{{"workflows", rows},
+                        {"next_cursor", page.next_cursor.empty() ? json::value(nullptr)
+                                                                 : json::value(page.next_cursor)}});
+}
+
+Response EngineApi::Describe(const ApiRequest& req) {
+  HTTP_ASSIGN(auto d, o_.history->Describe(req.path.at("id"), req.Query("run_id")));
+  return JsonResponse(200, DescriptionJson(d));
+}
+
+Response EngineApi::History(const ApiRequest& req) {
+  HTTP_ASSIGN(auto d, o_.history->Describe(req.path.at("id"), req.Query("run_id")));
+  HTTP_ASSIGN(auto events, o_.store->ReadHistory(d.execution.run_id, 1));
+  proto::History h;
+  h.set_workflow_id(d.execution.workflow_id);
+  h.set_run_id(d.execution.run_id);
+  for (auto& e : events) *h.add_events() = std::move(e);
+  Response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = HistoryToJson(h);  // the format `keel workflow replay --file` reads
+  return res;
+}
+
+Response EngineApi::Signal(const ApiRequest& req) {
+  json::value input = nullptr;
+  if (!req.raw.body().empty()) {
+    HTTP_ASSIGN(input, ParseJson(req.raw.body()));
+  }
+  // A retried request with the same key is applied once.
+  std::string request_id = req.Header("Idempotency-Key");
+  HTTP_CHECK(o_.history->SignalWorkflow(req.path.at("id"), req.path.at("name"), input, kIdentity,
+                                        request_id));
+  return Ack(req.path.at("id"), "signal");
+}
+
+Response EngineApi::Query(const ApiRequest& req) {
+  json::value args = nullptr;
+  if (std::string a = req.Query("args"); !a.empty()) {
+    auto parsed = ParseJson(a);
+    if (!parsed.ok()) return StatusResponse(commerce::FieldError("args", "is not valid JSON"));
+    args = std::move(parsed).value();
+  }
+  HTTP_ASSIGN(auto d, o_.history->Describe(req.path.at("id"), req.Query("run_id")));
+  HTTP_ASSIGN(auto events, o_.store->ReadHistory(d.execution.run_id, 1));
+  proto::History h;
+  h.set_workflow_id(d.execution.workflow_id);
+  h.set_run_id(d.execution.run_id);
+  for (auto& e : events) *h.add_events() = std::move(e);
+  HTTP_ASSIGN(json::value v, QueryHistory(*o_.registry, h, req.path.at("name"), args));
+  return JsonResponse(200, json::object{{"result", v}});
+}
+
+Response EngineApi::Cancel(const ApiRequest& req) {
+  HTTP_ASSIGN(json::object body, OptionalBody(req));
+  HTTP_ASSIGN(std::string reason, StringField(body, "reason", false));
+  HTTP_CHECK(o_.history->RequestCancelWorkflow(req.path.at("id"), reason, kIdentity,
+                                               req.Header("Idempotency-Key")));
+  return Ack(req.path.at("id"), "cancel");
+}
+
+Response EngineApi::Terminate(const ApiRequest& req) {
+  HTTP_ASSIGN(json::object body, OptionalBody(req));
+  HTTP_ASSIGN(std::string reason, StringField(body, "reason", false));
+  HTTP_CHECK(o_.history->TerminateWorkflow(req.path.at("id"), reason, kIdentity));
+  return JsonResponse(200,
+                      json::object{{"workflow_id", req.path.at("id")}, {"status", "terminated"}});
+}
+
+Response EngineApi::Reset(const ApiRequest& req) {
+  HTTP_ASSIGN(json::object body, OptionalBody(req));
+  HTTP_ASSIGN(std::string reason, StringField(body, "reason", false));
+  HTTP_ASSIGN(std::string run, StringField(body, "run_id", false));
+  HTTP_ASSIGN(auto event, IntField(body, "event_id", false));
+  ResetRequest r{req.path.at("id"), run, event.value_or(0), reason, kIdentity};
+  HTTP_ASSIGN(std::string new_run, o_.history->ResetWorkflow(r));
+  return JsonResponse(200, json::object{{"workflow_id", r.workflow_id}, {"run_id", new_run}});
+}
+
+Response EngineApi::TaskQueues(const ApiRequest&) {
+  HTTP_ASSIGN(auto stats, o_.store->QueueStatistics());
+  Millis now = o_.store->clock()->Now();
+  json::array out;
+  for (const auto& q : stats) {
+    out.push_back(
+        json::object{{"queue", q.queue},
+                     {"ready", q.ready},
+                     {"leased", q.leased},
+                     {"delayed", q.delayed},
+                     {"oldest_ready_age_ms",
+                      q.oldest_ready_at > 0 ? std::max<Millis>(0, now - q.oldest_ready_at) : 0}});
+  }
+  return JsonResponse(200, json::object{{"queues", out}});
+}
+
+}  // namespace keel::http

@@ -1,0 +1,44 @@
+#pragma once
+// The engine's HTTP API (SPEC section 4, "Engine"): start, list, describe, history,
+// signal, query, cancel, terminate and reset workflows, and the task queues. Every
+// /v1 route needs `Authorization: Bearer <admin token>` (401 without, 403 wrong);
+// with no admin token configured they answer 403 admin_api_disabled. What they return
+// is what `keel workflow ... --output json` prints (engine/inspect.h).
+
+#include <string>
+
+#include "engine/history_service.h"
+#include "engine/registry.h"
+#include "http/router.h"
+
+namespace keel::http {
+
+struct EngineApiOptions {
+  HistoryService* history = nullptr;
+  persistence::Store* store = nullptr;
+  const Registry* registry = nullptr;  // workflow types to start, and to replay for queries
+  std::string admin_token;
+  int max_wait_s = 60;  // POST /v1/workflows?wait=
+};
+
+class EngineApi {
+ public:
+  explicit EngineApi(EngineApiOptions options) : o_(std::move(options)) {}
+  void AddRoutes(Router& router);
+
+ private:
+  Response Start(const ApiRequest& req);
+  Response List(const ApiRequest& req);
+  Response Describe(const ApiRequest& req);
+  Response History(const ApiRequest& req);
+  Response Signal(const ApiRequest& req);
+  Response Query(const ApiRequest& req);
+  Response Cancel(const ApiRequest& req);
+  Response Terminate(const ApiRequest& req);
+  Response Reset(const ApiRequest& req);
+  Response TaskQueues(const ApiRequest& req);
+
+  EngineApiOptions o_;
+};
+
+}  // namespace keel::http

@@ -1,0 +1,185 @@
+// The engine's HTTP API (/v1) over real HTTP, with a real engine and workers on every
+// store: the admin token, starting and waiting, listing, describing a stuck run,
+// history, signals, queries, cancel, terminate, reset, task queues, and bad input.
+
+#include "http/engine_api.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "engine/engine.h"
+#include "engine/replayer.h"
+#include "examples/demo_saga.h"
+#include "http/server.h"
+#include "tests/testing/backends.h"
+#include "tests/testing/http_client.h"
+
+namespace keel {
+namespace {
+
+using testutil::HttpClient;
+using testutil::HttpResult;
+
+constexpr const char* kToken = "test-admin-token";
+
+class EngineApiTest : public ::testing::TestWithParam<testutil::Backend> {
+ protected:
+  void SetUp() override {
+    backend_ = GetParam().make();
+    if (!backend_) GTEST_SKIP();
+    auto store = backend_->Open(SystemClock::Default());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    examples::RegisterDemo(registry_, nullptr);
+    engine_ = std::make_unique<Engine>(store_.get(), &registry_, EngineOptions{});
+    engine_->Start();
+    http::EngineApiOptions o;
+    o.history = &engine_->history();
+    o.store = store_.get();
+    o.registry = &registry_;
+    o.admin_token = kToken;
+    api_ = std::make_unique<http::EngineApi>(o);
+    api_->AddRoutes(router_);
+    http::ServerOptions so;
+    so.port = 0;
+    server_ = std::make_unique<http::HttpServer>(
+        so, [this](const http::Request& r, const http::RequestInfo& i) {
+          return router_.Handle(r, i);
+        });
+    ASSERT_TRUE(server_->Start().ok());
+    client_ = std::make_unique<HttpClient>(server_->port());
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    if (engine_) engine_->Stop();
+  }
+  HttpResult Admin(const std::string& method, const std::string& target,
+                   const std::string& body = "") {
+    return client_->Call(method, target, body, kToken);
+  }
+  // Polls describe until `pred` holds (or 10 s pass).
+  json::value DescribeUntil(const std::string& id,
+                            const std::function<bool(const json::value&)>& pred) {
+    json::value last;
+    for (int i = 0; i < 500; ++i) {
+      HttpResult r = Admin("GET", "/v1/workflows/" + id);
+      if (r.status == 200) {
+        last = r.Json();
+        if (pred(last)) return last;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "condition never held; last: " << json::serialize(last);
+    return last;
+  }
+
+  std::unique_ptr<testutil::BackendInstance> backend_;
+  std::unique_ptr<persistence::Store> store_;
+  Registry registry_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<http::EngineApi> api_;
+  http::Router router_;
+  std::unique_ptr<http::HttpServer> server_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_P(EngineApiTest, EveryRouteNeedsTheAdminToken) {
+  HttpResult none = client_->Call("GET", "/v1/workflows");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.ErrorCode(), "unauthenticated");
+  HttpResult wrong = client_->Call("GET", "/v1/task-queues", "", "not-the-token");
+  EXPECT_EQ(wrong.status, 403);
+  EXPECT_EQ(wrong.ErrorCode(), "forbidden");
+  HttpResult start = client_->Call("POST", "/v1/workflows", R"({"type":"DemoSaga"})");
+  EXPECT_EQ(start.status, 401);
+  EXPECT_EQ(Admin("GET", "/v1/task-queues").status, 200);
+}
+
+TEST_P(EngineApiTest, StartWaitListDescribeAndHistory) {
+  HttpResult r = Admin("POST", "/v1/workflows?wait=20",
+                       R"({"type":"DemoSaga","workflow_id":"api-1","input":{"steps":2}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json().at("status"), "completed");
+  EXPECT_EQ(r.Json().at("result"), json::parse(R"({"completed":[1,2],"compensated":[]})"));
+
+  HttpResult list = Admin("GET", "/v1/workflows?type=DemoSaga&status=completed");
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(list.Json().at("workflows").as_array().size(), 1u);
+  EXPECT_EQ(list.Json().at("workflows").as_array()[0].at("workflow_id"), "api-1");
+
+  HttpResult d = Admin("GET", "/v1/workflows/api-1");
+  ASSERT_EQ(d.status, 200);
+  EXPECT_EQ(d.Json().at("status"), "completed");
+
+  HttpResult h = Admin("GET", "/v1/workflows/api-1/history");
+  ASSERT_EQ(h.status, 200);
+  auto parsed = ParseHistoryJson(h.body);  // the format `keel workflow replay --file` reads
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(parsed->events(0).has_workflow_execution_started());
+  EXPECT_TRUE(ReplayHistory(registry_, *parsed).ok());
+}
+
+TEST_P(EngineApiTest, AStuckRunIsDescribedSignalledResetAndTerminated) {
+  HttpResult r =
+      Admin("POST", "/v1/workflows",
+            R"({"type":"DemoSaga","workflow_id":"stuck","input":{"steps":3,"stuck_at":2}})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string first_run(r.Json().at("run_id").as_string());
+  json::value d = DescribeUntil("stuck", [](const json::value& v) {
+    const auto& p = v.at("pending_activities").as_array();
+    return !p.empty() && p[0].at("attempt").as_int64() >= 2;
+  });
+  EXPECT_EQ(d.at("status"), "running");
+  EXPECT_FALSE(d.at("pending_activities").as_array()[0].at("last_failure").is_null());
+
+  EXPECT_EQ(Admin("POST", "/v1/workflows/stuck/signals/nudge", R"({"n":1})").status, 202);
+  HttpResult q = Admin("GET", "/v1/workflows/stuck/queries/state");
+  EXPECT_EQ(q.status, 404);  // DemoSaga answers no queries
+  EXPECT_EQ(q.ErrorCode(), "unknown_query");
+
+  HttpResult bad_reset = Admin("POST", "/v1/workflows/stuck/reset", R"({"event_id":1})");
+  EXPECT_EQ(bad_reset.status, 400);
+  EXPECT_EQ(bad_reset.ErrorCode(), "reset_point_invalid");
+  HttpResult reset = Admin("POST", "/v1/workflows/stuck/reset", R"({"reason":"retry"})");
+  ASSERT_EQ(reset.status, 200) << reset.body;
+  EXPECT_NE(reset.Json().at("run_id"), json::value(first_run));
+
+  HttpResult term = Admin("POST", "/v1/workflows/stuck/terminate", R"({"reason":"gave up"})");
+  ASSERT_EQ(term.status, 200) << term.body;
+  EXPECT_EQ(Admin("GET", "/v1/workflows/stuck").Json().at("status"), "terminated");
+  HttpResult again = Admin("POST", "/v1/workflows/stuck/terminate");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(again.ErrorCode(), "workflow_closed");
+  EXPECT_EQ(Admin("POST", "/v1/workflows/stuck/cancel").status, 409);
+}
+
+TEST_P(EngineApiTest, BadInputIsAClearError) {
+  EXPECT_EQ(Admin("POST", "/v1/workflows", "{not json").status, 400);
+  HttpResult missing = Admin("POST", "/v1/workflows", R"({"workflow_id":"x"})");
+  EXPECT_EQ(missing.status, 422);
+  HttpResult type = Admin("POST", "/v1/workflows", R"({"type":"Nope","workflow_id":"x"})");
+  EXPECT_EQ(type.status, 422);
+  EXPECT_NE(type.body.find("DemoSaga"), std::string::npos) << type.body;
+  HttpResult reuse = Admin("POST", "/v1/workflows",
+                           R"({"type":"DemoSaga","workflow_id":"x","reuse_policy":"sometimes"})");
+  EXPECT_EQ(reuse.status, 422);
+  EXPECT_EQ(
+      Admin("POST", "/v1/workflows?wait=9999", R"({"type":"DemoSaga","workflow_id":"x"})").status,
+      422);
+  EXPECT_EQ(Admin("GET", "/v1/workflows?status=sleeping").status, 422);
+  EXPECT_EQ(Admin("GET", "/v1/workflows?size=0").status, 422);
+  HttpResult unknown = Admin("GET", "/v1/workflows/no-such-id");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.ErrorCode(), "workflow_not_found");
+  EXPECT_EQ(Admin("GET", "/v1/workflows/no-such-id/history").status, 404);
+  EXPECT_EQ(Admin("POST", "/v1/workflows/no-such-id/signals/x", "{oops").status, 400);
+  EXPECT_EQ(Admin("POST", "/v1/workflows/no-such-id/signals/x", "1").status, 404);
+  EXPECT_EQ(Admin("GET", "/v1/workflows/no-such-id/queries/state?args=%7Boops").status, 422);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, EngineApiTest, ::testing::ValuesIn(testutil::AllBackends()),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace keel
