@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/ids.h"
+#include "common/metrics.h"
 #include "engine/history_events.h"
 #include "engine/payload.h"
 #include "engine/retry.h"
@@ -27,6 +28,7 @@ struct HistoryService::Effects {
   std::vector<std::pair<TaskKind, std::string>> notify;    // queues with new waiting tasks
   Millis wake = 0;                                         // earliest new timer/deadline
   std::vector<ExecutionRow> closed;                        // runs this transition closed
+  std::vector<std::string> started;                        // types of runs it started
   void Wake(Millis t) {
     if (t > 0 && (wake == 0 || t < wake)) wake = t;
   }
@@ -319,6 +321,7 @@ Status CreateRun(Ctx& c, const NewRun& r) {
   s->set_random_seed(r.seed);
   s->set_workflow_task_timeout_ms(c.opts.workflow_task_timeout);
   s->set_continued_from_run_id(r.continued_from);
+  c.fx.started.push_back(r.workflow_type);
   KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
   exec.version = 1;
   KEEL_RETURN_IF_ERROR(c.txn.InsertExecution(exec));
@@ -571,9 +574,38 @@ void HistoryService::RetryLoop() {
   }
 }
 
+namespace {
+
+Histogram& TransactionSeconds() {
+  static Histogram& h = Metrics::Global().GetHistogram(
+      "keel_store_transaction_seconds",
+      "Engine state transitions: submit to durable commit (group commit included).", {});
+  return h;
+}
+
+void CountCommitted(const HistoryService::Effects& fx) {
+  for (const auto& type : fx.started) {
+    Metrics::Global()
+        .GetCounter("keel_workflows_started_total", "Workflow runs started, by type.",
+                    {{"workflow_type", type}})
+        .Inc();
+  }
+  for (const auto& row : fx.closed) {
+    Metrics::Global()
+        .GetCounter("keel_workflows_closed_total",
+                    "Workflow runs closed, by type and status (completed, failed, ...).",
+                    {{"workflow_type", row.workflow_type},
+                     {"status", persistence::ExecutionStatusName(row.status)}})
+        .Inc();
+  }
+}
+
+}  // namespace
+
 void HistoryService::Run(TxnBody body, Done done, int attempt) {
   if (attempt == 0) in_flight_.fetch_add(1);
   auto fx = std::make_shared<Effects>();
+  const auto submitted = std::chrono::steady_clock::now();
   Matcher* matcher = matcher_;
   store_->Submit(
       [body, fx, matcher](Txn& txn) {
@@ -586,7 +618,8 @@ void HistoryService::Run(TxnBody body, Done done, int attempt) {
         }
         return s;
       },
-      [this, body, done, fx, attempt](const Status& s) {
+      [this, body, done, fx, attempt, submitted](const Status& s) {
+        TransactionSeconds().Observe(SecondsSince(submitted));
         if (!s.ok()) {
           if (matcher_) {
             for (auto& [k, q] : fx->reserved) matcher_->Release(k, q);
@@ -605,6 +638,7 @@ void HistoryService::Run(TxnBody body, Done done, int attempt) {
           if (done) done(s);
           return;
         }
+        CountCommitted(*fx);
         if (done) done(s);
         if (matcher_) {
           for (const auto& t : fx->eager) matcher_->Deliver(t);

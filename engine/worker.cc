@@ -1,5 +1,7 @@
 #include "engine/worker.h"
 
+#include "common/metrics.h"
+
 #include <spdlog/spdlog.h>
 
 #include <future>
@@ -152,7 +154,31 @@ void Workers::FailWorkflowTask(const TaskRow& task, const Status& why) {
   });
 }
 
+namespace {
+
+// Engine metrics of workers (docs/operations.md lists them all).
+Histogram& WorkflowTaskSeconds(const std::string& type) {
+  return Metrics::Global().GetHistogram(
+      "keel_workflow_task_seconds",
+      "Workflow task latency: history read, replay, and the completing transaction.",
+      {{"workflow_type", type}});
+}
+Histogram& ActivitySeconds(const std::string& type) {
+  return Metrics::Global().GetHistogram("keel_activity_seconds",
+                                        "Activity attempt duration, by activity type.",
+                                        {{"activity_type", type}});
+}
+Counter& ActivityAttempts(const std::string& type, const char* outcome) {
+  return Metrics::Global().GetCounter(
+      "keel_activity_attempts_total",
+      "Activity attempts run by this process, by activity type and outcome.",
+      {{"activity_type", type}, {"outcome", outcome}});
+}
+
+}  // namespace
+
 void Workers::ProcessWorkflowTask(const TaskRow& task) {
+  const auto began = std::chrono::steady_clock::now();
   auto entry = cache_.Acquire(task.run_id);
   std::shared_ptr<WorkflowCache::Entry> temp;
   if (!entry) {  // a stale task raced with a live one: work on a private copy
@@ -202,8 +228,11 @@ void Workers::ProcessWorkflowTask(const TaskRow& task) {
   }
   int64_t seen = e.instance->last_event_id();
   bool closed = e.instance->closed();
+  Histogram* latency = &WorkflowTaskSeconds(e.instance->info().workflow_type);
   history_->CompleteWorkflowTask(
-      task, seen, std::move(commands).value(), [this, task, entry, closed](const Status& s) {
+      task, seen, std::move(commands).value(),
+      [this, task, entry, closed, latency, began](const Status& s) {
+        latency->Observe(SecondsSince(began));
         if (!s.ok() && s.reason() != "stale_task" && s.reason() != "unhandled_events") {
           spdlog::warn("[wf={} run={}] completing workflow task: {}", task.workflow_id, task.run_id,
                        s.ToString());
@@ -258,8 +287,14 @@ void Workers::ProcessActivityTask(const TaskRow& task) {
         }
       },
       &stopping_);
+  const auto began = std::chrono::steady_clock::now();
+  auto observe = [&](const char* outcome) {
+    ActivitySeconds(info.activity_type()).Observe(SecondsSince(began));
+    ActivityAttempts(info.activity_type(), outcome).Inc();
+  };
   try {
     json::value result = def->fn(ctx, *input);
+    observe("completed");
     history_->CompleteActivity(task, result, log_done);
     return;
   } catch (const ApplicationError& a) {
@@ -270,6 +305,7 @@ void Workers::ProcessActivityTask(const TaskRow& task) {
     failure.set_type("Exception");
     failure.set_message(x.what());
   }
+  observe("failed");
   history_->FailActivity(task, failure, log_done);
 }
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "commerce/validation.h"
+#include "common/metrics.h"
 #include "engine/inspect.h"
 #include "engine/replayer.h"
 #include "http/api_util.h"
@@ -77,6 +78,39 @@ void EngineApi::AddRoutes(Router& router) {
   router.Add(verb::post, "/v1/workflows/{id}/terminate", admin(&EngineApi::Terminate));
   router.Add(verb::post, "/v1/workflows/{id}/reset", admin(&EngineApi::Reset));
   router.Add(verb::get, "/v1/task-queues", admin(&EngineApi::TaskQueues));
+  router.Add(verb::get, "/metrics", [this](const ApiRequest& req) { return MetricsText(req); });
+}
+
+Response EngineApi::MetricsText(const ApiRequest&) {
+  std::vector<GaugeSample> g;
+  Millis now = o_.store->clock()->Now();
+  auto stats = o_.store->QueueStatistics();
+  if (stats.ok()) {
+    for (const auto& q : *stats) {
+      double age = q.ready && q.oldest_ready_at > 0 ? (now - q.oldest_ready_at) / 1000.0 : 0;
+      g.push_back({"keel_task_queue_tasks", "Tasks per queue and state (ready, leased, delayed).",
+                   {{"queue", q.queue}, {"state", "ready"}}, static_cast<double>(q.ready)});
+      g.push_back({"keel_task_queue_tasks", "", {{"queue", q.queue}, {"state", "leased"}},
+                   static_cast<double>(q.leased)});
+      g.push_back({"keel_task_queue_tasks", "", {{"queue", q.queue}, {"state", "delayed"}},
+                   static_cast<double>(q.delayed)});
+      g.push_back({"keel_task_queue_oldest_ready_age_seconds",
+                   "How long the oldest ready task of the queue has waited.",
+                   {{"queue", q.queue}},
+                   std::max(0.0, age)});
+    }
+  }
+  auto timers = o_.store->CountTimers();
+  if (timers.ok()) {
+    g.push_back({"keel_timers_pending", "Durable timers not yet fired.", {},
+                 static_cast<double>(*timers)});
+  }
+  g.push_back({"keel_store_up", "1 when the store answered this scrape's reads.", {},
+               stats.ok() && timers.ok() ? 1.0 : 0.0});
+  Response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
+  res.body() = Metrics::Global().Render() + RenderGauges(g);
+  return res;
 }
 
 Response EngineApi::Start(const ApiRequest& req) {

@@ -4,6 +4,9 @@
 // /v1 route needs `Authorization: Bearer <admin token>` (401 without, 403 wrong);
 // with no admin token configured they answer 403 admin_api_disabled. What they return
 // is what `keel workflow ... --output json` prints (engine/inspect.h).
+// GET /metrics (Prometheus text: the process's counters and histograms, plus the
+// store's queue backlogs and pending timers) needs no token: scrapers and probes
+// reach it, and it names no workflow.
 
 #include <string>
 
@@ -37,6 +40,7 @@ class EngineApi {
   Response Terminate(const ApiRequest& req);
   Response Reset(const ApiRequest& req);
   Response TaskQueues(const ApiRequest& req);
+  Response MetricsText(const ApiRequest& req);
 
   EngineApiOptions o_;
 };

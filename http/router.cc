@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commerce/validation.h"
+#include "common/metrics.h"
 
 namespace keel::http {
 namespace {
@@ -34,14 +35,36 @@ std::string ApiRequest::Header(std::string_view name) const {
 }
 
 void Router::Add(bhttp::verb method, const std::string& pattern, RouteFn fn) {
-  routes_.push_back({method, SplitPath(pattern), std::move(fn)});
+  routes_.push_back({pattern, method, SplitPath(pattern), std::move(fn)});
 }
 
+namespace {
+
+Response Counted(const std::string& route, const Request& req,
+                 std::chrono::steady_clock::time_point began, Response res) {
+  Metrics& m = Metrics::Global();
+  m.GetCounter("keel_http_requests_total", "HTTP requests, by route, method and status.",
+               {{"route", route},
+                {"method", std::string(req.method_string())},
+                {"status", std::to_string(res.result_int())}})
+      .Inc();
+  m.GetHistogram("keel_http_request_seconds", "HTTP request handling time, by route.",
+                 {{"route", route}})
+      .Observe(SecondsSince(began));
+  return res;
+}
+
+}  // namespace
+
 Response Router::Handle(const Request& req, const RequestInfo& info) const {
+  const auto began = std::chrono::steady_clock::now();
   std::string_view target(req.target().data(), req.target().size());
   size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
-  if (path.empty() || path[0] != '/') return ErrorResponse(400, "bad_request", "bad request path");
+  if (path.empty() || path[0] != '/') {
+    return Counted("unmatched", req, began,
+                   ErrorResponse(400, "bad_request", "bad request path"));
+  }
   std::vector<std::string> segs = SplitPath(path);
   for (auto& s : segs) s = PercentDecode(s);
   std::string allow;
@@ -65,15 +88,16 @@ Response Router::Handle(const Request& req, const RequestInfo& info) const {
     ApiRequest api{req, info, std::move(params),
                    q == std::string_view::npos ? std::map<std::string, std::string>{}
                                                : ParseQuery(target.substr(q + 1))};
-    return r.fn(api);
+    return Counted(r.pattern, req, began, r.fn(api));
   }
   if (!allow.empty()) {
     Response res = ErrorResponse(405, "method_not_allowed",
                                  std::string(req.method_string()) + " is not allowed here");
     res.set(bhttp::field::allow, allow);
-    return res;
+    return Counted("unmatched", req, began, std::move(res));
   }
-  return ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path));
+  return Counted("unmatched", req, began,
+                 ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path)));
 }
 
 Response JsonResponse(unsigned status, const json::value& body) {

@@ -197,6 +197,8 @@ class Store {
   // Whether some task of `queue` and `kind` is visible and unleased now.
   virtual Result<bool> HasReadyTasks(std::string_view queue, TaskKind kind) = 0;
   virtual Result<std::vector<QueueStats>> QueueStatistics() = 0;
+  // Durable timers not yet fired.
+  virtual Result<int64_t> CountTimers() = 0;
 
   // The schema version this store is at.
   virtual Result<int> SchemaVersion() = 0;

@@ -187,6 +187,7 @@ const std::map<std::string, std::string>& Statements() {
            "AND ($3 = '' OR workflow_type = $3) AND ($4 = 0 OR status = $4) "
            "AND start_time >= $5 AND ($6 = 0 OR start_time < $6) "
            "ORDER BY start_time DESC, run_id DESC LIMIT $7"},
+      {"count_timers", "SELECT count(*) FROM {s}.timers"},
       {"queue_tasks", std::string("SELECT ") + kTaskCols +
                           " FROM {s}.tasks WHERE queue=$1 ORDER BY visible_at, id LIMIT $2"},
       {"tasks_of_run",
@@ -733,6 +734,11 @@ class PgStore final : public Store {
     });
   }
 
+  Result<int64_t> CountTimers() override {
+    return Read<int64_t>("counting timers", [&](pqxx::nontransaction& t) {
+      return t.exec_prepared("count_timers")[0][0].as<int64_t>();
+    });
+  }
   Result<std::vector<TaskRow>> ListQueueTasks(std::string_view queue, int limit) override {
     return Read<std::vector<TaskRow>>("listing queue tasks", [&](pqxx::nontransaction& t) {
       std::vector<TaskRow> out;
@@ -1086,7 +1092,15 @@ Status PgStatus(const std::exception& e, const std::string& what) {
     return Status::Unavailable(msg + " (is the server running and reachable?)", "db_unreachable");
   }
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
-    const std::string& state = sql->sqlstate();
+    std::string state = sql->sqlstate();
+    if (state.empty()) {
+      // Errors read back from a pipeline can come without their SQLSTATE.
+      if (msg.find("deadlock detected") != std::string::npos) state = "40P01";
+      if (msg.find("could not serialize access") != std::string::npos) state = "40001";
+      if (msg.find("duplicate key value violates unique constraint") != std::string::npos) {
+        state = "23505";
+      }
+    }
     if (state == "40001" || state == "40P01" || state == "55P03") {
       return Status::Unavailable(msg, "db_conflict");  // serialization, deadlock, lock
     }

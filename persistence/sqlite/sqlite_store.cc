@@ -602,6 +602,14 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<int64_t> CountTimers() override {
+    return WithReader([&](SqliteDb& db) -> Result<int64_t> {
+      PREPARE(st, db, "SELECT count(*) FROM timers");
+      int rc = st.Step();
+      if (rc != SQLITE_ROW) return SqliteStatus(rc, db.handle(), "counting timers");
+      return st.Int(0);
+    });
+  }
   Result<std::vector<TaskRow>> ListQueueTasks(std::string_view queue, int limit) override {
     return WithReader([&](SqliteDb& db) -> Result<std::vector<TaskRow>> {
       static const std::string sql = std::string("SELECT ") + kTaskCols +

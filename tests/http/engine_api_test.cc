@@ -178,6 +178,67 @@ TEST_P(EngineApiTest, BadInputIsAClearError) {
   EXPECT_EQ(Admin("GET", "/v1/workflows/no-such-id/queries/state?args=%7Boops").status, 422);
 }
 
+// The value of one sample line `series` (name and labels exactly as rendered), or 0.
+double Sample(const std::string& text, const std::string& series) {
+  size_t at = 0;
+  while ((at = text.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size() + 1));
+    at += series.size();
+  }
+  return 0;
+}
+
+TEST_P(EngineApiTest, MetricsMoveAsTheWorkHappens) {
+  HttpResult before = client_->Call("GET", "/metrics");  // no token needed
+  ASSERT_EQ(before.status, 200);
+  EXPECT_NE(before.headers["Content-Type"].find("text/plain"), std::string::npos);
+  const std::string started = R"(keel_workflows_started_total{workflow_type="DemoSaga"})";
+  const std::string completed =
+      R"(keel_workflows_closed_total{workflow_type="DemoSaga",status="completed"})";
+  const std::string attempts =
+      R"(keel_activity_attempts_total{activity_type="DemoStep",outcome="completed"})";
+  const std::string wt = R"(keel_workflow_task_seconds_count{workflow_type="DemoSaga"})";
+  const std::string posts = R"(keel_http_requests_total{route="/v1/workflows",method="POST",status="200"})";
+  HttpResult r = Admin("POST", "/v1/workflows?wait=20",
+                       R"({"type":"DemoSaga","workflow_id":"m-1","input":{"steps":3}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  HttpResult after = client_->Call("GET", "/metrics");
+  EXPECT_EQ(Sample(after.body, started) - Sample(before.body, started), 1);
+  EXPECT_EQ(Sample(after.body, completed) - Sample(before.body, completed), 1);
+  EXPECT_EQ(Sample(after.body, attempts) - Sample(before.body, attempts), 3);
+  EXPECT_GE(Sample(after.body, wt) - Sample(before.body, wt), 4);  // start + one per step
+  EXPECT_EQ(Sample(after.body, posts) - Sample(before.body, posts), 1);
+  EXPECT_GT(Sample(after.body, "keel_store_transaction_seconds_count"),
+            Sample(before.body, "keel_store_transaction_seconds_count"));
+  EXPECT_EQ(Sample(after.body, "keel_store_up"), 1);
+
+  // A stuck saga shows as a task on queue "demo" and failed attempts.
+  ASSERT_EQ(Admin("POST", "/v1/workflows",
+                  R"({"type":"DemoSaga","workflow_id":"m-stuck","input":{"steps":2,"stuck_at":1}})")
+                .status,
+            201);
+  const std::string failed =
+      R"(keel_activity_attempts_total{activity_type="DemoStep",outcome="failed"})";
+  double tasks = 0, fails = 0;
+  for (int i = 0; i < 500 && (tasks < 1 || fails < 2); ++i) {
+    std::string m = client_->Call("GET", "/metrics").body;
+    tasks = Sample(m, R"(keel_task_queue_tasks{queue="demo",state="ready"})") +
+            Sample(m, R"(keel_task_queue_tasks{queue="demo",state="leased"})") +
+            Sample(m, R"(keel_task_queue_tasks{queue="demo",state="delayed"})");
+    fails = Sample(m, failed) - Sample(before.body, failed);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(tasks, 1);
+  EXPECT_GE(fails, 2);
+  ASSERT_EQ(Admin("POST", "/v1/workflows/m-stuck/terminate").status, 200);
+  std::string end = client_->Call("GET", "/metrics").body;
+  EXPECT_EQ(Sample(end, R"(keel_task_queue_tasks{queue="demo",state="delayed"})") +
+                Sample(end, R"(keel_task_queue_tasks{queue="demo",state="ready"})"),
+            0);
+  EXPECT_GE(Sample(end, R"(keel_workflows_closed_total{workflow_type="DemoSaga",status="terminated"})"),
+            1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, EngineApiTest, ::testing::ValuesIn(testutil::AllBackends()),
                          [](const auto& info) { return info.param.name; });
 
