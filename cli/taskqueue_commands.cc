@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/json.h"
+#include "http/client.h"
 #include "proto/history.pb.h"
 
 namespace keel::cli {
@@ -18,6 +19,7 @@ struct Flags {
   std::string output = "table";
   std::string queue;
   int limit = 20;
+  std::string address, admin_token;
 };
 
 Flags& F() {
@@ -35,27 +37,46 @@ json::object StatsJson(const persistence::QueueStats& q, Millis now) {
                       {"oldest_ready_age_ms", AgeOf(q.oldest_ready_at, now)}};
 }
 
-int List() {
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto stats = (*store)->QueueStatistics();
-  if (!stats.ok()) return ReportError(stats.status());
+// {"queues":[StatsJson...]}, from the store or from a running server.
+Result<json::value> QueuesJson() {
+  if (!F().address.empty()) {
+    KEEL_ASSIGN_OR_RETURN(auto url, http::ParseHttpUrl(F().address));
+    KEEL_ASSIGN_OR_RETURN(auto r, http::HttpCall(url, "GET", url.path + "/v1/task-queues", "",
+                                                 {{"Authorization", "Bearer " + F().admin_token}}));
+    if (r.status != 200) {
+      return Status::FailedPrecondition(
+          "the server answered " + std::to_string(r.status) + ": " + r.body.substr(0, 300),
+          "http_" + std::to_string(r.status));
+    }
+    return ParseJson(r.body);
+  }
+  KEEL_ASSIGN_OR_RETURN(auto store, OpenDb(F().db));
+  KEEL_ASSIGN_OR_RETURN(auto stats, store->QueueStatistics());
   Millis now = SystemClock().Now();
+  json::array out;
+  for (const auto& q : stats) out.push_back(StatsJson(q, now));
+  return json::value(json::object{{"queues", out}});
+}
+
+int List() {
+  auto v = QueuesJson();
+  if (!v.ok()) return ReportError(v.status());
   if (F().output == "json") {
-    json::array out;
-    for (const auto& q : *stats) out.push_back(StatsJson(q, now));
-    std::cout << json::serialize(json::object{{"queues", out}}) << "\n";
+    std::cout << json::serialize(*v) << "\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows = {
       {"QUEUE", "READY", "LEASED", "DELAYED", "OLDEST READY AGE"}};
-  for (const auto& q : *stats) {
-    rows.push_back({q.queue, std::to_string(q.ready), std::to_string(q.leased),
-                    std::to_string(q.delayed),
-                    q.ready ? std::to_string(AgeOf(q.oldest_ready_at, now)) + " ms" : "-"});
+  const auto& queues = v->at("queues").as_array();
+  for (const auto& q : queues) {
+    int64_t ready = q.at("ready").as_int64();
+    rows.push_back({std::string(q.at("queue").as_string()), std::to_string(ready),
+                    std::to_string(q.at("leased").as_int64()),
+                    std::to_string(q.at("delayed").as_int64()),
+                    ready ? std::to_string(q.at("oldest_ready_age_ms").as_int64()) + " ms" : "-"});
   }
   PrintTable(rows);
-  if (stats->empty()) std::cout << "(no tasks waiting or running)\n";
+  if (queues.empty()) std::cout << "(no tasks waiting or running)\n";
   return kExitOk;
 }
 
@@ -65,6 +86,11 @@ std::string StateOf(const TaskRow& t, Millis now) {
 }
 
 int Describe() {
+  if (!F().address.empty()) {
+    return ReportError(Status::InvalidArgument(
+        "taskqueue describe reads the store: use --db (the API has GET /v1/task-queues, which "
+        "`taskqueue list --address` shows)"));
+  }
   auto store = OpenDb(F().db);
   if (!store.ok()) return ReportError(store.status());
   auto stats = (*store)->QueueStatistics();
@@ -130,6 +156,10 @@ int Describe() {
 
 void Common(CLI::App* c) {
   c->add_option("--db", F().db, "sqlite:DIR or postgresql://...")->envname("KEEL_DB");
+  c->add_option("--address", F().address, "a running keel serve (http://HOST:PORT)")
+      ->envname("KEEL_ADDRESS");
+  c->add_option("--admin-token", F().admin_token, "the server's engine API token")
+      ->envname("KEEL_ADMIN_TOKEN");
   c->add_option("--output,-o", F().output, "table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->envname("KEEL_OUTPUT");

@@ -1,5 +1,6 @@
 // keel workflow start|describe|list|history|replay|query|signal|terminate|cancel|reset
 
+#include <cctype>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "engine/inspect.h"
 #include "engine/payload.h"
 #include "engine/replayer.h"
+#include "http/client.h"
 
 namespace keel::cli {
 namespace {
@@ -27,6 +29,7 @@ struct Flags {
   std::string status, cursor, name, reason, start_after, start_before, file, run;
   int limit = 50;
   int64_t event_id = 0;
+  std::string address, admin_token;  // --address: a running keel serve's engine API
 };
 
 Flags& F() {
@@ -41,96 +44,13 @@ Status CheckOutput() {
   return Status::Ok();
 }
 
-int Start(const Registry& registry) {
-  auto input = ParseJson(F().input);
-  if (!input.ok()) {
-    return ReportError(
-        Status::InvalidArgument("--input is not valid JSON: " + input.status().message()));
+Result<json::value> JsonFlag(const std::string& text, const char* flag) {
+  auto v = ParseJson(text);
+  if (!v.ok()) {
+    return Status::InvalidArgument(std::string(flag) +
+                                   " is not valid JSON: " + v.status().message());
   }
-  const WorkflowDef* def = registry.FindWorkflow(F().type);
-  if (!def) {
-    std::string known;
-    for (const auto& t : registry.WorkflowTypes()) known += (known.empty() ? "" : ", ") + t;
-    return ReportError(Status::InvalidArgument("unknown workflow type '" + F().type +
-                                               "'; registered types: " + known));
-  }
-  proto::WorkflowIdReusePolicy policy;
-  if (F().reuse == "allow_duplicate") {
-    policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
-  } else if (F().reuse == "allow_duplicate_failed_only") {
-    policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY;
-  } else if (F().reuse == "reject_duplicate") {
-    policy = proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
-  } else {
-    return ReportError(Status::InvalidArgument(
-        "--reuse-policy must be allow_duplicate, allow_duplicate_failed_only or "
-        "reject_duplicate"));
-  }
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto engine = MakeClientEngine(store->get(), &registry);
-  StartWorkflowRequest req;
-  req.workflow_id = F().id;
-  req.workflow_type = F().type;
-  req.task_queue = F().task_queue.empty() ? def->task_queue : F().task_queue;
-  req.input = std::move(input).value();
-  req.reuse_policy = policy;
-  req.identity = "keel-cli";
-  auto r = engine->history().StartWorkflow(req);
-  if (!r.ok()) return ReportError(r.status());
-  if (F().output == "json") {
-    std::cout << json::serialize(json::object{
-                     {"workflow_id", F().id}, {"run_id", r->run_id}, {"started", r->started}})
-              << "\n";
-  } else {
-    std::cout << r->run_id << "\n";
-  }
-  return kExitOk;
-}
-
-int Describe(const Registry& registry) {
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto engine = MakeClientEngine(store->get(), &registry);
-  auto d = engine->history().Describe(F().id);
-  if (!d.ok()) return ReportError(d.status());
-  json::object o = DescriptionJson(*d);
-  const json::array& pending = o["pending_activities"].as_array();
-  if (F().output == "json") {
-    std::cout << json::serialize(o) << "\n";
-    return kExitOk;
-  }
-  const auto& e = d->execution;
-  std::vector<std::vector<std::string>> rows = {
-      {"Workflow ID", e.workflow_id},      {"Run ID", e.run_id},
-      {"Type", e.workflow_type},           {"Status", persistence::ExecutionStatusName(e.status)},
-      {"Task queue", e.task_queue},        {"Started", FormatUtc(e.start_time)},
-      {"Closed", FormatUtc(e.close_time)}, {"History length", std::to_string(e.next_event_id - 1)},
-  };
-  if (!o["result"].is_null()) rows.push_back({"Result", json::serialize(o["result"])});
-  if (!o["failure"].is_null()) rows.push_back({"Failure", json::serialize(o["failure"])});
-  if (!o["workflow_task_failure"].is_null()) {
-    rows.push_back({"Workflow task failure", json::serialize(o["workflow_task_failure"])});
-  }
-  PrintTable(rows);
-  if (!pending.empty()) {
-    std::cout << "\nPending activities:\n";
-    std::vector<std::vector<std::string>> prow = {
-        {"ID", "TYPE", "STATE", "ATTEMPT", "LAST FAILURE"}};
-    for (const auto& p : pending) {
-      const auto& po = p.as_object();
-      std::string lf = po.at("last_failure").is_null()
-                           ? "-"
-                           : std::string(po.at("last_failure").at("type").as_string()) + ": " +
-                                 std::string(po.at("last_failure").at("message").as_string());
-      prow.push_back({std::string(po.at("activity_id").as_string()),
-                      std::string(po.at("activity_type").as_string()),
-                      std::string(po.at("state").as_string()),
-                      std::to_string(po.at("attempt").as_int64()), lf});
-    }
-    PrintTable(prow);
-  }
-  return kExitOk;
+  return v;
 }
 
 Result<Millis> ParseTimeFlag(const std::string& s, const char* flag) {
@@ -145,74 +65,370 @@ Result<Millis> ParseTimeFlag(const std::string& s, const char* flag) {
   return static_cast<Millis>(timegm(&tm)) * 1000;
 }
 
-int List(const Registry&) {
-  persistence::ListFilter f;
-  f.workflow_type = F().type;
-  f.cursor = F().cursor;
-  f.limit = F().limit;
+struct ListQuery {
+  std::string type, status, cursor;
+  int limit = 50;
+  Millis start_after = 0, start_before = 0;
+};
+
+// Where a command's workflows live: the store itself (--db), or a running keel serve's
+// engine API (--address). Both answer in the API's JSON shapes (engine/inspect.h).
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // {workflow_id, run_id, started}
+  virtual Result<json::value> Start(const StartWorkflowRequest& req) = 0;
+  virtual Result<json::object> Describe(const std::string& id) = 0;
+  // {workflows: [ExecutionJson], next_cursor}
+  virtual Result<json::object> List(const ListQuery& q) = 0;
+  virtual Result<proto::History> History(const std::string& id, const std::string& run) = 0;
+  virtual Status Signal(const std::string& id, const std::string& name,
+                        const json::value& input) = 0;
+  virtual Result<json::value> Query(const std::string& id, const std::string& name,
+                                    const json::value& args) = 0;
+  virtual Status Cancel(const std::string& id, const std::string& reason) = 0;
+  virtual Status Terminate(const std::string& id, const std::string& reason) = 0;
+  virtual Result<std::string> Reset(const ResetRequest& req) = 0;
+};
+
+class LocalBackend final : public Backend {
+ public:
+  LocalBackend(std::unique_ptr<persistence::Store> store, const Registry* registry)
+      : store_(std::move(store)),
+        registry_(registry),
+        engine_(MakeClientEngine(store_.get(), registry)) {}
+
+  Result<json::value> Start(const StartWorkflowRequest& req) override {
+    KEEL_ASSIGN_OR_RETURN(auto r, engine_->history().StartWorkflow(req));
+    json::object o{{"workflow_id", req.workflow_id}, {"run_id", r.run_id}, {"started", r.started}};
+    return json::value(std::move(o));
+  }
+  Result<json::object> Describe(const std::string& id) override {
+    KEEL_ASSIGN_OR_RETURN(auto d, engine_->history().Describe(id));
+    return DescriptionJson(d);
+  }
+  Result<json::object> List(const ListQuery& q) override {
+    persistence::ListFilter f;
+    f.workflow_type = q.type;
+    f.cursor = q.cursor;
+    f.limit = q.limit;
+    f.start_after = q.start_after;
+    f.start_before = q.start_before;
+    if (!q.status.empty()) f.status = persistence::ParseExecutionStatus(q.status);
+    KEEL_ASSIGN_OR_RETURN(auto page, store_->ListExecutions(f));
+    json::array rows;
+    for (const auto& r : page.rows) rows.push_back(ExecutionJson(r));
+    return json::object{{"workflows", rows},
+                        {"next_cursor", page.next_cursor.empty() ? json::value(nullptr)
+                                                                 : json::value(page.next_cursor)}};
+  }
+  Result<proto::History> History(const std::string& id, const std::string& run) override {
+    KEEL_ASSIGN_OR_RETURN(auto d, engine_->history().Describe(id, run));
+    KEEL_ASSIGN_OR_RETURN(auto events, store_->ReadHistory(d.execution.run_id, 1));
+    proto::History h;
+    h.set_workflow_id(d.execution.workflow_id);
+    h.set_run_id(d.execution.run_id);
+    for (auto& e : events) *h.add_events() = std::move(e);
+    return h;
+  }
+  Status Signal(const std::string& id, const std::string& name, const json::value& input) override {
+    return engine_->history().SignalWorkflow(id, name, input, "keel-cli");
+  }
+  Result<json::value> Query(const std::string& id, const std::string& name,
+                            const json::value& args) override {
+    KEEL_ASSIGN_OR_RETURN(auto h, History(id, ""));
+    return QueryHistory(*registry_, h, name, args);
+  }
+  Status Cancel(const std::string& id, const std::string& reason) override {
+    return engine_->history().RequestCancelWorkflow(id, reason, "keel-cli");
+  }
+  Status Terminate(const std::string& id, const std::string& reason) override {
+    return engine_->history().TerminateWorkflow(id, reason, "keel-cli");
+  }
+  Result<std::string> Reset(const ResetRequest& req) override {
+    return engine_->history().ResetWorkflow(req);
+  }
+
+ private:
+  std::unique_ptr<persistence::Store> store_;
+  const Registry* registry_;
+  std::unique_ptr<Engine> engine_;
+};
+
+// Percent-encodes a path segment or query value.
+std::string Enc(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+class RemoteBackend final : public Backend {
+ public:
+  RemoteBackend(http::Url url, std::string token)
+      : url_(std::move(url)), token_(std::move(token)) {}
+
+  Result<json::value> Start(const StartWorkflowRequest& req) override {
+    json::object body{{"type", req.workflow_type},
+                      {"workflow_id", req.workflow_id},
+                      {"input", req.input},
+                      {"task_queue", req.task_queue},
+                      {"reuse_policy", F().reuse}};
+    return CallJson("POST", "/v1/workflows", json::serialize(body));
+  }
+  Result<json::object> Describe(const std::string& id) override {
+    KEEL_ASSIGN_OR_RETURN(auto v, CallJson("GET", "/v1/workflows/" + Enc(id)));
+    return v.as_object();
+  }
+  Result<json::object> List(const ListQuery& q) override {
+    std::string t = "/v1/workflows?size=" + std::to_string(q.limit);
+    if (!q.type.empty()) t += "&type=" + Enc(q.type);
+    if (!q.status.empty()) t += "&status=" + Enc(q.status);
+    if (!q.cursor.empty()) t += "&cursor=" + Enc(q.cursor);
+    if (q.start_after) t += "&start_after_ms=" + std::to_string(q.start_after);
+    if (q.start_before) t += "&start_before_ms=" + std::to_string(q.start_before);
+    KEEL_ASSIGN_OR_RETURN(auto v, CallJson("GET", t));
+    return v.as_object();
+  }
+  Result<proto::History> History(const std::string& id, const std::string& run) override {
+    KEEL_ASSIGN_OR_RETURN(std::string body,
+                          Call("GET", "/v1/workflows/" + Enc(id) + "/history" +
+                                          (run.empty() ? "" : "?run_id=" + Enc(run))));
+    return ParseHistoryJson(body);
+  }
+  Status Signal(const std::string& id, const std::string& name, const json::value& input) override {
+    return Call("POST", "/v1/workflows/" + Enc(id) + "/signals/" + Enc(name),
+                json::serialize(input))
+        .status();
+  }
+  Result<json::value> Query(const std::string& id, const std::string& name,
+                            const json::value& args) override {
+    KEEL_ASSIGN_OR_RETURN(auto v,
+                          CallJson("GET", "/v1/workflows/" + Enc(id) + "/queries/" + Enc(name) +
+                                              "?args=" + Enc(json::serialize(args))));
+    return v.at("result");
+  }
+  Status Cancel(const std::string& id, const std::string& reason) override {
+    return Call("POST", "/v1/workflows/" + Enc(id) + "/cancel",
+                json::serialize(json::object{{"reason", reason}}))
+        .status();
+  }
+  Status Terminate(const std::string& id, const std::string& reason) override {
+    return Call("POST", "/v1/workflows/" + Enc(id) + "/terminate",
+                json::serialize(json::object{{"reason", reason}}))
+        .status();
+  }
+  Result<std::string> Reset(const ResetRequest& req) override {
+    json::object body{{"reason", req.reason}, {"run_id", req.run_id}};
+    if (req.event_id > 0) body["event_id"] = req.event_id;
+    KEEL_ASSIGN_OR_RETURN(auto v,
+                          CallJson("POST", "/v1/workflows/" + Enc(req.workflow_id) + "/reset",
+                                   json::serialize(body)));
+    return std::string(v.at("run_id").as_string());
+  }
+
+ private:
+  // The response body of a 2xx; an error response becomes a Status with its code.
+  Result<std::string> Call(const std::string& method, const std::string& target,
+                           const std::string& body = "") {
+    http::CallOptions o;
+    o.timeout_ms = 30'000;
+    KEEL_ASSIGN_OR_RETURN(auto r, http::HttpCall(url_, method, url_.path + target, body,
+                                                 {{"Authorization", "Bearer " + token_},
+                                                  {"Content-Type", "application/json"}},
+                                                 o));
+    if (r.status >= 200 && r.status < 300) return r.body;
+    std::string code = "http_" + std::to_string(r.status), message = r.body.substr(0, 500);
+    auto v = ParseJson(r.body);
+    if (v.ok() && v->is_object() && v->as_object().contains("error")) {
+      const auto& e = v->at("error");
+      if (e.as_object().contains("code")) code = std::string(e.at("code").as_string());
+      if (e.as_object().contains("message")) message = std::string(e.at("message").as_string());
+    }
+    if (r.status == 404) return Status::NotFound(message, code);
+    if (r.status == 400 || r.status == 422) return Status::InvalidArgument(message, code);
+    if (r.status >= 500) return Status::Unavailable(message, code);
+    return Status::FailedPrecondition(message, code);
+  }
+  Result<json::value> CallJson(const std::string& method, const std::string& target,
+                               const std::string& body = "") {
+    KEEL_ASSIGN_OR_RETURN(std::string text, Call(method, target, body));
+    return ParseJson(text);
+  }
+
+  http::Url url_;
+  std::string token_;
+};
+
+Result<std::unique_ptr<Backend>> OpenBackend(const Registry& registry) {
+  if (!F().address.empty()) {
+    KEEL_ASSIGN_OR_RETURN(auto url, http::ParseHttpUrl(F().address));
+    if (F().admin_token.empty()) {
+      return Status::InvalidArgument("--address needs --admin-token (or KEEL_ADMIN_TOKEN)");
+    }
+    return std::unique_ptr<Backend>(new RemoteBackend(std::move(url), F().admin_token));
+  }
+  KEEL_ASSIGN_OR_RETURN(auto store, OpenDb(F().db));
+  return std::unique_ptr<Backend>(new LocalBackend(std::move(store), &registry));
+}
+
+#define OPEN_BACKEND(var, registry)                          \
+  auto var##_or = OpenBackend(registry);                     \
+  if (!var##_or.ok()) return ReportError(var##_or.status()); \
+  Backend& var = **var##_or
+
+int Start(const Registry& registry) {
+  auto input = JsonFlag(F().input, "--input");
+  if (!input.ok()) return ReportError(input.status());
+  proto::WorkflowIdReusePolicy policy;
+  if (F().reuse == "allow_duplicate") {
+    policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
+  } else if (F().reuse == "allow_duplicate_failed_only") {
+    policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY;
+  } else if (F().reuse == "reject_duplicate") {
+    policy = proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
+  } else {
+    return ReportError(Status::InvalidArgument(
+        "--reuse-policy must be allow_duplicate, allow_duplicate_failed_only or "
+        "reject_duplicate"));
+  }
+  std::string queue = F().task_queue;
+  if (F().address.empty()) {  // (a server checks the type itself)
+    const WorkflowDef* def = registry.FindWorkflow(F().type);
+    if (!def) {
+      std::string known;
+      for (const auto& t : registry.WorkflowTypes()) known += (known.empty() ? "" : ", ") + t;
+      return ReportError(Status::InvalidArgument("unknown workflow type '" + F().type +
+                                                 "'; registered types: " + known));
+    }
+    if (queue.empty()) queue = def->task_queue;
+  }
+  OPEN_BACKEND(b, registry);
+  StartWorkflowRequest req;
+  req.workflow_id = F().id;
+  req.workflow_type = F().type;
+  req.task_queue = queue;
+  req.input = std::move(input).value();
+  req.reuse_policy = policy;
+  req.identity = "keel-cli";
+  auto r = b.Start(req);
+  if (!r.ok()) return ReportError(r.status());
+  if (F().output == "json") {
+    std::cout << json::serialize(*r) << "\n";
+  } else {
+    std::cout << std::string(r->at("run_id").as_string()) << "\n";
+  }
+  return kExitOk;
+}
+
+std::string Str(const json::value& v) {
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_null()) return "-";
+  return json::serialize(v);
+}
+
+int Describe(const Registry& registry) {
+  OPEN_BACKEND(b, registry);
+  auto d = b.Describe(F().id);
+  if (!d.ok()) return ReportError(d.status());
+  json::object& o = *d;
+  if (F().output == "json") {
+    std::cout << json::serialize(o) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"Workflow ID", Str(o["workflow_id"])},
+      {"Run ID", Str(o["run_id"])},
+      {"Type", Str(o["type"])},
+      {"Status", Str(o["status"])},
+      {"Task queue", Str(o["task_queue"])},
+      {"Started", Str(o["start_time"])},
+      {"Closed", Str(o["close_time"])},
+      {"History length", Str(o["history_length"])},
+  };
+  if (o.contains("parent")) rows.push_back({"Parent", Str(o["parent"].at("workflow_id"))});
+  if (!o["result"].is_null()) rows.push_back({"Result", json::serialize(o["result"])});
+  if (!o["failure"].is_null()) rows.push_back({"Failure", json::serialize(o["failure"])});
+  if (!o["workflow_task_failure"].is_null()) {
+    rows.push_back({"Workflow task failure", json::serialize(o["workflow_task_failure"])});
+  }
+  PrintTable(rows);
+  const json::array& pending = o["pending_activities"].as_array();
+  if (!pending.empty()) {
+    std::cout << "\nPending activities:\n";
+    std::vector<std::vector<std::string>> prow = {
+        {"ID", "TYPE", "STATE", "ATTEMPT", "LAST FAILURE"}};
+    for (const auto& p : pending) {
+      const auto& po = p.as_object();
+      std::string lf = po.at("last_failure").is_null()
+                           ? "-"
+                           : Str(po.at("last_failure").at("type")) + ": " +
+                                 Str(po.at("last_failure").at("message"));
+      prow.push_back({Str(po.at("activity_id")), Str(po.at("activity_type")), Str(po.at("state")),
+                      Str(po.at("attempt")), lf});
+    }
+    PrintTable(prow);
+  }
+  return kExitOk;
+}
+
+int List(const Registry& registry) {
+  ListQuery q;
+  q.type = F().type;
+  q.cursor = F().cursor;
+  q.limit = F().limit;
   if (!F().status.empty()) {
-    auto st = persistence::ParseExecutionStatus(F().status);
-    if (!st) {
+    if (!persistence::ParseExecutionStatus(F().status)) {
       return ReportError(Status::InvalidArgument(
           "--status must be running, completed, failed, cancelled, terminated, "
           "continued_as_new or timed_out"));
     }
-    f.status = st;
+    q.status = F().status;
   }
   auto after = ParseTimeFlag(F().start_after, "--start-after");
   if (!after.ok()) return ReportError(after.status());
   auto before = ParseTimeFlag(F().start_before, "--start-before");
   if (!before.ok()) return ReportError(before.status());
-  f.start_after = *after;
-  f.start_before = *before;
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto page = (*store)->ListExecutions(f);
+  q.start_after = *after;
+  q.start_before = *before;
+  OPEN_BACKEND(b, registry);
+  auto page = b.List(q);
   if (!page.ok()) return ReportError(page.status());
   if (F().output == "json") {
-    json::array rows;
-    for (const auto& r : page->rows) rows.push_back(ExecutionJson(r));
-    std::cout << json::serialize(json::object{
-                     {"workflows", rows},
-                     {"next_cursor", page->next_cursor.empty() ? json::value(nullptr)
-                                                               : json::value(page->next_cursor)}})
-              << "\n";
+    std::cout << json::serialize(*page) << "\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows = {
       {"WORKFLOW ID", "TYPE", "STATUS", "STARTED", "CLOSED", "RUN ID"}};
-  for (const auto& r : page->rows) {
-    rows.push_back({r.workflow_id, r.workflow_type, persistence::ExecutionStatusName(r.status),
-                    FormatUtc(r.start_time), FormatUtc(r.close_time), r.run_id});
+  for (const auto& r : (*page)["workflows"].as_array()) {
+    rows.push_back({Str(r.at("workflow_id")), Str(r.at("type")), Str(r.at("status")),
+                    Str(r.at("start_time")), Str(r.at("close_time")), Str(r.at("run_id"))});
   }
   PrintTable(rows);
-  if (!page->next_cursor.empty()) {
-    std::cout << "\nmore: --cursor " << page->next_cursor << "\n";
+  if (!(*page)["next_cursor"].is_null()) {
+    std::cout << "\nmore: --cursor " << Str((*page)["next_cursor"]) << "\n";
   }
   return kExitOk;
 }
 
-int History(const Registry&) {
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto row = (*store)->ReadCurrentExecution(F().id);
-  if (!row.ok()) return ReportError(row.status());
-  if (!*row) {
-    return ReportError(
-        Status::NotFound("workflow '" + F().id + "' not found", "workflow_not_found"));
-  }
-  auto events = (*store)->ReadHistory((*row)->run_id, 1);
-  if (!events.ok()) return ReportError(events.status());
+int History(const Registry& registry) {
+  OPEN_BACKEND(b, registry);
+  auto h = b.History(F().id, F().run);
+  if (!h.ok()) return ReportError(h.status());
   if (F().output == "json") {
-    proto::History h;
-    h.set_workflow_id((*row)->workflow_id);
-    h.set_run_id((*row)->run_id);
-    for (auto& e : *events) *h.add_events() = e;
-    std::cout << HistoryToJson(h) << "\n";
+    std::cout << HistoryToJson(*h) << "\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows = {{"ID", "TIME", "TYPE", "DETAILS"}};
-  for (const auto& e : *events)
+  for (const auto& e : h->events())
     rows.push_back({std::to_string(e.event_id()), FormatUtc(e.event_time_ms()), EventTypeName(e),
                     DescribeEvent(e)});
   PrintTable(rows);
@@ -233,15 +449,6 @@ ReplayLine ReplayOne(const Registry& registry, const proto::History& h) {
   return line;
 }
 
-Result<proto::History> ReadRunHistory(persistence::Store& store, const ExecutionRow& row) {
-  KEEL_ASSIGN_OR_RETURN(auto events, store.ReadHistory(row.run_id, 1));
-  proto::History h;
-  h.set_workflow_id(row.workflow_id);
-  h.set_run_id(row.run_id);
-  for (auto& e : events) *h.add_events() = std::move(e);
-  return h;
-}
-
 // The safe-deploy check: replays stored histories against this binary's workflow code.
 int Replay(const Registry& registry) {
   int sources = !F().file.empty() + !F().id.empty() + !F().type.empty();
@@ -259,32 +466,26 @@ int Replay(const Registry& registry) {
     if (!h.ok()) return ReportError(h.status());
     lines.push_back(ReplayOne(registry, *h));
   } else {
-    auto store = OpenDb(F().db);
-    if (!store.ok()) return ReportError(store.status());
-    std::vector<ExecutionRow> rows;
+    OPEN_BACKEND(b, registry);
+    std::vector<std::pair<std::string, std::string>> runs;  // workflow id, run id
     if (!F().id.empty()) {
-      auto row = F().run.empty() ? (*store)->ReadCurrentExecution(F().id)
-                                 : (*store)->ReadExecution(F().run);
-      if (!row.ok()) return ReportError(row.status());
-      if (!*row || (*row)->workflow_id != F().id) {
-        return ReportError(
-            Status::NotFound("workflow '" + F().id + "' not found", "workflow_not_found"));
-      }
-      rows.push_back(**row);
+      runs.emplace_back(F().id, F().run);
     } else {
-      persistence::ListFilter f;
-      f.workflow_type = F().type;
-      f.status = ExecutionStatus::kRunning;
-      f.limit = 500;
+      ListQuery q;
+      q.type = F().type;
+      q.status = "running";
+      q.limit = 500;
       do {
-        auto page = (*store)->ListExecutions(f);
+        auto page = b.List(q);
         if (!page.ok()) return ReportError(page.status());
-        rows.insert(rows.end(), page->rows.begin(), page->rows.end());
-        f.cursor = page->next_cursor;
-      } while (!f.cursor.empty());
+        for (const auto& r : (*page)["workflows"].as_array()) {
+          runs.emplace_back(Str(r.at("workflow_id")), Str(r.at("run_id")));
+        }
+        q.cursor = (*page)["next_cursor"].is_null() ? "" : Str((*page)["next_cursor"]);
+      } while (!q.cursor.empty());
     }
-    for (const auto& row : rows) {
-      auto h = ReadRunHistory(**store, row);
+    for (const auto& [id, run] : runs) {
+      auto h = b.History(id, run);
       if (!h.ok()) return ReportError(h.status());
       lines.push_back(ReplayOne(registry, *h));
     }
@@ -319,70 +520,46 @@ int Replay(const Registry& registry) {
   return bad == 0 ? kExitOk : kExitFailure;
 }
 
-// Answers a query from the run's replayed history, in this process.
+// Answers a query from the run's replayed history (here, or in the server).
 int Query(const Registry& registry) {
-  auto args = ParseJson(F().input);
-  if (!args.ok()) {
-    return ReportError(
-        Status::InvalidArgument("--input is not valid JSON: " + args.status().message()));
-  }
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto row = (*store)->ReadCurrentExecution(F().id);
-  if (!row.ok()) return ReportError(row.status());
-  if (!*row) {
-    return ReportError(
-        Status::NotFound("workflow '" + F().id + "' not found", "workflow_not_found"));
-  }
-  auto h = ReadRunHistory(**store, **row);
-  if (!h.ok()) return ReportError(h.status());
-  auto v = QueryHistory(registry, *h, F().name, *args);
+  auto args = JsonFlag(F().input, "--input");
+  if (!args.ok()) return ReportError(args.status());
+  OPEN_BACKEND(b, registry);
+  auto v = b.Query(F().id, F().name, *args);
   if (!v.ok()) return ReportError(v.status());
   std::cout << json::serialize(*v) << "\n";
   return kExitOk;
 }
 
 int Signal(const Registry& registry) {
-  auto input = ParseJson(F().input);
-  if (!input.ok()) {
-    return ReportError(
-        Status::InvalidArgument("--input is not valid JSON: " + input.status().message()));
-  }
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto engine = MakeClientEngine(store->get(), &registry);
-  Status s = engine->history().SignalWorkflow(F().id, F().name, *input, "keel-cli");
+  auto input = JsonFlag(F().input, "--input");
+  if (!input.ok()) return ReportError(input.status());
+  OPEN_BACKEND(b, registry);
+  Status s = b.Signal(F().id, F().name, *input);
   if (!s.ok()) return ReportError(s);
   std::cout << "signal '" << F().name << "' sent to " << F().id << "\n";
   return kExitOk;
 }
 
 int Terminate(const Registry& registry) {
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto engine = MakeClientEngine(store->get(), &registry);
-  Status s = engine->history().TerminateWorkflow(F().id, F().reason, "keel-cli");
+  OPEN_BACKEND(b, registry);
+  Status s = b.Terminate(F().id, F().reason);
   if (!s.ok()) return ReportError(s);
   std::cout << "terminated " << F().id << "\n";
   return kExitOk;
 }
 
 int Cancel(const Registry& registry) {
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto engine = MakeClientEngine(store->get(), &registry);
-  Status s = engine->history().RequestCancelWorkflow(F().id, F().reason, "keel-cli");
+  OPEN_BACKEND(b, registry);
+  Status s = b.Cancel(F().id, F().reason);
   if (!s.ok()) return ReportError(s);
   std::cout << "cancel requested for " << F().id << "\n";
   return kExitOk;
 }
 
 int Reset(const Registry& registry) {
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto engine = MakeClientEngine(store->get(), &registry);
-  ResetRequest req{F().id, F().run, F().event_id, F().reason, "keel-cli"};
-  auto run = engine->history().ResetWorkflow(req);
+  OPEN_BACKEND(b, registry);
+  auto run = b.Reset(ResetRequest{F().id, F().run, F().event_id, F().reason, "keel-cli"});
   if (!run.ok()) return ReportError(run.status());
   if (F().output == "json") {
     std::cout << json::serialize(json::object{{"workflow_id", F().id}, {"run_id", *run}}) << "\n";
@@ -394,6 +571,10 @@ int Reset(const Registry& registry) {
 
 void Common(CLI::App* c) {
   c->add_option("--db", F().db, "sqlite:DIR or postgresql://...")->envname("KEEL_DB");
+  c->add_option("--address", F().address, "a running keel serve (http://HOST:PORT) instead of --db")
+      ->envname("KEEL_ADDRESS");
+  c->add_option("--admin-token", F().admin_token, "the server's engine API token (--address)")
+      ->envname("KEEL_ADMIN_TOKEN");
   c->add_option("--output,-o", F().output, "table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->envname("KEEL_OUTPUT");

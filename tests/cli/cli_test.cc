@@ -301,6 +301,70 @@ TEST_F(CliTest, ReplayQueryAndTaskqueueRejectBadInput) {
   EXPECT_EQ(json::parse(empty.out), json::parse(R"({"queues":[]})"));
 }
 
+// The same commands against a running `keel serve`, through its engine API.
+TEST_F(CliTest, CommandsWorkAgainstARunningServer) {
+  std::string log = dir_ + "/serve.log";
+  worker_ = fork();
+  if (worker_ == 0) {
+    freopen(log.c_str(), "w", stdout);
+    freopen(log.c_str(), "a", stderr);
+    execl(KEEL_BINARY, KEEL_BINARY, "serve", "--db", db_.c_str(), "--http", "127.0.0.1:0",
+          "--payments-http", "127.0.0.1:0", "--carrier-http", "127.0.0.1:0", "--seed-demo", "0",
+          "--admin-token", "cli-token", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string address;
+  std::regex banner("Keel API on (http://127\\.0\\.0\\.1:[0-9]+)");
+  for (int i = 0; i < 400 && address.empty(); ++i) {
+    std::smatch m;
+    std::string text = Slurp(log);
+    if (std::regex_search(text, m, banner)) address = m[1];
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_FALSE(address.empty()) << Slurp(log);
+  std::string at = " --address " + address + " --admin-token cli-token";
+
+  CmdResult start =
+      Keel("workflow start --type DemoSaga --id remote-1 --input '{\"steps\":2}'" + at);
+  ASSERT_EQ(start.code, 0) << start.err;
+  json::value d;
+  for (int i = 0; i < 300; ++i) {
+    CmdResult r = Keel("workflow describe remote-1 --output json" + at);
+    ASSERT_EQ(r.code, 0) << r.err;
+    d = json::parse(r.out);
+    if (d.at("status") != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(d.at("status"), "completed");
+  CmdResult list = Keel("workflow list --type DemoSaga --output json" + at);
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_EQ(json::parse(list.out).at("workflows").as_array().size(), 1u);
+  CmdResult table = Keel("workflow list" + at);
+  EXPECT_NE(table.out.find("remote-1"), std::string::npos) << table.out;
+  CmdResult hist = Keel("workflow history remote-1" + at);
+  ASSERT_EQ(hist.code, 0) << hist.err;
+  EXPECT_NE(hist.out.find("workflow_execution_completed"), std::string::npos);
+  CmdResult replay = Keel("workflow replay remote-1" + at);
+  EXPECT_EQ(replay.code, 0) << replay.out << replay.err;
+  CmdResult queues = Keel("taskqueue list --output json" + at);
+  EXPECT_EQ(queues.code, 0) << queues.err;
+
+  CmdResult unknown = Keel("workflow describe nope" + at);
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_NE(unknown.err.find("workflow_not_found"), std::string::npos) << unknown.err;
+  CmdResult closed = Keel("workflow terminate remote-1" + at);
+  EXPECT_EQ(closed.code, 1);
+  EXPECT_NE(closed.err.find("workflow_closed"), std::string::npos) << closed.err;
+  CmdResult wrong = Keel("workflow list --address " + address + " --admin-token nope");
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_NE(wrong.err.find("forbidden"), std::string::npos) << wrong.err;
+  CmdResult no_token = Keel("workflow list --address " + address);
+  EXPECT_EQ(no_token.code, 2);
+  EXPECT_NE(no_token.err.find("--admin-token"), std::string::npos) << no_token.err;
+  CmdResult bad_input = Keel("workflow signal remote-1 --name x --input '{oops'" + at);
+  EXPECT_EQ(bad_input.code, 2);
+}
+
 TEST_F(CliTest, BenchEnginePrintsItsSummaryLine) {
   CmdResult r = Keel("bench engine --sagas 50 --activities 2 --concurrency 10");
   ASSERT_EQ(r.code, 0) << r.err;
