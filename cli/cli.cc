@@ -97,6 +97,7 @@ struct WorkerFlags {
   bool no_workers = false;  // serve only: engine services (timers) without task threads
   int concurrency = 16;
   int workflow_threads = 2;
+  double retention_days = 30;
   int connect_retry_ms = 60'000;
   // Where activities reach the outside world (embedded simulators when serving).
   std::string payments_url, carrier_url;
@@ -140,6 +141,7 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   e.activity_queues = queues;
   e.activity_threads = f.concurrency;
   e.workflow_threads = f.workflow_threads;
+  e.retention_ms = static_cast<Millis>(f.retention_days * 24 * 3600 * 1000);
   auto stack = ShopStack::Start(o);
   if (!stack.ok()) {
     if (stack.status().reason() == "usage") {
@@ -202,6 +204,11 @@ void AddWorkerFlags(CLI::App* cmd, WorkerFlags& f) {
   cmd->add_option("--workflow-threads", f.workflow_threads, "workflow task threads")
       ->check(CLI::Range(1, 64))
       ->envname("KEEL_WORKFLOW_THREADS");
+  cmd->add_option("--retention-days", f.retention_days,
+                  "delete closed workflows (and their histories) this long after they close; 0 "
+                  "keeps them")
+      ->check(CLI::Range(0.0, 3650.0))
+      ->envname("KEEL_RETENTION_DAYS");
   cmd->add_option("--payments-url", f.payments_url,
                   "the payment gateway (default: embedded in serve; http://127.0.0.1:8081 for a "
                   "worker)");

@@ -33,8 +33,8 @@ Engine::Engine(persistence::Store* store, const Registry* registry, EngineOption
     store_->SetListeners(std::move(l));
   }
   if (options_.run_timers) {
-    timers_ =
-        std::make_unique<TimerService>(history_.get(), matcher_.get(), options_.poll_interval_ms);
+    timers_ = std::make_unique<TimerService>(history_.get(), matcher_.get(),
+                                             options_.poll_interval_ms, options_.retention_ms);
     history_->SetWakeHook([t = timers_.get()](Millis at) { t->Wake(at); });
   }
   if (workers) {

@@ -27,6 +27,8 @@ struct EngineOptions {
   size_t cache_size = 5000;
   int poll_interval_ms = 200;
   Millis workflow_task_timeout = 10'000;
+  // Closed runs older than this are deleted (with their histories); 0 keeps them.
+  Millis retention_ms = 30LL * 24 * 3600 * 1000;
 };
 
 class Engine {

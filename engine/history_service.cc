@@ -1220,6 +1220,20 @@ void HistoryService::LeaseTasks(const std::string& queue, TaskKind kind, int lim
       });
 }
 
+Result<int64_t> HistoryService::DeleteExpiredRuns(Millis retention, int limit) {
+  auto deleted = std::make_shared<int64_t>(0);
+  KEEL_RETURN_IF_ERROR(RunSync([=](Txn& txn, Effects&) -> Status {
+    KEEL_ASSIGN_OR_RETURN(*deleted, txn.DeleteClosedRuns(txn.Now() - retention, limit));
+    return Status::Ok();
+  }));
+  if (*deleted > 0) {
+    Metrics::Global()
+        .GetCounter("keel_runs_deleted_total", "Closed runs deleted by retention.", {})
+        .Inc(*deleted);
+  }
+  return *deleted;
+}
+
 // ---- Timer service API ------------------------------------------------------------
 
 void HistoryService::FireTimer(const TimerRow& timer, Done done) {

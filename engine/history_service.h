@@ -108,6 +108,10 @@ class HistoryService {
   void LeaseTasks(const std::string& queue, persistence::TaskKind kind, int limit,
                   std::function<void(Result<std::vector<persistence::TaskRow>>)> done);
 
+  // Retention: deletes up to `limit` runs that closed more than `retention` ago.
+  // Returns how many went.
+  Result<int64_t> DeleteExpiredRuns(Millis retention, int limit);
+
   // ---- Timer service API ----
   void FireTimer(const persistence::TimerRow& timer, Done done);
   void HandleTaskDeadline(int64_t task_id, Done done);

@@ -6,11 +6,27 @@
 
 namespace keel {
 
-TimerService::TimerService(HistoryService* history, Matcher* matcher, Millis poll_interval)
+TimerService::TimerService(HistoryService* history, Matcher* matcher, Millis poll_interval,
+                           Millis retention)
     : history_(history),
       matcher_(matcher),
       clock_(history->store()->clock()),
-      poll_interval_(poll_interval) {}
+      poll_interval_(poll_interval),
+      retention_(retention) {}
+
+void TimerService::SweepIfDue(Millis now) {
+  if (retention_ <= 0 || now - last_sweep_ < kSweepInterval) return;
+  last_sweep_ = now;
+  for (int batch = 0; batch < 20; ++batch) {  // at most 10,000 runs per sweep
+    auto n = history_->DeleteExpiredRuns(retention_, 500);
+    if (!n.ok()) {
+      spdlog::warn("retention sweep: {}", n.status().ToString());
+      return;
+    }
+    if (*n > 0) spdlog::info("retention: deleted {} closed runs", *n);
+    if (*n < 500) return;
+  }
+}
 
 TimerService::~TimerService() { Stop(); }
 
@@ -45,6 +61,7 @@ void TimerService::Loop() {
       wake_at_ = 0;
     }
     Millis now = clock_->Now();
+    SweepIfDue(now);
     auto timers = store->DueTimers(now, 256);
     auto tasks = store->DueTaskDeadlines(now, 256);
     if (!timers.ok() || !tasks.ok()) {

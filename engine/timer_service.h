@@ -3,7 +3,8 @@
 // timeouts). Every worker process runs one; the transitions they call are
 // idempotent (a timer fires once: the first transaction deletes it), so several
 // processes may race safely. A timer fires at most about one poll interval late,
-// or at once when it was created in this process.
+// or at once when it was created in this process. It also applies retention: every
+// kSweepInterval it deletes runs closed longer than `retention` ago (0: never).
 
 #include <atomic>
 #include <condition_variable>
@@ -17,7 +18,9 @@ namespace keel {
 
 class TimerService {
  public:
-  TimerService(HistoryService* history, Matcher* matcher, Millis poll_interval);
+  static constexpr Millis kSweepInterval = 60'000;
+  TimerService(HistoryService* history, Matcher* matcher, Millis poll_interval,
+               Millis retention = 0);
   ~TimerService();
   void Start();
   void Stop();
@@ -26,10 +29,13 @@ class TimerService {
 
  private:
   void Loop();
+  void SweepIfDue(Millis now);
   HistoryService* history_;
   Matcher* matcher_;
   Clock* clock_;
   Millis poll_interval_;
+  Millis retention_;
+  Millis last_sweep_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   Millis wake_at_ = 0;

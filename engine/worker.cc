@@ -1,11 +1,10 @@
 #include "engine/worker.h"
 
-#include "common/metrics.h"
-
 #include <spdlog/spdlog.h>
 
 #include <future>
 
+#include "common/metrics.h"
 #include "engine/errors.h"
 #include "engine/payload.h"
 

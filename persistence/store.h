@@ -153,6 +153,10 @@ class Txn {
   // client transitions (signals, cancel requests) safe to retry after a commit whose
   // outcome was lost with the connection.
   virtual Result<bool> InsertRequestId(std::string_view run_id, std::string_view request_id) = 0;
+  // Deletes up to `limit` runs that closed before `closed_before`, oldest first: their
+  // rows, histories and request ids (and the workflow id's current-run pointer when it
+  // points at them). Returns how many were deleted. Retention of closed workflows.
+  virtual Result<int64_t> DeleteClosedRuns(Millis closed_before, int limit) = 0;
   // The running child runs of a parent run, including ones inserted in this transaction.
   virtual Result<std::vector<ExecutionRow>> ListOpenChildren(std::string_view parent_run_id) = 0;
 };

@@ -99,6 +99,7 @@ ALTER TABLE {s}.executions ADD COLUMN parent_run_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE {s}.executions ADD COLUMN parent BYTEA NOT NULL DEFAULT '';
 ALTER TABLE {s}.executions ADD COLUMN children BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX executions_by_parent ON {s}.executions(parent_run_id, status) WHERE parent_run_id <> '';
+CREATE INDEX executions_by_close ON {s}.executions(close_time) WHERE status <> 1;
 )sql",
 };
 constexpr int kLatestVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -176,6 +177,13 @@ const std::map<std::string, std::string>& Statements() {
       {"delete_timer", "DELETE FROM {s}.timers WHERE id=$1"},
       {"delete_timer_by_name", "DELETE FROM {s}.timers WHERE run_id=$1 AND timer_id=$2"},
       {"delete_timers_of_run", "DELETE FROM {s}.timers WHERE run_id=$1"},
+      {"expired_runs",
+       "SELECT run_id FROM {s}.executions WHERE status<>1 AND close_time>0 AND close_time<$1 "
+       "ORDER BY close_time LIMIT $2"},
+      {"delete_run_history", "DELETE FROM {s}.history WHERE run_id=ANY($1::text[])"},
+      {"delete_run_requests", "DELETE FROM {s}.requests WHERE run_id=ANY($1::text[])"},
+      {"delete_run_current", "DELETE FROM {s}.current_executions WHERE run_id=ANY($1::text[])"},
+      {"delete_run_exec", "DELETE FROM {s}.executions WHERE run_id=ANY($1::text[])"},
       {"open_children", std::string("SELECT ") + kExecCols +
                             " FROM {s}.executions WHERE parent_run_id=$1 AND status=1"},
       {"insert_request",
@@ -442,6 +450,24 @@ class PgTxn final : public Txn {
   Status DeleteTimersOfRun(std::string_view run_id) override {
     pending_.timer_run_deletes.push_back({fn_, Q(run_id)});
     return Status::Ok();
+  }
+  Result<int64_t> DeleteClosedRuns(Millis closed_before, int limit) override {
+    KEEL_RETURN_IF_ERROR(Flush());
+    return Now<int64_t>("deleting expired runs", [&] {
+      std::vector<std::string> runs;
+      for (const auto& r : w_.exec_prepared("expired_runs", closed_before, limit)) {
+        runs.emplace_back(r[0].c_str());
+      }
+      if (runs.empty()) return int64_t{0};
+      std::string array = "{";  // a text[] literal (run ids are UUIDs)
+      for (const auto& r : runs) array += (array.size() > 1 ? ",\"" : "\"") + r + "\"";
+      array += "}";
+      for (const char* stmt :
+           {"delete_run_history", "delete_run_requests", "delete_run_current", "delete_run_exec"}) {
+        w_.exec_prepared(stmt, array);
+      }
+      return static_cast<int64_t>(runs.size());
+    });
   }
   Result<std::vector<ExecutionRow>> ListOpenChildren(std::string_view parent_run_id) override {
     KEEL_RETURN_IF_ERROR(Flush());  // children inserted or closed in this transaction count

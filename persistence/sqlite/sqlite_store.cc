@@ -93,6 +93,7 @@ ALTER TABLE executions ADD COLUMN parent_run_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE executions ADD COLUMN parent BLOB NOT NULL DEFAULT X'';
 ALTER TABLE executions ADD COLUMN children INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX executions_by_parent ON executions(parent_run_id, status) WHERE parent_run_id <> '';
+CREATE INDEX executions_by_close ON executions(close_time) WHERE status <> 1;
 )sql",
 };
 constexpr int kLatestVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -387,6 +388,29 @@ class SqliteTxn final : public Txn {
     st.Bind(1, run_id).Bind(2, request_id);
     KEEL_RETURN_IF_ERROR(db_.Run(st, "recording request id"));
     return sqlite3_changes(db_.handle()) == 1;
+  }
+  Result<int64_t> DeleteClosedRuns(Millis closed_before, int limit) override {
+    std::vector<std::pair<std::string, std::string>> runs;  // run id, workflow id
+    {
+      PREPARE(st, db_,
+              "SELECT run_id, workflow_id FROM executions WHERE status<>1 AND close_time>0 AND "
+              "close_time<?1 ORDER BY close_time LIMIT ?2");
+      st.Bind(1, closed_before).Bind(2, static_cast<int64_t>(limit));
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) runs.emplace_back(st.Text(0), st.Text(1));
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db_.handle(), "finding expired runs");
+    }
+    for (const auto& [run, wid] : runs) {
+      for (const char* sql :
+           {"DELETE FROM history WHERE run_id=?1", "DELETE FROM requests WHERE run_id=?1",
+            "DELETE FROM current_executions WHERE run_id=?1",
+            "DELETE FROM executions WHERE run_id=?1"}) {
+        PREPARE(st, db_, sql);
+        st.Bind(1, run);
+        KEEL_RETURN_IF_ERROR(db_.Run(st, "deleting an expired run"));
+      }
+    }
+    return static_cast<int64_t>(runs.size());
   }
   Result<std::vector<ExecutionRow>> ListOpenChildren(std::string_view parent_run_id) override {
     static const std::string sql =

@@ -120,6 +120,45 @@ TEST_P(StoreTest, ChildRunsKeepTheirParentAndAreFoundWhileOpen) {
   EXPECT_EQ(store_->ReadExecution("ra").value()->parent, a.parent);  // never rewritten
 }
 
+TEST_P(StoreTest, DeleteClosedRunsTakesOnlyOldClosedOnes) {
+  ExecutionRow old_done = NewExec("a", "ra"), new_done = NewExec("b", "rb"),
+               running = NewExec("c", "rc");
+  old_done.status = ExecutionStatus::kCompleted;
+  old_done.close_time = 1000;
+  new_done.status = ExecutionStatus::kFailed;
+  new_done.close_time = 5000;
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) -> Status {
+                    for (auto* e : {&old_done, &new_done, &running}) {
+                      KEEL_RETURN_IF_ERROR(t.InsertExecution(*e));
+                      KEEL_RETURN_IF_ERROR(t.AppendHistory(e->run_id, Events(1, 3)));
+                    }
+                    return t.InsertRequestId("ra", "req-1").status();
+                  })
+                  .ok());
+  int64_t n = -1;
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) -> Status {
+                    KEEL_ASSIGN_OR_RETURN(n, t.DeleteClosedRuns(/*closed_before=*/2000, 10));
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_EQ(n, 1);
+  EXPECT_FALSE(store_->ReadExecution("ra").value().has_value());
+  EXPECT_FALSE(store_->ReadCurrentExecution("a").value().has_value());
+  EXPECT_TRUE(store_->ReadHistory("ra", 1).value().empty());
+  EXPECT_TRUE(store_->ReadExecution("rb").value().has_value());
+  EXPECT_EQ(store_->ReadHistory("rc", 1).value().size(), 3u);
+  // A request id of a deleted run is forgotten with it.
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) -> Status {
+                    KEEL_ASSIGN_OR_RETURN(bool first, t.InsertRequestId("ra", "req-1"));
+                    EXPECT_TRUE(first);
+                    return Status::Ok();
+                  })
+                  .ok());
+}
+
 TEST_P(StoreTest, AFailedTransitionRollsBackOnlyItself) {
   std::promise<Status> a, b;
   store_->Submit(
