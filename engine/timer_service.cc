@@ -69,12 +69,18 @@ void TimerService::Loop() {
                    (!timers.ok() ? timers.status() : tasks.status()).ToString());
     } else if (!timers->empty() || !tasks->empty()) {
       std::latch all(static_cast<std::ptrdiff_t>(timers->size() + tasks->size()));
-      auto done = [&all](const Status& s) {
-        if (!s.ok()) spdlog::warn("timer service: {}", s.ToString());
-        all.count_down();
+      auto done = [&all](std::string wf, std::string run, const char* what) {
+        return [&all, wf = std::move(wf), run = std::move(run), what](const Status& s) {
+          if (!s.ok()) spdlog::warn("[wf={} run={}] {}: {}", wf, run, what, s.ToString());
+          all.count_down();
+        };
       };
-      for (const auto& t : *timers) history_->FireTimer(t, done);
-      for (const auto& t : *tasks) history_->HandleTaskDeadline(t.id, done);
+      for (const auto& t : *timers) {
+        history_->FireTimer(t, done(t.workflow_id, t.run_id, "firing a timer"));
+      }
+      for (const auto& t : *tasks) {
+        history_->HandleTaskDeadline(t.id, done(t.workflow_id, t.run_id, "task deadline"));
+      }
       all.wait();
       if (matcher_) matcher_->NotifyAll();
       continue;
