@@ -27,7 +27,9 @@ class ActivityContext {
                   const std::atomic<bool>* stopping)
       : info_(std::move(info)), heartbeat_(std::move(heartbeat)), stopping_(stopping) {}
   const ActivityInfo& info() const { return info_; }
-  // Records progress and extends the attempt's heartbeat deadline.
+  // Records progress and extends the attempt's heartbeat deadline. Throws
+  // CanceledError when the workflow cancelled this activity: let it propagate (after
+  // undoing what must be undone), and the attempt ends as cancelled, not retried.
   void Heartbeat(const json::value& details) {
     if (heartbeat_) heartbeat_(details);
   }

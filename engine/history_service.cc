@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
 #include <random>
 #include <set>
@@ -469,7 +470,7 @@ Status RetryOrFailActivity(Ctx& c, TaskRow task, const proto::Failure& failure, 
   proto::ActivityTaskInfo info;
   info.ParseFromString(task.info);
   Millis now = c.txn.Now();
-  if (MayRetry(info.options().retry_policy(), failure, task.attempt)) {
+  if (!info.cancel_requested() && MayRetry(info.options().retry_policy(), failure, task.attempt)) {
     Millis next = now + RetryBackoff(info.options().retry_policy(), task.attempt + 1);
     if (task.close_deadline == 0 || next < task.close_deadline) {
       *info.mutable_last_failure() = failure;
@@ -500,7 +501,9 @@ Status RetryOrFailActivity(Ctx& c, TaskRow task, const proto::Failure& failure, 
     s->set_identity(task.lease_owner);
     if (info.has_last_failure()) *s->mutable_last_failure() = info.last_failure();
   }
-  if (timed_out) {
+  if (info.cancel_requested()) {
+    w.Add()->mutable_activity_task_canceled()->set_activity_id(task.activity_id);
+  } else if (timed_out) {
     auto* t = w.Add()->mutable_activity_task_timed_out();
     t->set_activity_id(task.activity_id);
     *t->mutable_failure() = failure;
@@ -1014,10 +1017,29 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
               const std::string& id = cmd.request_cancel_activity().activity_id();
               w.Add()->mutable_activity_task_cancel_requested()->set_activity_id(id);
               KEEL_ASSIGN_OR_RETURN(auto at, txn.FindActivityTask(exec.run_id, id));
-              if (at && at->lease_owner.empty()) {
-                // Not running: cancelled at once. A running one finishes its attempt.
+              // Leased to this process in this very transaction: not running yet.
+              auto eager = at ? std::find_if(fx.eager.begin(), fx.eager.end(),
+                                             [&](const TaskRow& t) { return t.id == at->id; })
+                              : fx.eager.end();
+              const bool was_eager = eager != fx.eager.end();
+              if (was_eager) {
+                auto slot = std::find(fx.reserved.begin(), fx.reserved.end(),
+                                      std::make_pair(eager->kind, eager->queue));
+                if (slot != fx.reserved.end()) fx.reserved.erase(slot);
+                if (matcher_) matcher_->Release(eager->kind, eager->queue);
+                fx.eager.erase(eager);
+              }
+              if (at && (at->lease_owner.empty() || was_eager)) {
+                // Not running: cancelled at once.
                 KEEL_RETURN_IF_ERROR(txn.DeleteTask(at->id));
                 w.Add()->mutable_activity_task_canceled()->set_activity_id(id);
+              } else if (at) {
+                // Running: its next heartbeat says so, and it is not retried.
+                proto::ActivityTaskInfo info;
+                info.ParseFromString(at->info);
+                info.set_cancel_requested(true);
+                at->info = info.SerializeAsString();
+                KEEL_RETURN_IF_ERROR(txn.UpdateTask(*at));
               }
               break;
             }
@@ -1187,6 +1209,10 @@ Status HistoryService::HeartbeatActivity(const TaskRow& task, const json::value&
     KEEL_ASSIGN_OR_RETURN(TaskRow cur, CheckLease(txn, task));
     proto::ActivityTaskInfo info;
     info.ParseFromString(cur.info);
+    if (info.cancel_requested()) {
+      return Status::FailedPrecondition("the workflow cancelled this activity",
+                                        "activity_cancelled");
+    }
     Millis now = txn.Now();
     *info.mutable_heartbeat_details() = payload;
     info.set_last_heartbeat_ms(now);

@@ -281,6 +281,7 @@ void Workers::ProcessActivityTask(const TaskRow& task) {
       std::move(ai),
       [this, task](const json::value& details) {
         Status s = history_->HeartbeatActivity(task, details);
+        if (s.reason() == "activity_cancelled") throw CanceledError(s.message());
         if (!s.ok()) {
           throw ApplicationError("HeartbeatFailed", s.message());
         }
@@ -300,6 +301,10 @@ void Workers::ProcessActivityTask(const TaskRow& task) {
     failure.set_type(a.type());
     failure.set_message(a.what());
     failure.set_non_retryable(a.non_retryable());
+  } catch (const CanceledError& x) {
+    failure.set_type("Canceled");
+    failure.set_message(x.what());
+    failure.set_non_retryable(true);
   } catch (const std::exception& x) {
     failure.set_type("Exception");
     failure.set_message(x.what());

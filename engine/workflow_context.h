@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/json.h"
 #include "engine/future.h"
@@ -89,6 +90,33 @@ struct ContinueAsNewRequest {
   std::string task_queue;     // empty: the same queue
 };
 
+class WorkflowContext;
+
+// Operations started through a scope can be cancelled together (Temporal's
+// CancellationScope): Cancel() cancels its timers (fired() resolves false), requests
+// cancellation of its activities (their futures fail with CanceledError at once) and
+// asks its child workflows to cancel. Operations started after Cancel() are cancelled
+// as they start. Typical use: race the work with ctx.CancelRequested(), cancel the
+// scope, then compensate.
+class CancellationScope {
+ public:
+  explicit CancellationScope(WorkflowContext& ctx) : ctx_(&ctx) {}
+  Future<json::value> ExecuteActivity(const std::string& activity_type, json::value input,
+                                      const ActivityOptions& options);
+  Timer NewTimer(Millis duration);
+  ChildWorkflow StartChildWorkflow(const std::string& workflow_type, json::value input,
+                                   const ChildWorkflowOptions& options);
+  void Cancel();
+  bool cancelled() const { return cancelled_; }
+
+ private:
+  WorkflowContext* ctx_;
+  std::vector<Future<json::value>> activities_;
+  std::vector<Timer> timers_;
+  std::vector<ChildWorkflow> children_;
+  bool cancelled_ = false;
+};
+
 class WorkflowContext {
  public:
   virtual ~WorkflowContext() = default;
@@ -102,6 +130,11 @@ class WorkflowContext {
   virtual SignalChannel& GetSignalChannel(const std::string& name) = 0;
   virtual ChildWorkflow StartChildWorkflow(const std::string& workflow_type, json::value input,
                                            const ChildWorkflowOptions& options) = 0;
+  // Asks the engine to cancel the activity behind `activity` (a future ExecuteActivity
+  // returned) and fails that future with CanceledError at once. An attempt not yet
+  // running is dropped; a running one is told at its next heartbeat (Heartbeat throws
+  // CanceledError) and whatever it returns is ignored. A no-op once the future is ready.
+  virtual void RequestCancelActivity(const Future<json::value>& activity) = 0;
   Future<json::value> ExecuteChildWorkflow(const std::string& workflow_type, json::value input,
                                            const ChildWorkflowOptions& options) {
     return StartChildWorkflow(workflow_type, std::move(input), options).result();
@@ -142,5 +175,47 @@ class WorkflowContext {
   // parent's): race it with WhenAny to stop waiting and compensate.
   virtual Future<Unit> CancelRequested() = 0;
 };
+
+inline Future<json::value> CancellationScope::ExecuteActivity(const std::string& activity_type,
+                                                              json::value input,
+                                                              const ActivityOptions& options) {
+  auto f = ctx_->ExecuteActivity(activity_type, std::move(input), options);
+  if (cancelled_) {
+    ctx_->RequestCancelActivity(f);
+  } else {
+    activities_.push_back(f);
+  }
+  return f;
+}
+
+inline Timer CancellationScope::NewTimer(Millis duration) {
+  Timer t = ctx_->NewTimer(duration);
+  if (cancelled_) {
+    t.Cancel();
+  } else {
+    timers_.push_back(t);
+  }
+  return t;
+}
+
+inline ChildWorkflow CancellationScope::StartChildWorkflow(const std::string& workflow_type,
+                                                           json::value input,
+                                                           const ChildWorkflowOptions& options) {
+  ChildWorkflow c = ctx_->StartChildWorkflow(workflow_type, std::move(input), options);
+  if (cancelled_) {
+    c.RequestCancel();
+  } else {
+    children_.push_back(c);
+  }
+  return c;
+}
+
+inline void CancellationScope::Cancel() {
+  if (cancelled_) return;
+  cancelled_ = true;
+  for (auto& t : timers_) t.Cancel();
+  for (auto& a : activities_) ctx_->RequestCancelActivity(a);
+  for (auto& c : children_) c.RequestCancel();
+}
 
 }  // namespace keel

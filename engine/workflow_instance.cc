@@ -206,6 +206,19 @@ Result<json::value> WorkflowInstance::Query(const std::string& name, const json:
   return out;
 }
 
+void WorkflowInstance::RequestCancelActivity(const Future<json::value>& activity) {
+  for (auto it = activities_.begin(); it != activities_.end(); ++it) {
+    if (it->second.future.state() != activity.state()) continue;
+    proto::Command c;
+    c.mutable_request_cancel_activity()->set_activity_id(it->first);
+    AddCommand(std::move(c));
+    auto f = it->second.future;
+    activities_.erase(it);  // its later result, if any, is ignored
+    f.state()->Fail(std::make_exception_ptr(CanceledError("activity cancelled")));
+    return;
+  }
+}
+
 Future<Unit> WorkflowInstance::CancelRequested() {
   if (!cancel_future_) {
     cancel_future_ = MakeFuture<Unit>(this);

@@ -46,6 +46,7 @@ class WorkflowInstance final : public WorkflowContext, public ReadyQueue {
   SignalChannel& GetSignalChannel(const std::string& name) override;
   ChildWorkflow StartChildWorkflow(const std::string& workflow_type, json::value input,
                                    const ChildWorkflowOptions& options) override;
+  void RequestCancelActivity(const Future<json::value>& activity) override;
   Millis Now() const override { return now_; }
   uint64_t Random() override { return rng_(); }
   std::string NewUuid() override;

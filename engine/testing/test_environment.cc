@@ -74,7 +74,11 @@ Result<persistence::ExecutionRow> TestEnvironment::RunUntilClosed(const std::str
   while (std::chrono::steady_clock::now() < until) {
     KEEL_ASSIGN_OR_RETURN(auto row, store_->ReadCurrentExecution(workflow_id));
     if (!row) return Status::NotFound("workflow '" + workflow_id + "' not found");
-    if (row->status != persistence::ExecutionStatus::kRunning) return *row;
+    // (A run that continued as new is followed to the next one.)
+    if (row->status != persistence::ExecutionStatus::kRunning &&
+        row->status != persistence::ExecutionStatus::kContinuedAsNew) {
+      return *row;
+    }
     // Require idleness twice in a row so a hand-over between threads is not mistaken for it.
     if (engine_->Idle()) {
       if (++idle_rounds >= 2) {

@@ -37,8 +37,8 @@ class TestEnvironment {
   Result<StartWorkflowResult> Start(const std::string& workflow_type,
                                     const std::string& workflow_id, json::value input,
                                     const std::string& task_queue = "");
-  // Runs until the workflow's current run closes, skipping fake time whenever the
-  // system is idle. Fails with reason "timeout" after `wall_timeout_ms` of real time.
+  // Runs until the workflow's current run closes (following continue-as-new), skipping fake time
+  // whenever the system is idle. Fails with reason "timeout" after `wall_timeout_ms` of real time.
   Result<persistence::ExecutionRow> RunUntilClosed(const std::string& workflow_id,
                                                    Millis wall_timeout_ms = 30'000);
   Result<proto::History> GetHistory(const std::string& workflow_id);
