@@ -11,6 +11,7 @@
 #include "cli/shop_stack.h"
 #include "commerce/shop.h"
 #include "common/ids.h"
+#include "common/logging.h"
 #include "engine/engine.h"
 #include "examples/demo_saga.h"
 #include "http/router.h"
@@ -297,6 +298,10 @@ int RunCli(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("keel"));
   CLI::App app{"keel: durable workflows for commerce"};
   app.require_subcommand(1);
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "logs on stderr as text, or JSON lines")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->envname("KEEL_LOG_FORMAT");
   CliState state;
   AddWorkerCommands(app, state);
   AddWorkflowCommands(app, state);
@@ -321,6 +326,7 @@ int RunCli(int argc, char** argv) {
     std::cerr << "usage: keel <command> [options]; run 'keel --help'\n";
     return kExitUsage;
   }
+  if (log_format == "json") UseJsonLogs();
   return state.action();
 }
 
