@@ -430,7 +430,7 @@ int History(const Registry& registry) {
   std::vector<std::vector<std::string>> rows = {{"ID", "TIME", "TYPE", "DETAILS"}};
   for (const auto& e : h->events())
     rows.push_back({std::to_string(e.event_id()), FormatUtc(e.event_time_ms()), EventTypeName(e),
-                    DescribeEvent(e)});
+                    EventDetails(e)});
   PrintTable(rows);
   return kExitOk;
 }

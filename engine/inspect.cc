@@ -1,5 +1,9 @@
 #include "engine/inspect.h"
 
+#include <google/protobuf/stubs/strutil.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "engine/history_events.h"
 #include "engine/payload.h"
 
 namespace keel {
@@ -67,6 +71,54 @@ json::object DescriptionJson(const WorkflowDescription& d) {
   o["pending_activities"] = pending;
   o["workflow_task_failure"] = DecodeFailureBytes(d.execution.wt_failure);
   return o;
+}
+
+void DecodePayloadsInJson(json::value& v, bool replace) {
+  if (v.is_array()) {
+    for (auto& x : v.as_array()) DecodePayloadsInJson(x, replace);
+    return;
+  }
+  if (!v.is_object()) return;
+  json::object& o = v.as_object();
+  const json::value* enc = o.if_contains("encoding");
+  if (enc && enc->is_string() && enc->as_string() == "json/plain") {
+    proto::Payload p;
+    p.set_encoding("json/plain");
+    const json::value* data = o.if_contains("data");
+    if (data && data->is_string()) {
+      std::string raw;
+      google::protobuf::Base64Unescape(std::string(data->as_string()), &raw);
+      p.set_data(raw);
+    }
+    auto decoded = FromPayload(p);
+    json::value d = decoded.ok() ? decoded.value() : json::value(nullptr);
+    if (replace) {
+      v = std::move(d);
+    } else {
+      o["decoded"] = std::move(d);
+    }
+    return;
+  }
+  for (auto& [k, x] : o) DecodePayloadsInJson(x, replace);
+}
+
+std::string EventDetails(const proto::HistoryEvent& e, size_t max_chars) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(e, &text, o);
+  auto v = ParseJson(text);
+  if (!v.ok() || !v->is_object()) return "";
+  json::object& obj = v->as_object();
+  obj.erase("event_id");
+  obj.erase("event_time_ms");
+  if (obj.empty()) return "";
+  json::value attrs = obj.begin()->value();  // the one attributes field
+  DecodePayloadsInJson(attrs, /*replace=*/true);
+  std::string out = json::serialize(attrs);
+  if (out == "{}") return "";
+  if (out.size() > max_chars) out = out.substr(0, max_chars - 3) + "...";
+  return out;
 }
 
 }  // namespace keel

@@ -21,4 +21,11 @@ json::object ExecutionJson(const persistence::ExecutionRow& r);
 // workflow_task_failure.
 json::object DescriptionJson(const WorkflowDescription& d);
 
+// Walks protobuf JSON and decodes every json/plain payload ({encoding, data}): adds
+// "decoded" beside it, or (`replace`) puts the decoded value in its place.
+void DecodePayloadsInJson(json::value& v, bool replace);
+// An event's attributes as compact JSON with payloads decoded, cut at `max_chars`:
+// the DETAILS column of `keel workflow history`.
+std::string EventDetails(const proto::HistoryEvent& e, size_t max_chars = 160);
+
 }  // namespace keel

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "engine/inspect.h"
+#include "engine/payload.h"
 #include "engine/workflow_instance.h"
 
 namespace keel {
@@ -53,7 +55,9 @@ Result<json::value> QueryHistory(const Registry& registry, const proto::History&
 
 Result<proto::History> ParseHistoryJson(const std::string& text) {
   proto::History h;
-  auto st = google::protobuf::util::JsonStringToMessage(text, &h);
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = true;  // the "decoded" copies HistoryToJson adds
+  auto st = google::protobuf::util::JsonStringToMessage(text, &h, o);
   if (!st.ok()) {
     return Status::InvalidArgument("not a history: " + std::string(st.message()),
                                    "malformed_history");
@@ -64,10 +68,12 @@ Result<proto::History> ParseHistoryJson(const std::string& text) {
 std::string HistoryToJson(const proto::History& history) {
   std::string out;
   google::protobuf::util::JsonPrintOptions o;
-  o.add_whitespace = true;
   o.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(history, &out, o);
-  return out;
+  auto v = ParseJson(out);
+  if (!v.ok()) return out;
+  DecodePayloadsInJson(*v, /*replace=*/false);
+  return json::serialize(*v);
 }
 
 }  // namespace keel

@@ -26,6 +26,8 @@ Result<json::value> QueryHistory(const Registry& registry, const proto::History&
 
 // Reads a History from protobuf JSON (the tests/testdata and `history --output json` format).
 Result<proto::History> ParseHistoryJson(const std::string& text);
+// Protobuf JSON of the history, with "decoded": <value> added beside every JSON payload
+// for people (ParseHistoryJson ignores it; the base64 "data" is what counts).
 std::string HistoryToJson(const proto::History& history);
 
 }  // namespace keel

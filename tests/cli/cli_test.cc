@@ -116,6 +116,22 @@ TEST_F(CliTest, StartDescribeListHistoryEndToEnd) {
   EXPECT_EQ(hist.code, 0);
   EXPECT_NE(hist.out.find("activity_task_failed"), std::string::npos);
   EXPECT_NE(hist.out.find("workflow_execution_completed"), std::string::npos);
+  // Payloads are decoded: the input and the result, as JSON.
+  EXPECT_NE(hist.out.find(R"("input":{"steps":3,"fail_at":2,"activity_ms":300})"),
+            std::string::npos)
+      << hist.out;
+  EXPECT_NE(hist.out.find(R"("result":{"completed":[1],"compensated":[1]})"), std::string::npos)
+      << hist.out;
+  CmdResult hjson = Keel("workflow history cli-1 --output json --db " + db_);
+  ASSERT_EQ(hjson.code, 0);
+  auto hv = json::parse(hjson.out);
+  EXPECT_EQ(
+      hv.at("events").as_array()[0].at("workflow_execution_started").at("input").at("decoded"),
+      json::parse(R"({"steps":3,"fail_at":2,"activity_ms":300})"));
+  // The same file replays.
+  std::ofstream(dir_ + "/h.json") << hjson.out;
+  CmdResult replay = Keel("workflow replay --file " + dir_ + "/h.json");
+  EXPECT_EQ(replay.code, 0) << replay.out << replay.err;
 }
 
 TEST_F(CliTest, UsageErrorsExitTwoWithAUsageLine) {
