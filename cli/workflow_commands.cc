@@ -123,13 +123,7 @@ class LocalBackend final : public Backend {
                                                                  : json::value(page.next_cursor)}};
   }
   Result<proto::History> History(const std::string& id, const std::string& run) override {
-    KEEL_ASSIGN_OR_RETURN(auto d, engine_->history().Describe(id, run));
-    KEEL_ASSIGN_OR_RETURN(auto events, store_->ReadHistory(d.execution.run_id, 1));
-    proto::History h;
-    h.set_workflow_id(d.execution.workflow_id);
-    h.set_run_id(d.execution.run_id);
-    for (auto& e : events) *h.add_events() = std::move(e);
-    return h;
+    return engine_->history().ReadRunHistory(id, run);
   }
   Status Signal(const std::string& id, const std::string& name, const json::value& input) override {
     return engine_->history().SignalWorkflow(id, name, input, "keel-cli");

@@ -908,6 +908,17 @@ Result<std::string> HistoryService::ResetWorkflow(const ResetRequest& req) {
   }
 }
 
+Result<proto::History> HistoryService::ReadRunHistory(const std::string& workflow_id,
+                                                      const std::string& run_id) {
+  KEEL_ASSIGN_OR_RETURN(WorkflowDescription d, Describe(workflow_id, run_id));
+  KEEL_ASSIGN_OR_RETURN(auto events, store_->ReadHistory(d.execution.run_id, 1));
+  proto::History h;
+  h.set_workflow_id(d.execution.workflow_id);
+  h.set_run_id(d.execution.run_id);
+  for (auto& e : events) *h.add_events() = std::move(e);
+  return h;
+}
+
 Result<WorkflowDescription> HistoryService::Describe(const std::string& workflow_id,
                                                      const std::string& run_id) {
   WorkflowDescription d;

@@ -90,6 +90,9 @@ class HistoryService {
   // workflow_task_completed event, or a child workflow is open there), workflow_running
   // (a newer run of the id is running).
   Result<std::string> ResetWorkflow(const ResetRequest& req);
+  // The whole history of workflow_id's current run (or the given run).
+  Result<proto::History> ReadRunHistory(const std::string& workflow_id,
+                                        const std::string& run_id = "");
   // The current run of workflow_id (or the given run), with its pending tasks.
   Result<WorkflowDescription> Describe(const std::string& workflow_id,
                                        const std::string& run_id = "");

@@ -88,11 +88,17 @@ Response EngineApi::MetricsText(const ApiRequest&) {
   if (stats.ok()) {
     for (const auto& q : *stats) {
       double age = q.ready && q.oldest_ready_at > 0 ? (now - q.oldest_ready_at) / 1000.0 : 0;
-      g.push_back({"keel_task_queue_tasks", "Tasks per queue and state (ready, leased, delayed).",
-                   {{"queue", q.queue}, {"state", "ready"}}, static_cast<double>(q.ready)});
-      g.push_back({"keel_task_queue_tasks", "", {{"queue", q.queue}, {"state", "leased"}},
+      g.push_back({"keel_task_queue_tasks",
+                   "Tasks per queue and state (ready, leased, delayed).",
+                   {{"queue", q.queue}, {"state", "ready"}},
+                   static_cast<double>(q.ready)});
+      g.push_back({"keel_task_queue_tasks",
+                   "",
+                   {{"queue", q.queue}, {"state", "leased"}},
                    static_cast<double>(q.leased)});
-      g.push_back({"keel_task_queue_tasks", "", {{"queue", q.queue}, {"state", "delayed"}},
+      g.push_back({"keel_task_queue_tasks",
+                   "",
+                   {{"queue", q.queue}, {"state", "delayed"}},
                    static_cast<double>(q.delayed)});
       g.push_back({"keel_task_queue_oldest_ready_age_seconds",
                    "How long the oldest ready task of the queue has waited.",
@@ -102,10 +108,12 @@ Response EngineApi::MetricsText(const ApiRequest&) {
   }
   auto timers = o_.store->CountTimers();
   if (timers.ok()) {
-    g.push_back({"keel_timers_pending", "Durable timers not yet fired.", {},
-                 static_cast<double>(*timers)});
+    g.push_back(
+        {"keel_timers_pending", "Durable timers not yet fired.", {}, static_cast<double>(*timers)});
   }
-  g.push_back({"keel_store_up", "1 when the store answered this scrape's reads.", {},
+  g.push_back({"keel_store_up",
+               "1 when the store answered this scrape's reads.",
+               {},
                stats.ok() && timers.ok() ? 1.0 : 0.0});
   Response res{bhttp::status::ok, 11};
   res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
@@ -189,12 +197,7 @@ Response EngineApi::Describe(const ApiRequest& req) {
 }
 
 Response EngineApi::History(const ApiRequest& req) {
-  HTTP_ASSIGN(auto d, o_.history->Describe(req.path.at("id"), req.Query("run_id")));
-  HTTP_ASSIGN(auto events, o_.store->ReadHistory(d.execution.run_id, 1));
-  proto::History h;
-  h.set_workflow_id(d.execution.workflow_id);
-  h.set_run_id(d.execution.run_id);
-  for (auto& e : events) *h.add_events() = std::move(e);
+  HTTP_ASSIGN(proto::History h, o_.history->ReadRunHistory(req.path.at("id"), req.Query("run_id")));
   Response res{bhttp::status::ok, 11};
   res.set(bhttp::field::content_type, "application/json");
   res.body() = HistoryToJson(h);  // the format `keel workflow replay --file` reads
@@ -220,12 +223,7 @@ Response EngineApi::Query(const ApiRequest& req) {
     if (!parsed.ok()) return StatusResponse(commerce::FieldError("args", "is not valid JSON"));
     args = std::move(parsed).value();
   }
-  HTTP_ASSIGN(auto d, o_.history->Describe(req.path.at("id"), req.Query("run_id")));
-  HTTP_ASSIGN(auto events, o_.store->ReadHistory(d.execution.run_id, 1));
-  proto::History h;
-  h.set_workflow_id(d.execution.workflow_id);
-  h.set_run_id(d.execution.run_id);
-  for (auto& e : events) *h.add_events() = std::move(e);
+  HTTP_ASSIGN(proto::History h, o_.history->ReadRunHistory(req.path.at("id"), req.Query("run_id")));
   HTTP_ASSIGN(json::value v, QueryHistory(*o_.registry, h, req.path.at("name"), args));
   return JsonResponse(200, json::object{{"result", v}});
 }
