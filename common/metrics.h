@@ -31,9 +31,8 @@ class Counter {
 class Histogram {
  public:
   // Upper bounds in seconds, from 1 ms to 60 s.
-  static constexpr std::array<double, 14> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                     0.05,  0.1,    0.25,  0.5,  1,
-                                                     2.5,   5,      10,    60};
+  static constexpr std::array<double, 14> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                     0.25,  0.5,    1,     2.5,  5,     10,   60};
   void Observe(double seconds);
   uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   double sum() const { return static_cast<double>(sum_us_.load()) / 1e6; }
@@ -58,8 +57,7 @@ class Metrics {
 
   // The same (name, labels) always returns the same object; references stay valid.
   Counter& GetCounter(const std::string& name, const std::string& help, const Labels& labels);
-  Histogram& GetHistogram(const std::string& name, const std::string& help,
-                          const Labels& labels);
+  Histogram& GetHistogram(const std::string& name, const std::string& help, const Labels& labels);
   // Every counter and histogram.
   std::string Render();
 

@@ -62,8 +62,7 @@ Response Router::Handle(const Request& req, const RequestInfo& info) const {
   size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
   if (path.empty() || path[0] != '/') {
-    return Counted("unmatched", req, began,
-                   ErrorResponse(400, "bad_request", "bad request path"));
+    return Counted("unmatched", req, began, ErrorResponse(400, "bad_request", "bad request path"));
   }
   std::vector<std::string> segs = SplitPath(path);
   for (auto& s : segs) s = PercentDecode(s);

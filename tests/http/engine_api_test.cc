@@ -198,7 +198,8 @@ TEST_P(EngineApiTest, MetricsMoveAsTheWorkHappens) {
   const std::string attempts =
       R"(keel_activity_attempts_total{activity_type="DemoStep",outcome="completed"})";
   const std::string wt = R"(keel_workflow_task_seconds_count{workflow_type="DemoSaga"})";
-  const std::string posts = R"(keel_http_requests_total{route="/v1/workflows",method="POST",status="200"})";
+  const std::string posts =
+      R"(keel_http_requests_total{route="/v1/workflows",method="POST",status="200"})";
   HttpResult r = Admin("POST", "/v1/workflows?wait=20",
                        R"({"type":"DemoSaga","workflow_id":"m-1","input":{"steps":3}})");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -235,8 +236,9 @@ TEST_P(EngineApiTest, MetricsMoveAsTheWorkHappens) {
   EXPECT_EQ(Sample(end, R"(keel_task_queue_tasks{queue="demo",state="delayed"})") +
                 Sample(end, R"(keel_task_queue_tasks{queue="demo",state="ready"})"),
             0);
-  EXPECT_GE(Sample(end, R"(keel_workflows_closed_total{workflow_type="DemoSaga",status="terminated"})"),
-            1);
+  EXPECT_GE(
+      Sample(end, R"(keel_workflows_closed_total{workflow_type="DemoSaga",status="terminated"})"),
+      1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, EngineApiTest, ::testing::ValuesIn(testutil::AllBackends()),
