@@ -900,6 +900,7 @@ Result<std::string> HistoryService::ResetWorkflow(const ResetRequest& req) {
       }
       history.insert(history.end(), w.events().begin(), w.events().end());
       exec.version = 1;
+      fx.started.push_back(exec.workflow_type);
       KEEL_RETURN_IF_ERROR(txn.InsertExecution(exec));
       return txn.AppendHistory(new_run, history);
     });
