@@ -122,6 +122,14 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   }
   SignalChannel& cancel = ctx.GetSignalChannel("cancel");
   SignalChannel& payment = ctx.GetSignalChannel("payment");
+  // A workflow cancel request (`keel workflow cancel`, POST /v1/.../cancel) counts as
+  // the buyer's cancel until the order is confirmed. (Sagas recorded before this
+  // change ignored it, and replay keeps them so.)
+  const bool honour_cancel_request =
+      ctx.GetVersion(kCancelRequestChange, WorkflowContext::kDefaultVersion, 1) == 1;
+  auto cancelled = [&]() {
+    return cancel.TryReceive().has_value() || (honour_cancel_request && ctx.IsCancelRequested());
+  };
 
   // 2. Holds for every line, in parallel; all or none.
   step = "reserving";
@@ -162,7 +170,7 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   const Millis pay_by = ctx.Now() + c.payment_window_ms;
   auto left = [&]() { return std::max<Millis>(1, pay_by - ctx.Now()); };
 
-  if (cancel.TryReceive()) {
+  if (cancelled()) {
     fail_status = "cancelled";
     reason = "cancelled by the buyer";
   }
@@ -203,7 +211,14 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
     Future<json::value> next_payment = payment.Receive();
     Future<json::value> next_cancel = cancel.Receive();
     while (pay_status == "requires_action") {
-      size_t which = co_await WhenAny(next_payment, next_cancel, window.fired());
+      size_t which;
+      if (honour_cancel_request) {
+        Future<Unit> cancel_request = ctx.CancelRequested();
+        which = co_await WhenAny(next_payment, next_cancel, window.fired(), cancel_request);
+        if (which == 3) which = 1;  // a cancel request is a cancel
+      } else {
+        which = co_await WhenAny(next_payment, next_cancel, window.fired());
+      }
       if (which == 0) {
         json::value ev = next_payment.Get();
         next_payment = payment.Receive();
@@ -231,7 +246,7 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
     reason = "payment_error";
     detail = "the gateway answered " + pay_status;
   }
-  if (fail_status.empty() && cancel.TryReceive()) {
+  if (fail_status.empty() && cancelled()) {
     fail_status = "cancelled";
     reason = "cancelled by the buyer";
   }

@@ -39,6 +39,9 @@ inline constexpr const char* kShipmentWorkflow = "shipment_tracking";
 // Version 1: the saga starts shipment_tracking as a child workflow, not from the
 // orders.start_tracking activity.
 inline constexpr const char* kTrackingAsChildChange = "shipment_tracking_as_child";
+// Version 1: a workflow cancel request cancels the saga like signal "cancel" until the
+// order is confirmed.
+inline constexpr const char* kCancelRequestChange = "workflow_cancel_request";
 
 inline std::string CheckoutWorkflowId(const std::string& order_id) {
   return "checkout-" + order_id;

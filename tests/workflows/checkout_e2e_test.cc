@@ -362,6 +362,28 @@ TEST_P(CheckoutE2ETest, ThreeDSecureWithoutCompletionExpires) {
   ExpectInvariants();
 }
 
+// An operator's `keel workflow cancel` of a saga waiting for 3DS compensates like the
+// buyer's cancel.
+TEST_P(CheckoutE2ETest, AWorkflowCancelRequestCancelsAPendingOrder) {
+  std::string buyer = User("ann@example.com");
+  std::string lamp = Item("Lamp", 1999, 5);
+  AddToCart(*client_, buyer, lamp, 2);
+  HttpResult r = Checkout(*client_, buyer, "pm_card_threeDSecureAbandoned", "", 1);
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string order = Id(r);
+  EXPECT_EQ(Available(lamp), 3);
+  ASSERT_TRUE(engine_->history()
+                  .RequestCancelWorkflow(workflows::CheckoutWorkflowId(order), "operator", "test")
+                  .ok());
+  EXPECT_TRUE(WaitStatus(buyer, order, "cancelled"));
+  EXPECT_EQ(Available(lamp), 5);
+  auto intents = Intents(order);
+  ASSERT_EQ(intents.size(), 1u);
+  EXPECT_EQ(intents[0].at("status").as_string(), "canceled");
+  EXPECT_EQ(Notified(order, "order_cancelled", 1), 1);
+  ExpectInvariants();
+}
+
 TEST_P(CheckoutE2ETest, GatewayErrorsAreRetriedWithoutADoubleCharge) {
   std::string buyer = User("ann@example.com");
   std::string lamp = Item("Lamp", 1999, 5);
