@@ -1142,6 +1142,14 @@ Status PgStatus(const std::exception& e, const std::string& what) {
     if (state == "3D000") return Status::FailedPrecondition(msg, "db_unusable");
     return Status::Internal(msg, "db_error");
   }
+  // Errors read back from a pipeline may arrive as plain pqxx failures: known by text.
+  if (msg.find("deadlock detected") != std::string::npos ||
+      msg.find("could not serialize access") != std::string::npos) {
+    return Status::Unavailable(msg, "db_conflict");
+  }
+  if (msg.find("duplicate key value violates unique constraint") != std::string::npos) {
+    return Status::AlreadyExists(msg, "constraint");
+  }
   return Status::Internal(msg, "db_error");
 }
 

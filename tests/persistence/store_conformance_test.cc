@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <future>
+#include <pqxx/except>
 
 #include "persistence/postgres/postgres_store.h"
 #include "persistence/sqlite/sqlite_store.h"
@@ -288,6 +289,24 @@ TEST_P(StoreTest, CommittedStateSurvivesReopen) {
   EXPECT_EQ(store_->ReadCurrentExecution("w").value()->run_id, "r1");
   EXPECT_EQ(store_->ReadHistory("r1", 1).value().size(), 2u);
   EXPECT_EQ(store_->SchemaVersion().value(), SqliteSchemaVersionLatest());
+}
+
+// A deadlock or serialization failure is a conflict to retry, whatever exception type
+// carries it (errors read back from a pipeline can lose their SQLSTATE).
+TEST(PgStatusTest, DeadlocksAndSerializationFailuresAreRetriedConflicts) {
+  Status deadlock =
+      PgStatus(std::runtime_error("ERROR:  deadlock detected\nDETAIL: ..."), "writing");
+  EXPECT_EQ(deadlock.reason(), "db_conflict");
+  EXPECT_TRUE(deadlock.transient());
+  Status serial = PgStatus(pqxx::sql_error("ERROR:  could not serialize access"), "writing");
+  EXPECT_EQ(serial.reason(), "db_conflict");
+  Status dup = PgStatus(
+      std::runtime_error("ERROR:  duplicate key value violates unique constraint \"history_pkey\""),
+      "writing");
+  EXPECT_EQ(dup.reason(), "constraint");
+  Status other = PgStatus(std::runtime_error("ERROR:  something else"), "writing");
+  EXPECT_EQ(other.reason(), "db_error");
+  EXPECT_FALSE(other.transient());
 }
 
 TEST(SchemaTest, BackendsAgreeOnTheSchemaVersion) {
