@@ -166,6 +166,18 @@ Status ScheduleWorkflowTask(Ctx& c, ExecutionRow& exec, EventWriter& w) {
 // (unless `report_to_parent` is false: the parent is the one closing).
 Status CloseRun(Ctx& c, ExecutionRow& exec, ExecutionStatus status, bool report_to_parent = true);
 
+// Hands the run's new events to the workflow task this transition leased to a local
+// worker, if it did (see TaskRow::events).
+void AttachEvents(Ctx& c, const ExecutionRow& exec,
+                  const std::vector<proto::HistoryEvent>& events) {
+  if (exec.wt_task_id == 0 || events.empty()) return;
+  for (auto& t : c.fx.eager) {
+    if (t.id == exec.wt_task_id && t.kind == TaskKind::kWorkflow) {
+      t.events = std::make_shared<const std::vector<proto::HistoryEvent>>(events);
+    }
+  }
+}
+
 // Writes the transition's events and the execution row. A run whose history passes
 // the limit is terminated in the same transaction: its history cannot grow further.
 Status CommitRun(Ctx& c, ExecutionRow& exec, int64_t expected_version, EventWriter& w) {
@@ -185,6 +197,7 @@ Status CommitRun(Ctx& c, ExecutionRow& exec, int64_t expected_version, EventWrit
     KEEL_RETURN_IF_ERROR(CloseRun(c, exec, ExecutionStatus::kTerminated));
   }
   KEEL_RETURN_IF_ERROR(c.txn.AppendHistory(exec.run_id, w.events()));
+  AttachEvents(c, exec, w.events());
   return c.txn.UpdateExecution(exec, expected_version);
 }
 
@@ -326,6 +339,7 @@ Status CreateRun(Ctx& c, const NewRun& r) {
   KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
   exec.version = 1;
   KEEL_RETURN_IF_ERROR(c.txn.InsertExecution(exec));
+  AttachEvents(c, exec, w.events());
   return c.txn.AppendHistory(exec.run_id, w.events());
 }
 
@@ -939,8 +953,9 @@ Result<WorkflowDescription> HistoryService::Describe(const std::string& workflow
 
 // ---- Worker API -------------------------------------------------------------------
 
-void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_through,
-                                          std::vector<proto::Command> commands, Done done) {
+void HistoryService::CompleteWorkflowTask(
+    const TaskRow& task, int64_t seen_through, std::vector<proto::Command> commands, Done done,
+    std::shared_ptr<std::vector<proto::HistoryEvent>> appended) {
   for (const auto& cmd : commands) {
     Status v = ValidateCommand(cmd);
     if (!v.ok()) {
@@ -955,8 +970,9 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
   auto cmds = std::make_shared<std::vector<proto::Command>>(std::move(commands));
   auto rejected = std::make_shared<bool>(false);
   Run(
-      [this, task, seen_through, cmds, rejected](Txn& txn, Effects& fx) -> Status {
+      [this, task, seen_through, cmds, rejected, appended](Txn& txn, Effects& fx) -> Status {
         *rejected = false;
+        if (appended) appended->clear();
         Ctx c{txn, fx, matcher_, options_};
         KEEL_ASSIGN_OR_RETURN(TaskRow cur, CheckLease(txn, task));
         KEEL_ASSIGN_OR_RETURN(ExecutionRow exec, LoadRun(txn, task.run_id));
@@ -1131,7 +1147,9 @@ void HistoryService::CompleteWorkflowTask(const TaskRow& task, int64_t seen_thro
           for (const auto& in : inputs) w.Add()->MergeFrom(in);
           if (unseen || !inputs.empty()) KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
         }
-        return CommitRun(c, exec, version, w);
+        KEEL_RETURN_IF_ERROR(CommitRun(c, exec, version, w));
+        if (appended) *appended = w.events();
+        return Status::Ok();
       },
       [done, rejected](const Status& s) {
         if (s.ok() && *rejected) {

@@ -99,8 +99,12 @@ class HistoryService {
 
   // ---- Worker API (asynchronous; `done` runs after the commit) ----
   // `seen_through` is the last history event the worker applied.
+  // `appended`, if given, receives the events this completion appended to the run
+  // (valid when `done` runs with OK), so a worker's cached instance can apply them
+  // without reading them back.
   void CompleteWorkflowTask(const persistence::TaskRow& task, int64_t seen_through,
-                            std::vector<proto::Command> commands, Done done);
+                            std::vector<proto::Command> commands, Done done,
+                            std::shared_ptr<std::vector<proto::HistoryEvent>> appended = nullptr);
   // No history is written: the failure is recorded on the execution and the task
   // is offered again after a backoff.
   void FailWorkflowTask(const persistence::TaskRow& task, const proto::Failure& failure, Done done);

@@ -6,6 +6,7 @@
 
 #include "common/metrics.h"
 #include "engine/errors.h"
+#include "engine/history_events.h"
 #include "engine/payload.h"
 
 namespace keel {
@@ -176,6 +177,32 @@ Counter& ActivityAttempts(const std::string& type, const char* outcome) {
 
 }  // namespace
 
+namespace {
+
+// Applies to a cached instance the events its own workflow task completion appended
+// (task started and completed, its command events), so the next task need not read
+// them back. Stops before any input event: inputs are for the next task. Returns false
+// when the instance must be dropped.
+bool ApplyOwnCompletion(internal::WorkflowInstance& instance,
+                        const std::vector<proto::HistoryEvent>& appended) {
+  if (appended.empty() || appended.front().event_id() != instance.last_event_id() + 1) {
+    return true;  // something came between: the next task reads from the store
+  }
+  std::vector<proto::HistoryEvent> own;
+  for (const auto& e : appended) {
+    if (IsInputEvent(e)) break;
+    own.push_back(e);
+  }
+  try {
+    auto r = instance.Apply(own);
+    return r.ok() && r->empty();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
 void Workers::ProcessWorkflowTask(const TaskRow& task) {
   const auto began = std::chrono::steady_clock::now();
   auto entry = cache_.Acquire(task.run_id);
@@ -188,7 +215,19 @@ void Workers::ProcessWorkflowTask(const TaskRow& task) {
     if (entry) cache_.Release(task.run_id, entry, keep);
   };
   int64_t from = e.instance ? e.instance->last_event_id() + 1 : 1;
-  auto events = history_->store()->ReadHistory(task.run_id, from);
+  // The events the task's creating transition appended, when they continue exactly
+  // where the instance stopped; otherwise read them back.
+  const bool attached =
+      task.events && !task.events->empty() && task.events->front().event_id() == from;
+  Metrics::Global()
+      .GetCounter("keel_workflow_task_history_total",
+                  "Where workflow tasks got their new events: handed over with the task "
+                  "(attached) or read from the store.",
+                  {{"source", attached ? "attached" : "store"}})
+      .Inc();
+  Result<std::vector<proto::HistoryEvent>> events =
+      attached ? Result<std::vector<proto::HistoryEvent>>(*task.events)
+               : history_->store()->ReadHistory(task.run_id, from);
   if (!events.ok()) {
     release(false);
     FailWorkflowTask(task, events.status());
@@ -228,16 +267,20 @@ void Workers::ProcessWorkflowTask(const TaskRow& task) {
   int64_t seen = e.instance->last_event_id();
   bool closed = e.instance->closed();
   Histogram* latency = &WorkflowTaskSeconds(e.instance->info().workflow_type);
+  auto appended = std::make_shared<std::vector<proto::HistoryEvent>>();
   history_->CompleteWorkflowTask(
       task, seen, std::move(commands).value(),
-      [this, task, entry, closed, latency, began](const Status& s) {
+      [this, task, entry, closed, latency, began, appended](const Status& s) {
         latency->Observe(SecondsSince(began));
+        bool keep = s.ok() && !closed;
+        if (keep && entry) keep = ApplyOwnCompletion(*entry->instance, *appended);
         if (!s.ok() && s.reason() != "stale_task" && s.reason() != "unhandled_events") {
           spdlog::warn("[wf={} run={}] completing workflow task: {}", task.workflow_id, task.run_id,
                        s.ToString());
         }
-        if (entry) cache_.Release(task.run_id, entry, s.ok() && !closed);
-      });
+        if (entry) cache_.Release(task.run_id, entry, keep);
+      },
+      appended);
 }
 
 void Workers::ProcessActivityTask(const TaskRow& task) {

@@ -83,6 +83,9 @@ struct TaskRow {
   Millis close_deadline = 0;  // schedule-to-close, absolute; 0 = none
   Millis deadline = 0;        // derived by ComputeTaskDeadline; read by the timer service
   std::string info;           // serialized proto::ActivityTaskInfo (activity tasks)
+  // Not stored. On a workflow task handed over eagerly: the events the transition that
+  // created it appended to the run, so the worker may skip reading them back.
+  std::shared_ptr<const std::vector<proto::HistoryEvent>> events;
 };
 
 // The one rule for when the timer service must look at a task: the lease end while

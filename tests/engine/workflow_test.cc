@@ -5,9 +5,11 @@
 #include <atomic>
 #include <thread>
 
+#include "common/metrics.h"
 #include "engine/combinators.h"
 #include "engine/errors.h"
 #include "engine/payload.h"
+#include "engine/replayer.h"
 #include "engine/saga.h"
 #include "engine/testing/test_environment.h"
 #include "examples/demo_saga.h"
@@ -212,6 +214,24 @@ TEST_F(WorkflowTest, ActivitiesRunInOrderAndPassResults) {
   auto row = Run("EchoTwice", "echo-1", "hi");
   EXPECT_EQ(row.status, ExecutionStatus::kCompleted);
   EXPECT_EQ(ResultOf(row), json::value("hi!"));
+}
+
+// A workflow task handed over in process carries the events its creating transition
+// appended, and the cached instance has already applied its own completion: the
+// store is not read back. (The outcome is checked too: the shortcut must not change it.)
+TEST_F(WorkflowTest, WorkflowTasksUseTheEventsHandedOverWithThem) {
+  auto counter = [](const char* source) {
+    return Metrics::Global()
+        .GetCounter("keel_workflow_task_history_total", "", {{"source", source}})
+        .value();
+  };
+  int64_t attached = counter("attached"), read = counter("store");
+  auto row = Run("EchoTwice", "handover", "hi");
+  EXPECT_EQ(ResultOf(row), json::value("hi!"));
+  EXPECT_GE(counter("attached") - attached, 2)
+      << "read from the store: " << counter("store") - read;
+  auto replay = ReplayHistory(registry_, env_->GetHistory("handover").value());
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
 }
 
 TEST_F(WorkflowTest, DemoSagaCompletesAllSteps) {
