@@ -562,11 +562,12 @@ HistoryService::~HistoryService() {
   while (in_flight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
-void HistoryService::RetryLater(Millis delay, TxnBody body, Done done, int attempt) {
+void HistoryService::RetryLater(Millis delay, TxnBody body, Done done, int attempt,
+                                int64_t task_hint) {
   {
     std::lock_guard<std::mutex> l(retry_mu_);
     retries_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(delay),
-                     PendingRetry{std::move(body), std::move(done), attempt});
+                     PendingRetry{std::move(body), std::move(done), attempt, task_hint});
   }
   retry_cv_.notify_one();
 }
@@ -586,7 +587,7 @@ void HistoryService::RetryLoop() {
     PendingRetry r = std::move(first->second);
     retries_.erase(first);
     l.unlock();
-    Run(std::move(r.body), std::move(r.done), r.attempt);
+    Run(std::move(r.body), std::move(r.done), r.attempt, r.task_hint);
     l.lock();
   }
 }
@@ -619,7 +620,7 @@ void CountCommitted(const HistoryService::Effects& fx) {
 
 }  // namespace
 
-void HistoryService::Run(TxnBody body, Done done, int attempt) {
+void HistoryService::Run(TxnBody body, Done done, int attempt, int64_t task_hint) {
   if (attempt == 0) in_flight_.fetch_add(1);
   auto fx = std::make_shared<Effects>();
   const auto submitted = std::chrono::steady_clock::now();
@@ -635,7 +636,7 @@ void HistoryService::Run(TxnBody body, Done done, int attempt) {
         }
         return s;
       },
-      [this, body, done, fx, attempt, submitted](const Status& s) {
+      [this, body, done, fx, attempt, submitted, task_hint](const Status& s) {
         TransactionSeconds().Observe(SecondsSince(submitted));
         if (!s.ok()) {
           if (matcher_) {
@@ -648,7 +649,7 @@ void HistoryService::Run(TxnBody body, Done done, int attempt) {
           if (retry) {
             Millis delay = std::min<Millis>(10LL << std::min(attempt, 6), 1000);
             if (attempt == 3) spdlog::warn("store busy, retrying: {}", s.ToString());
-            RetryLater(delay, body, done, attempt + 1);
+            RetryLater(delay, body, done, attempt + 1, task_hint);
             return;
           }
           in_flight_.fetch_sub(1);
@@ -666,7 +667,8 @@ void HistoryService::Run(TxnBody body, Done done, int attempt) {
           for (const auto& row : fx->closed) close_hook_(row);
         }
         in_flight_.fetch_sub(1);
-      });
+      },
+      persistence::ReadHint{task_hint});
 }
 
 Status HistoryService::RunSync(TxnBody body) {
@@ -1159,7 +1161,8 @@ void HistoryService::CompleteWorkflowTask(
         } else {
           done(s);
         }
-      });
+      },
+      0, task.id);
 }
 
 void HistoryService::FailWorkflowTask(const TaskRow& task, const proto::Failure& failure,
@@ -1181,7 +1184,7 @@ void HistoryService::FailWorkflowTask(const TaskRow& task, const proto::Failure&
         exec.wt_failure = failure.SerializeAsString();
         return txn.UpdateExecution(exec, version);
       },
-      std::move(done));
+      std::move(done), 0, task.id);
 }
 
 void HistoryService::CompleteActivity(const TaskRow& task, const json::value& result, Done done) {
@@ -1218,7 +1221,7 @@ void HistoryService::CompleteActivity(const TaskRow& task, const json::value& re
         KEEL_RETURN_IF_ERROR(ScheduleWorkflowTask(c, exec, w));
         return CommitRun(c, exec, version, w);
       },
-      std::move(done));
+      std::move(done), 0, task.id);
 }
 
 void HistoryService::FailActivity(const TaskRow& task, const proto::Failure& failure, Done done) {
@@ -1229,7 +1232,7 @@ void HistoryService::FailActivity(const TaskRow& task, const proto::Failure& fai
         return RetryOrFailActivity(c, std::move(cur), failure, /*timed_out=*/false,
                                    /*was_started=*/true);
       },
-      std::move(done));
+      std::move(done), 0, task.id);
 }
 
 Status HistoryService::HeartbeatActivity(const TaskRow& task, const json::value& details) {
@@ -1353,7 +1356,7 @@ void HistoryService::HandleTaskDeadline(int64_t task_id, Done done) {
         f.set_code("activity_timeout");
         return RetryOrFailActivity(c, std::move(task), f, /*timed_out=*/true, started);
       },
-      std::move(done));
+      std::move(done), 0, task_id);
 }
 
 }  // namespace keel

@@ -139,14 +139,16 @@ class HistoryService {
   using TxnBody = std::function<Status(persistence::Txn&, Effects&)>;
 
  private:
-  void Run(TxnBody body, Done done, int attempt = 0);
+  // task_hint: the task the body reads first (GetTask), if any; see ReadHint.
+  void Run(TxnBody body, Done done, int attempt = 0, int64_t task_hint = 0);
   Status RunSync(TxnBody body);
-  void RetryLater(Millis delay, TxnBody body, Done done, int attempt);
+  void RetryLater(Millis delay, TxnBody body, Done done, int attempt, int64_t task_hint);
   void RetryLoop();
   struct PendingRetry {
     TxnBody body;
     Done done;
     int attempt;
+    int64_t task_hint;
   };
 
   persistence::Store* store_;

@@ -133,7 +133,8 @@ class Txn {
   // Inserts the run and makes it the workflow id's current run.
   virtual Status InsertExecution(const ExecutionRow& row) = 0;
   virtual Status UpdateExecution(const ExecutionRow& row, int64_t expected_version) = 0;
-  // Appends events, which must continue the run's history without a gap.
+  // Appends events, which must continue the run's history without a gap. Events that
+  // are there already: kConditionFailed "version_conflict" (a stale writer).
   virtual Status AppendHistory(std::string_view run_id,
                                const std::vector<proto::HistoryEvent>& events) = 0;
   virtual Result<int64_t> InsertTask(const TaskRow& row) = 0;
@@ -173,6 +174,12 @@ struct StoreListeners {
   std::function<void(const std::string& workflow_id, const std::string& run_id)> run_closed;
 };
 
+// What a TxnFn will read, so that a backend may fetch it for a whole batch in one round
+// trip. Only a hint: the TxnFn reads the same whether or not it was followed.
+struct ReadHint {
+  int64_t task_id = 0;  // a task the TxnFn reads with GetTask; 0 = none
+};
+
 class Store {
  public:
   using TxnFn = std::function<Status(Txn&)>;
@@ -180,7 +187,8 @@ class Store {
   virtual ~Store() = default;
 
   // See the file comment. `done` runs on a store thread: keep it short.
-  virtual void Submit(TxnFn fn, DoneFn done) = 0;
+  virtual void Submit(TxnFn fn, DoneFn done, ReadHint hint) = 0;
+  void Submit(TxnFn fn, DoneFn done) { Submit(std::move(fn), std::move(done), ReadHint{}); }
   // Submit and wait.
   Status Transact(TxnFn fn);
 

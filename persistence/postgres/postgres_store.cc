@@ -101,6 +101,101 @@ ALTER TABLE {s}.executions ADD COLUMN children BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX executions_by_parent ON {s}.executions(parent_run_id, status) WHERE parent_run_id <> '';
 CREATE INDEX executions_by_close ON {s}.executions(close_time) WHERE status <> 1;
 )sql",
+    // v4: a transaction's queued writes go to the server as one call of flush(), a
+    // column array per field, so a batch costs one round trip and no parsing or
+    // planning (PL/pgSQL keeps its plans), and may run alone in autocommit. When an
+    // execution update's expected version no longer matches, it raises SQLSTATE KL001
+    // naming the 1-based positions of those updates, and nothing is written.
+    R"sql(
+CREATE FUNCTION {s}.flush(
+  e_run TEXT[], e_wid TEXT[], e_type TEXT[], e_queue TEXT[], e_status INT[], e_version BIGINT[],
+  e_next BIGINT[], e_wt BIGINT[], e_start BIGINT[], e_close BIGINT[], e_result BYTEA[],
+  e_failure BYTEA[], e_wtf BYTEA[], e_prun TEXT[], e_parent BYTEA[], e_children BIGINT[],
+  e_expected BIGINT[],
+  c_wid TEXT[], c_run TEXT[],
+  h_run TEXT[], h_first BIGINT[], h_last BIGINT[], h_data BYTEA[],
+  t_insert BOOL[], t_id BIGINT[], t_queue TEXT[], t_kind INT[], t_wid TEXT[], t_run TEXT[],
+  t_aid TEXT[], t_attempt INT[], t_visible BIGINT[], t_owner TEXT[], t_token BIGINT[],
+  t_expires BIGINT[], t_lease_ms BIGINT[], t_started BIGINT[], t_sdl BIGINT[], t_cdl BIGINT[],
+  t_deadline BIGINT[], t_info BYTEA[],
+  d_task BIGINT[], d_task_run TEXT[], d_timer_run TEXT[],
+  n_channel TEXT, n_notes TEXT[]) RETURNS VOID LANGUAGE plpgsql AS $flush$
+DECLARE
+  missed INT[];
+BEGIN
+  IF cardinality(e_run) > 0 THEN
+    INSERT INTO {s}.executions(run_id, workflow_id, workflow_type, task_queue, status, version,
+        next_event_id, wt_task_id, start_time, close_time, result, failure, wt_failure,
+        parent_run_id, parent, children)
+      SELECT r, w, ty, q, st, ve, ne, wt, sa, cl, re, fa, wf, pr, pa, ch
+      FROM unnest(e_run, e_wid, e_type, e_queue, e_status, e_version, e_next, e_wt, e_start,
+                  e_close, e_result, e_failure, e_wtf, e_prun, e_parent, e_children, e_expected)
+        AS v(r, w, ty, q, st, ve, ne, wt, sa, cl, re, fa, wf, pr, pa, ch, ex)
+      WHERE ex < 0;
+  END IF;
+  IF cardinality(c_wid) > 0 THEN
+    INSERT INTO {s}.current_executions(workflow_id, run_id)
+      SELECT w, r FROM unnest(c_wid, c_run) AS v(w, r)
+      ON CONFLICT (workflow_id) DO UPDATE SET run_id = EXCLUDED.run_id;
+  END IF;
+  IF cardinality(e_run) > 0 THEN
+    WITH v AS (
+      SELECT * FROM unnest(e_run, e_wid, e_type, e_queue, e_status, e_version, e_next, e_wt,
+                           e_start, e_close, e_result, e_failure, e_wtf, e_children, e_expected)
+        WITH ORDINALITY AS v(r, w, ty, q, st, ve, ne, wt, sa, cl, re, fa, wf, ch, ex, i)
+      WHERE ex >= 0),
+    u AS (
+      UPDATE {s}.executions x SET workflow_id = v.w, workflow_type = v.ty, task_queue = v.q,
+          status = v.st, version = v.ve, next_event_id = v.ne, wt_task_id = v.wt,
+          start_time = v.sa, close_time = v.cl, result = v.re, failure = v.fa,
+          wt_failure = v.wf, children = v.ch
+        FROM v WHERE x.run_id = v.r AND x.version = v.ex
+        RETURNING x.run_id)
+    SELECT array_agg(v.i ORDER BY v.i) INTO missed FROM v
+      WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.run_id = v.r);
+    IF missed IS NOT NULL THEN
+      RAISE EXCEPTION 'keel: stale execution versions at %', missed USING ERRCODE = 'KL001';
+    END IF;
+  END IF;
+  IF cardinality(h_run) > 0 THEN
+    INSERT INTO {s}.history(run_id, first_event_id, last_event_id, data)
+      SELECT * FROM unnest(h_run, h_first, h_last, h_data);
+  END IF;
+  IF cardinality(t_id) > 0 THEN
+    INSERT INTO {s}.tasks(id, queue, kind, workflow_id, run_id, activity_id, attempt,
+        visible_at, lease_owner, lease_token, lease_expires, lease_ms, started_at,
+        start_deadline, close_deadline, deadline, info)
+      SELECT id, q, k, w, r, a, at, vi, o, tk, ex, lm, sa, sd, cd, dl, inf
+      FROM unnest(t_insert, t_id, t_queue, t_kind, t_wid, t_run, t_aid, t_attempt, t_visible,
+                  t_owner, t_token, t_expires, t_lease_ms, t_started, t_sdl, t_cdl, t_deadline,
+                  t_info)
+        AS v(ins, id, q, k, w, r, a, at, vi, o, tk, ex, lm, sa, sd, cd, dl, inf)
+      WHERE ins;
+    UPDATE {s}.tasks x SET queue = v.q, kind = v.k, workflow_id = v.w, run_id = v.r,
+        activity_id = v.a, attempt = v.at, visible_at = v.vi, lease_owner = v.o,
+        lease_token = v.tk, lease_expires = v.ex, lease_ms = v.lm, started_at = v.sa,
+        start_deadline = v.sd, close_deadline = v.cd, deadline = v.dl, info = v.inf
+      FROM unnest(t_insert, t_id, t_queue, t_kind, t_wid, t_run, t_aid, t_attempt, t_visible,
+                  t_owner, t_token, t_expires, t_lease_ms, t_started, t_sdl, t_cdl, t_deadline,
+                  t_info)
+        AS v(ins, id, q, k, w, r, a, at, vi, o, tk, ex, lm, sa, sd, cd, dl, inf)
+      WHERE x.id = v.id AND NOT v.ins;
+  END IF;
+  IF cardinality(d_task) > 0 THEN
+    DELETE FROM {s}.tasks WHERE id = ANY(d_task);
+  END IF;
+  IF cardinality(d_task_run) > 0 THEN
+    DELETE FROM {s}.tasks WHERE run_id = ANY(d_task_run);
+  END IF;
+  IF cardinality(d_timer_run) > 0 THEN
+    DELETE FROM {s}.timers WHERE run_id = ANY(d_timer_run);
+  END IF;
+  IF cardinality(n_notes) > 0 THEN
+    PERFORM pg_notify(n_channel, n) FROM unnest(n_notes) AS n;
+  END IF;
+END
+$flush$;
+)sql",
 };
 constexpr int kLatestVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -134,40 +229,16 @@ const std::map<std::string, std::string>& Statements() {
   static const std::map<std::string, std::string> m = {
       {"get_exec", std::string("SELECT ") + kExecCols + " FROM {s}.executions WHERE run_id=$1"},
       {"get_current", "SELECT run_id FROM {s}.current_executions WHERE workflow_id=$1"},
-      {"insert_exec", std::string("INSERT INTO {s}.executions(") + kExecCols +
-                          ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"},
-      {"set_current",
-       "INSERT INTO {s}.current_executions(workflow_id, run_id) VALUES($1,$2) "
-       "ON CONFLICT (workflow_id) DO UPDATE SET run_id=EXCLUDED.run_id"},
-      {"update_exec",
-       "UPDATE {s}.executions SET workflow_id=$2, workflow_type=$3, task_queue=$4, status=$5, "
-       "version=$6, next_event_id=$7, wt_task_id=$8, start_time=$9, close_time=$10, result=$11, "
-       "failure=$12, wt_failure=$13 WHERE run_id=$1 AND version=$14"},
-      {"append_history",
-       "INSERT INTO {s}.history(run_id, first_event_id, last_event_id, data) "
-       "VALUES($1,$2,$3,$4)"},
       {"read_history",
        "SELECT data FROM {s}.history WHERE run_id=$1 AND last_event_id>=$2 "
        "ORDER BY first_event_id"},
-      {"insert_task",
-       "INSERT INTO {s}.tasks(queue, kind, workflow_id, run_id, activity_id, attempt, "
-       "visible_at, lease_owner, lease_token, lease_expires, lease_ms, started_at, start_deadline, "
-       "close_deadline, deadline, info) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
-       "$15,$16) RETURNING id"},
       {"get_task", std::string("SELECT ") + kTaskCols + " FROM {s}.tasks WHERE id=$1"},
       {"get_task_exec", "SELECT " + Qualified(kTaskCols, "t.") + ", " + Qualified(kExecCols, "e.") +
                             " FROM {s}.tasks t LEFT JOIN {s}.executions e ON e.run_id = t.run_id "
                             "WHERE t.id=$1"},
       {"task_ids", "SELECT nextval('{s}.tasks_id_seq') FROM generate_series(1, $1)"},
-      {"update_task",
-       "UPDATE {s}.tasks SET queue=$2, kind=$3, workflow_id=$4, run_id=$5, activity_id=$6, "
-       "attempt=$7, visible_at=$8, lease_owner=$9, lease_token=$10, lease_expires=$11, "
-       "lease_ms=$12, started_at=$13, start_deadline=$14, close_deadline=$15, deadline=$16, "
-       "info=$17 WHERE id=$1"},
-      {"delete_task", "DELETE FROM {s}.tasks WHERE id=$1"},
       {"find_activity", std::string("SELECT ") + kTaskCols +
                             " FROM {s}.tasks WHERE run_id=$1 AND activity_id=$2 AND kind=2"},
-      {"delete_tasks_of_run", "DELETE FROM {s}.tasks WHERE run_id=$1"},
       {"lease_select", std::string("SELECT ") + kTaskCols +
                            " FROM {s}.tasks WHERE queue=$1 AND kind=$2 AND lease_owner='' AND "
                            "visible_at<=$3 ORDER BY visible_at LIMIT $4 FOR UPDATE SKIP LOCKED"},
@@ -188,7 +259,14 @@ const std::map<std::string, std::string>& Statements() {
                             " FROM {s}.executions WHERE parent_run_id=$1 AND status=1"},
       {"insert_request",
        "INSERT INTO {s}.requests(run_id, request_id) VALUES($1,$2) ON CONFLICT DO NOTHING"},
-      {"notify", "SELECT pg_notify($1, $2)"},
+      {"flush",
+       "SELECT {s}.flush($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,"
+       "$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,"
+       "$43,$44,$45,$46)"},
+      {"get_tasks_exec", "SELECT " + Qualified(kTaskCols, "t.") + ", " +
+                             Qualified(kExecCols, "e.") +
+                             " FROM {s}.tasks t LEFT JOIN {s}.executions e ON e.run_id = t.run_id "
+                             "WHERE t.id = ANY($1::bigint[])"},
       {"list_exec",
        std::string("SELECT ") + kExecCols +
            " FROM {s}.executions WHERE (start_time < $1 OR (start_time = $1 AND run_id < $2)) "
@@ -281,24 +359,33 @@ std::unique_ptr<pqxx::connection> Connect(const PostgresOptions& o) {
 
 std::string Channel(const std::string& schema) { return "keel_" + schema; }
 
+// What flush() raises when an execution update's expected version no longer matches.
+constexpr const char* kVersionConflictState = "KL001";
+
 // Task ids come from the sequence in blocks, so inserting a task needs no round trip
 // for its id. One per writer connection.
 struct IdBlock {
   std::vector<int64_t> ids;
 };
 
-// One batch's transaction. Writes whose answer nobody needs wait, grouped by kind, and
-// go to the server together as a few multi-row statements in one pipelined round trip:
-// before the next read that could see them, before any statement that must run now,
-// and before COMMIT. Version-checked execution updates report the runs they hit
-// (RETURNING), so a conflict is pinned on the TxnFn that queued it. GetTask also
-// fetches the task's execution row. A typical transition costs one round trip plus its
-// share of the batch's flush.
+// One batch's transaction. Writes whose answer nobody needs wait, and go to the server
+// together as one call of the flush() function: before the next read that could see
+// them, before any statement that must run now, and at the end. Reads that cannot see
+// them run at once. Version-checked execution updates that miss are reported by
+// position, so a conflict is pinned on the TxnFn that queued it. GetTask also fetches
+// the task's execution row.
+//
+// The server transaction starts (BEGIN) only when something must run between the
+// writes: a statement that writes or locks, or a flush before a read. A batch of
+// plain transitions sends its reads, then one flush in autocommit, which is atomic
+// and durable on its own: its reads plus one round trip, with no BEGIN or COMMIT.
+// Reads outside the transaction lose nothing: at READ COMMITTED each statement takes
+// a new snapshot anyway, and the version checks in flush() fence every write.
 class PgTxn final : public Txn {
  public:
-  PgTxn(pqxx::work& w, Millis now, const std::string& schema, const std::string& channel,
-        IdBlock* ids)
-      : w_(w), now_(now), s_(schema), channel_(channel), ids_(ids) {}
+  PgTxn(pqxx::nontransaction& w, Millis now, const std::string& channel, IdBlock* ids)
+      : w_(w), now_(now), channel_(channel), ids_(ids) {}
+  ~PgTxn() override { Rollback(); }  // a transaction left open is rolled back
 
   Millis Now() const override { return now_; }
   void BeginFn(size_t index) { fn_ = index; }
@@ -315,30 +402,33 @@ class PgTxn final : public Txn {
     if (dirty_runs_.count(run)) KEEL_RETURN_IF_ERROR(Flush());
     auto hit = prefetched_.find(run);
     if (hit != prefetched_.end()) return hit->second;
-    return Now<std::optional<ExecutionRow>>("reading execution", [&] {
+    return Ahead<std::optional<ExecutionRow>>("reading execution", [&] {
       auto r = w_.exec_prepared("get_exec", run);
       return r.empty() ? std::optional<ExecutionRow>() : ReadExecRow(r[0]);
     });
   }
   Result<std::optional<std::string>> GetCurrentRunId(std::string_view workflow_id) override {
     if (dirty_wids_.count(std::string(workflow_id))) KEEL_RETURN_IF_ERROR(Flush());
-    return Now<std::optional<std::string>>("reading current run", [&] {
+    return Ahead<std::optional<std::string>>("reading current run", [&] {
       auto r = w_.exec_prepared("get_current", std::string(workflow_id));
       return r.empty() ? std::optional<std::string>() : std::string(r[0][0].c_str());
     });
   }
   Status InsertExecution(const ExecutionRow& e) override {
-    pending_.exec_inserts.push_back({fn_, "(" + ExecValues(e, e.version) + ")"});
-    pending_.current_sets.push_back({fn_, "(" + Q(e.workflow_id) + "," + Q(e.run_id) + ")"});
+    pending_.execs.push_back({fn_, e, -1});
+    pending_.currents.push_back({fn_, e.workflow_id, e.run_id});
     DirtyRun(e.run_id);
     dirty_wids_.insert(e.workflow_id);
     if (e.status != ExecutionStatus::kRunning) Closed(e);
     return Status::Ok();
   }
   Status UpdateExecution(const ExecutionRow& e, int64_t expected_version) override {
-    pending_.exec_updates.push_back({fn_, "(" + ExecValues(e, expected_version + 1) + "," +
-                                              std::to_string(expected_version) + ")"});
-    pending_.update_runs.push_back(e.run_id);
+    // One flush updates a row at most once (a second match of one row would be lost).
+    if (pending_.updated_runs.count(e.run_id)) KEEL_RETURN_IF_ERROR(Flush());
+    ExecutionRow row = e;
+    row.version = expected_version + 1;
+    pending_.execs.push_back({fn_, std::move(row), expected_version});
+    pending_.updated_runs.insert(e.run_id);
     DirtyRun(e.run_id);
     if (e.status != ExecutionStatus::kRunning) Closed(e);
     return Status::Ok();
@@ -346,16 +436,14 @@ class PgTxn final : public Txn {
   Status AppendHistory(std::string_view run_id,
                        const std::vector<proto::HistoryEvent>& events) override {
     if (events.empty()) return Status::Ok();
-    pending_.history.push_back({fn_, "(" + Q(run_id) + "," +
-                                         std::to_string(events.front().event_id()) + "," +
-                                         std::to_string(events.back().event_id()) + "," +
-                                         w_.quote_raw(EncodeHistoryBatch(events)) + ")"});
+    pending_.history.push_back({fn_, std::string(run_id), events.front().event_id(),
+                                events.back().event_id(), EncodeHistoryBatch(events)});
     DirtyRun(std::string(run_id));
     return Status::Ok();
   }
   Result<int64_t> InsertTask(const TaskRow& t) override {
     if (ids_->ids.empty()) {
-      KEEL_RETURN_IF_ERROR(Now<bool>("allocating task ids", [&] {
+      KEEL_RETURN_IF_ERROR(Ahead<bool>("allocating task ids", [&] {
                              for (const auto& r : w_.exec_prepared("task_ids", 128)) {
                                ids_->ids.push_back(r[0].as<int64_t>());
                              }
@@ -365,49 +453,79 @@ class PgTxn final : public Txn {
     TaskRow row = t;
     row.id = ids_->ids.back();
     ids_->ids.pop_back();
-    pending_.task_inserts.push_back({fn_, "(" + TaskValues(row) + ")"});
+    row.events.reset();
+    pending_.tasks.push_back({fn_, row, true});
     DirtyTask(row);
     return row.id;
   }
   Result<std::optional<TaskRow>> GetTask(int64_t id) override {
     if (dirty_tasks_.count(id)) KEEL_RETURN_IF_ERROR(Flush());
-    return Now<std::optional<TaskRow>>("reading task", [&] {
-      auto r = w_.exec_prepared("get_task_exec", id);
-      if (r.empty()) return std::optional<TaskRow>();
-      TaskRow t = ReadTaskRow(r[0]);
-      if (!dirty_runs_.count(t.run_id)) {
-        prefetched_[t.run_id] = r[0][17].is_null()
-                                    ? std::optional<ExecutionRow>()
-                                    : std::optional<ExecutionRow>(ReadExecRowAt(r[0], 17));
+    std::optional<TaskRow> out;
+    auto hit = prefetched_tasks_.find(id);
+    if (hit != prefetched_tasks_.end()) {
+      out = hit->second;
+    } else {
+      KEEL_ASSIGN_OR_RETURN(out, Ahead<std::optional<TaskRow>>("reading task", [&] {
+                              std::optional<TaskRow> t;
+                              auto r = w_.exec_prepared("get_task_exec", id);
+                              if (!r.empty()) t = TakeTaskAndExec(r[0]);
+                              return t;
+                            }));
+    }
+    // A queued DeleteTasksOfRun has deleted it, as far as this transaction can tell.
+    if (out && pending_.task_run_deletes_set.count(out->run_id)) out.reset();
+    return out;
+  }
+
+  // Reads the tasks that the batch's TxnFns said they will read (SubmitHint), with
+  // their runs, in one round trip. Best effort: what it cannot fetch is read later.
+  void Prefetch(const std::vector<int64_t>& task_ids) {
+    if (task_ids.empty()) return;
+    ArrayLiteral ids;
+    for (int64_t id : task_ids) ids.Int(id);
+    try {
+      for (int64_t id : task_ids) prefetched_tasks_[id] = std::nullopt;
+      for (const auto& row : w_.exec_prepared("get_tasks_exec", ids.Take())) {
+        TaskRow t = TakeTaskAndExec(row);
+        prefetched_tasks_[t.id] = std::move(t);
       }
-      return std::optional<TaskRow>(std::move(t));
-    });
+    } catch (const std::exception& e) {
+      prefetched_tasks_.clear();
+      prefetched_.clear();
+    }
   }
   Status UpdateTask(const TaskRow& t) override {
-    pending_.task_updates.push_back({fn_, "(" + TaskValues(t) + ")"});
+    if (pending_.updated_tasks.count(t.id)) KEEL_RETURN_IF_ERROR(Flush());  // as for runs
+    TaskRow row = t;
+    row.events.reset();
+    pending_.tasks.push_back({fn_, std::move(row), false});
+    pending_.updated_tasks.insert(t.id);
     DirtyTask(t);
     return Status::Ok();
   }
   Status DeleteTask(int64_t id) override {
-    pending_.task_deletes.push_back({fn_, std::to_string(id)});
+    pending_.task_deletes.push_back({fn_, id});
+    prefetched_tasks_.erase(id);
     dirty_tasks_.insert(id);
+    deleted_any_task_ = true;  // its run is not known here: FindActivityTask must flush
     return Status::Ok();
   }
   Result<std::optional<TaskRow>> FindActivityTask(std::string_view run_id,
                                                   std::string_view activity_id) override {
-    if (!dirty_tasks_.empty()) KEEL_RETURN_IF_ERROR(Flush());
-    return Now<std::optional<TaskRow>>("reading activity task", [&] {
+    if (deleted_any_task_ || dirty_task_runs_.count(std::string(run_id))) {
+      KEEL_RETURN_IF_ERROR(Flush());
+    }
+    return Ahead<std::optional<TaskRow>>("reading activity task", [&] {
       auto r = w_.exec_prepared("find_activity", std::string(run_id), std::string(activity_id));
       return r.empty() ? std::optional<TaskRow>() : ReadTaskRow(r[0]);
     });
   }
   Status DeleteTasksOfRun(std::string_view run_id) override {
-    return Now<bool>("deleting tasks",
-                     [&] {
-                       w_.exec_prepared("delete_tasks_of_run", std::string(run_id));
-                       return true;
-                     })
-        .status();
+    std::string run(run_id);
+    pending_.task_run_deletes.push_back({fn_, run});
+    pending_.task_run_deletes_set.insert(run);
+    dirty_task_runs_.insert(run);
+    return Status::Ok();
   }
   Result<std::vector<TaskRow>> LeaseTasks(std::string_view queue, TaskKind kind,
                                           std::string_view owner, Millis /*lease_ms*/,
@@ -448,7 +566,7 @@ class PgTxn final : public Txn {
     });
   }
   Status DeleteTimersOfRun(std::string_view run_id) override {
-    pending_.timer_run_deletes.push_back({fn_, Q(run_id)});
+    pending_.timer_run_deletes.push_back({fn_, std::string(run_id)});
     return Status::Ok();
   }
   Result<int64_t> DeleteClosedRuns(Millis closed_before, int limit) override {
@@ -480,146 +598,312 @@ class PgTxn final : public Txn {
     });
   }
   Result<bool> InsertRequestId(std::string_view run_id, std::string_view request_id) override {
-    return Now<bool>("recording request id", [&] {
+    return InTxn<bool>("recording request id", [&] {
       return w_.exec_prepared("insert_request", std::string(run_id), std::string(request_id))
                  .affected_rows() == 1;
     });
   }
 
-  // Sends every queued write in one pipelined round trip (a multi-row statement per
-  // kind) and checks the version-checked updates. On failure, culprits() names the
+  // Sends every queued write in one call of flush() (see kMigrations), inside the
+  // server transaction, which it starts if need be. On failure, culprits() names the
   // TxnFns to blame.
   Status Flush() {
     if (aborted()) return Status::Unavailable("transaction already failed", "db_error");
     if (pending_.empty()) return Status::Ok();
-    Pending p = std::move(pending_);
-    pending_ = Pending();
-    for (size_t fn : p.Fns()) flushed_fns_.insert(fn);
-    dirty_runs_.clear();
-    dirty_wids_.clear();
-    dirty_tasks_.clear();
-    std::vector<std::pair<std::string, const std::vector<Op>*>> stmts;
-    auto add = [&](const std::vector<Op>& ops, const std::string& head, const std::string& tail) {
-      if (!ops.empty()) stmts.emplace_back(head + Join(ops) + tail, &ops);
-    };
-    add(p.exec_inserts, "INSERT INTO " + s_ + ".executions(" + kExecCols + ") VALUES ", "");
-    add(p.current_sets, "INSERT INTO " + s_ + ".current_executions(workflow_id, run_id) VALUES ",
-        " ON CONFLICT (workflow_id) DO UPDATE SET run_id=EXCLUDED.run_id");
-    add(p.history,
-        "INSERT INTO " + s_ + ".history(run_id, first_event_id, last_event_id, data) VALUES ", "");
-    add(p.exec_updates,
-        "UPDATE " + s_ + ".executions AS x SET (" + kExecCols + ") = (" +
-            Qualified(kExecCols, "v.") + ") FROM (VALUES ",
-        ") AS v(" + std::string(kExecCols) +
-            ", expected) WHERE x.run_id = v.run_id AND x.version = v.expected RETURNING x.run_id");
-    add(p.task_inserts, "INSERT INTO " + s_ + ".tasks(" + kTaskCols + ") VALUES ", "");
-    add(p.task_updates,
-        "UPDATE " + s_ + ".tasks AS x SET (" + kTaskCols + ") = (" + Qualified(kTaskCols, "v.") +
-            ") FROM (VALUES ",
-        ") AS v(" + std::string(kTaskCols) + ") WHERE x.id = v.id");
-    add(p.task_deletes, "DELETE FROM " + s_ + ".tasks WHERE id IN (", ")");
-    add(p.timer_run_deletes, "DELETE FROM " + s_ + ".timers WHERE run_id IN (", ")");
-    size_t at = 0;
-    try {
-      pqxx::pipeline pipe(w_);
-      pipe.retain(static_cast<int>(stmts.size()) + 1);
-      std::vector<pqxx::pipeline::query_id> ids;
-      for (const auto& st : stmts) ids.push_back(pipe.insert(st.first));
-      pipe.complete();
-      for (at = 0; at < stmts.size(); ++at) {
-        pqxx::result r = pipe.retrieve(ids[at]);
-        if (stmts[at].second != &p.exec_updates) continue;
-        std::set<std::string> hit;
-        for (const auto& row : r) hit.insert(row[0].c_str());
-        for (size_t k = 0; k < p.exec_updates.size(); ++k) {
-          if (!hit.count(p.update_runs[k])) {
-            culprits_[p.exec_updates[k].fn] =
-                Status::ConditionFailed("a run changed concurrently", "version_conflict");
-          }
-        }
-      }
-    } catch (const std::exception& e) {
-      Status s = PgStatus(e, "writing");
-      bool history = at < stmts.size() && stmts[at].second == &p.history;
-      // Two writers appending the same events to one run: the same as a version conflict.
-      if (history && s.reason() == "constraint") {
-        s = Status::ConditionFailed("a run changed concurrently", "version_conflict");
-      }
-      // Blame every TxnFn with writes in the failed statement (or all, if unknown).
-      const std::vector<Op>* ops = at < stmts.size() ? stmts[at].second : nullptr;
-      for (size_t fn : ops ? FnsOf(*ops) : p.Fns()) culprits_[fn] = s;
-      if (culprits_.empty()) culprits_[fn_] = s;
-    }
-    if (aborted()) return culprits_.begin()->second;
-    return Status::Ok();
+    KEEL_RETURN_IF_ERROR(Begin());
+    return SendFlush(false);
   }
 
-  // Queues the batch's notifications; they are delivered when the commit is.
-  void SendNotifications() {
-    for (const auto& n : notify_) w_.exec_prepared("notify", channel_, n);
+  // Ends the batch: the last flush, with the batch's notifications, and COMMIT. Without
+  // a server transaction the flush runs alone in autocommit. A lost connection then
+  // leaves the outcome unknown: kUnavailable "commit_in_doubt". Other failures name
+  // culprits, and the caller rolls back.
+  Status Commit() {
+    if (aborted()) return culprits_.begin()->second;
+    if (!pending_.empty() || !notify_.empty()) KEEL_RETURN_IF_ERROR(SendFlush(true));
+    if (!began_) return Status::Ok();
+    try {
+      w_.exec("COMMIT");
+      began_ = false;
+      return Status::Ok();
+    } catch (const std::exception& e) {
+      began_ = false;
+      return InDoubt(e);
+    }
+  }
+
+  // Ends a server transaction that will not commit.
+  void Rollback() {
+    if (!began_) return;
+    began_ = false;
+    try {
+      w_.exec("ROLLBACK");
+    } catch (const std::exception&) {
+      // The connection is gone: so is the transaction.
+    }
   }
 
  private:
-  struct Op {
+  // A PostgreSQL array literal in text form, built one element at a time.
+  class ArrayLiteral {
+   public:
+    void Text(std::string_view v) {
+      Sep();
+      s_ += '"';
+      for (char c : v) {
+        if (c == '"' || c == '\\') s_ += '\\';
+        s_ += c;
+      }
+      s_ += '"';
+    }
+    void Int(int64_t v) {
+      Sep();
+      s_ += std::to_string(v);
+    }
+    void Bool(bool v) {
+      Sep();
+      s_ += v ? 't' : 'f';
+    }
+    void Bytes(std::string_view v) {  // bytea's hex form: "\\x0a1b"
+      static const char kHex[] = "0123456789abcdef";
+      Sep();
+      s_ += "\"\\\\x";
+      for (unsigned char c : v) {
+        s_ += kHex[c >> 4];
+        s_ += kHex[c & 15];
+      }
+      s_ += '"';
+    }
+    std::string Take() { return "{" + std::move(s_) + "}"; }
+
+   private:
+    void Sep() {
+      if (!s_.empty()) s_ += ',';
+    }
+    std::string s_;
+  };
+
+  // Writes waiting for the next flush, in the order flush() applies them: execution
+  // inserts, current-run pointers, execution updates (version-checked), history, task
+  // inserts, task updates, task deletes, timer deletes.
+  struct ExecOp {
     size_t fn;
-    std::string sql;  // a VALUES tuple, or a key
+    ExecutionRow row;  // version: the one to store
+    int64_t expected;  // -1: insert
+  };
+  struct CurrentOp {
+    size_t fn;
+    std::string workflow_id, run_id;
+  };
+  struct HistoryOp {
+    size_t fn;
+    std::string run;
+    int64_t first, last;
+    std::string data;
+  };
+  struct TaskOp {
+    size_t fn;
+    TaskRow row;
+    bool insert;
+  };
+  struct TaskDeleteOp {
+    size_t fn;
+    int64_t id;
+  };
+  struct RunOp {  // timers or tasks of a run, to delete
+    size_t fn;
+    std::string run;
   };
   struct Pending {
-    std::vector<Op> exec_inserts, current_sets, history, exec_updates, task_inserts, task_updates,
-        task_deletes, timer_run_deletes;
-    std::vector<std::string> update_runs;  // run ids of exec_updates, same order
-    std::vector<std::vector<Op>*> All() {
-      return {&exec_inserts, &current_sets, &history,      &exec_updates,
-              &task_inserts, &task_updates, &task_deletes, &timer_run_deletes};
+    std::vector<ExecOp> execs;
+    std::vector<CurrentOp> currents;
+    std::vector<HistoryOp> history;
+    std::vector<TaskOp> tasks;
+    std::vector<TaskDeleteOp> task_deletes;
+    std::vector<RunOp> task_run_deletes;
+    std::vector<RunOp> timer_run_deletes;
+    std::set<std::string> task_run_deletes_set;
+    std::set<std::string> updated_runs;
+    std::set<int64_t> updated_tasks;
+
+    template <typename F>
+    void Each(F&& f) {
+      f(execs);
+      f(currents);
+      f(history);
+      f(tasks);
+      f(task_deletes);
+      f(task_run_deletes);
+      f(timer_run_deletes);
     }
     bool empty() {
-      for (auto* v : All()) {
-        if (!v->empty()) return false;
-      }
-      return true;
+      bool out = true;
+      Each([&](auto& v) { out = out && v.empty(); });
+      return out;
     }
     std::set<size_t> Fns() {
       std::set<size_t> out;
-      for (auto* v : All()) {
-        for (const auto& op : *v) out.insert(op.fn);
-      }
+      Each([&](auto& v) {
+        for (const auto& op : v) out.insert(op.fn);
+      });
       return out;
     }
     void Drop(size_t fn) {
-      for (size_t k = exec_updates.size(); k-- > 0;) {
-        if (exec_updates[k].fn == fn) update_runs.erase(update_runs.begin() + k);
+      Each([fn](auto& v) { std::erase_if(v, [fn](const auto& op) { return op.fn == fn; }); });
+      updated_runs.clear();
+      updated_tasks.clear();
+      for (const auto& op : execs) {
+        if (op.expected >= 0) updated_runs.insert(op.row.run_id);
       }
-      for (auto* v : All()) std::erase_if(*v, [fn](const Op& op) { return op.fn == fn; });
+      for (const auto& op : tasks) {
+        if (!op.insert) updated_tasks.insert(op.row.id);
+      }
+      task_run_deletes_set.clear();
+      for (const auto& op : task_run_deletes) task_run_deletes_set.insert(op.run);
+    }
+    // flush()'s arguments, in its parameter order.
+    std::vector<std::string> Params() {
+      std::vector<std::string> out;
+      {
+        ArrayLiteral a[17];
+        for (const auto& op : execs) {
+          const ExecutionRow& e = op.row;
+          a[0].Text(e.run_id);
+          a[1].Text(e.workflow_id);
+          a[2].Text(e.workflow_type);
+          a[3].Text(e.task_queue);
+          a[4].Int(static_cast<int>(e.status));
+          a[5].Int(e.version);
+          a[6].Int(e.next_event_id);
+          a[7].Int(e.wt_task_id);
+          a[8].Int(e.start_time);
+          a[9].Int(e.close_time);
+          a[10].Bytes(e.result);
+          a[11].Bytes(e.failure);
+          a[12].Bytes(e.wt_failure);
+          a[13].Text(e.parent_run_id);
+          a[14].Bytes(e.parent);
+          a[15].Int(e.children);
+          a[16].Int(op.expected);
+        }
+        for (auto& x : a) out.push_back(x.Take());
+      }
+      {
+        ArrayLiteral a[2];
+        for (const auto& op : currents) {
+          a[0].Text(op.workflow_id);
+          a[1].Text(op.run_id);
+        }
+        for (auto& x : a) out.push_back(x.Take());
+      }
+      {
+        ArrayLiteral a[4];
+        for (const auto& op : history) {
+          a[0].Text(op.run);
+          a[1].Int(op.first);
+          a[2].Int(op.last);
+          a[3].Bytes(op.data);
+        }
+        for (auto& x : a) out.push_back(x.Take());
+      }
+      {
+        ArrayLiteral a[18];
+        for (const auto& op : tasks) {
+          const TaskRow& t = op.row;
+          a[0].Bool(op.insert);
+          a[1].Int(t.id);
+          a[2].Text(t.queue);
+          a[3].Int(static_cast<int>(t.kind));
+          a[4].Text(t.workflow_id);
+          a[5].Text(t.run_id);
+          a[6].Text(t.activity_id);
+          a[7].Int(t.attempt);
+          a[8].Int(t.visible_at);
+          a[9].Text(t.lease_owner);
+          a[10].Int(t.lease_token);
+          a[11].Int(t.lease_expires);
+          a[12].Int(t.lease_ms);
+          a[13].Int(t.started_at);
+          a[14].Int(t.start_deadline);
+          a[15].Int(t.close_deadline);
+          a[16].Int(ComputeTaskDeadline(t));
+          a[17].Bytes(t.info);
+        }
+        for (auto& x : a) out.push_back(x.Take());
+      }
+      ArrayLiteral d, dr, r;
+      for (const auto& op : task_deletes) d.Int(op.id);
+      for (const auto& op : task_run_deletes) dr.Text(op.run);
+      for (const auto& op : timer_run_deletes) r.Text(op.run);
+      out.push_back(d.Take());
+      out.push_back(dr.Take());
+      out.push_back(r.Take());
+      return out;
     }
   };
 
-  static std::string Join(const std::vector<Op>& ops) {
-    std::string out;
-    for (const auto& op : ops) {
-      if (!out.empty()) out += ",";
-      out += op.sql;
-    }
-    return out;
-  }
-  static std::set<size_t> FnsOf(const std::vector<Op>& ops) {
-    std::set<size_t> out;
-    for (const auto& op : ops) out.insert(op.fn);
-    return out;
-  }
   void DirtyRun(const std::string& run) {
     dirty_runs_.insert(run);
     prefetched_.erase(run);
   }
+  // The task and execution columns of get_task_exec's row; keeps the execution row for
+  // GetExecution unless this transaction has changed it.
+  TaskRow TakeTaskAndExec(const pqxx::row& r) {
+    TaskRow t = ReadTaskRow(r);
+    if (!dirty_runs_.count(t.run_id)) {
+      prefetched_[t.run_id] = r[17].is_null() ? std::optional<ExecutionRow>()
+                                              : std::optional<ExecutionRow>(ReadExecRowAt(r, 17));
+    }
+    return t;
+  }
   void DirtyTask(const TaskRow& t) {
+    prefetched_tasks_.erase(t.id);
     dirty_tasks_.insert(t.id);
+    dirty_task_runs_.insert(t.run_id);
     if (t.lease_owner.empty() && t.visible_at <= now_) {
       notify_.insert("t|" + std::to_string(static_cast<int>(t.kind)) + "|" + t.queue);
     }
   }
-  // Runs a statement now, after the queued writes (which it may depend on).
+  // Runs a statement now, inside the server transaction and after the queued writes
+  // (which it may depend on).
   template <typename T, typename F>
   Result<T> Now(const char* what, F&& f) {
     KEEL_RETURN_IF_ERROR(Flush());
+    return InTxn<T>(what, std::forward<F>(f));
+  }
+  // Runs a statement now, inside the server transaction, ahead of the queued writes:
+  // one that writes or locks what they do not touch.
+  template <typename T, typename F>
+  Result<T> InTxn(const char* what, F&& f) {
+    KEEL_RETURN_IF_ERROR(Begin());
+    return Ahead<T>(what, std::forward<F>(f));
+  }
+  Status Begin() {
+    if (aborted()) return culprits_.begin()->second;
+    if (began_) return Status::Ok();
+    try {
+      w_.exec("BEGIN");
+      began_ = true;
+      return Status::Ok();
+    } catch (const std::exception& e) {
+      Status s = PgStatus(e, "starting a transaction");
+      culprits_[fn_] = s;
+      return s;
+    }
+  }
+  static Status InDoubt(const std::exception& e) {
+    Status s = PgStatus(e, "committing");
+    if (s.reason() != "db_unreachable") return s;
+    return Status::Unavailable(s.message() + " (the commit's outcome is unknown; it is retried)",
+                               "commit_in_doubt");
+  }
+  Status SendFlush(bool final);
+  void Blame(const Pending& p, const std::set<size_t>& fns, const std::exception& e);
+  // Runs a statement now, ahead of the queued writes: only for one that reads or writes
+  // nothing they touch (the caller checks the dirty sets).
+  template <typename T, typename F>
+  Result<T> Ahead(const char* what, F&& f) {
+    if (aborted()) return Status::Unavailable("transaction already failed", "db_error");
     try {
       return f();
     } catch (const std::exception& e) {
@@ -628,33 +912,12 @@ class PgTxn final : public Txn {
       return s;
     }
   }
-  std::string Q(std::string_view v) const { return w_.quote(std::string(v)); }
-  std::string ExecValues(const ExecutionRow& e, int64_t version) const {
-    return Q(e.run_id) + "," + Q(e.workflow_id) + "," + Q(e.workflow_type) + "," + Q(e.task_queue) +
-           "," + std::to_string(static_cast<int>(e.status)) + "," + std::to_string(version) +
-           "::bigint," + std::to_string(e.next_event_id) + "::bigint," +
-           std::to_string(e.wt_task_id) + "::bigint," + std::to_string(e.start_time) + "::bigint," +
-           std::to_string(e.close_time) + "::bigint," + w_.quote_raw(e.result) + "," +
-           w_.quote_raw(e.failure) + "," + w_.quote_raw(e.wt_failure) + "," + Q(e.parent_run_id) +
-           "," + w_.quote_raw(e.parent) + "," + std::to_string(e.children) + "::bigint";
-  }
-  std::string TaskValues(const TaskRow& t) const {
-    return std::to_string(t.id) + "::bigint," + Q(t.queue) + "," +
-           std::to_string(static_cast<int>(t.kind)) + "," + Q(t.workflow_id) + "," + Q(t.run_id) +
-           "," + Q(t.activity_id) + "," + std::to_string(t.attempt) + "," +
-           std::to_string(t.visible_at) + "::bigint," + Q(t.lease_owner) + "," +
-           std::to_string(t.lease_token) + "::bigint," + std::to_string(t.lease_expires) +
-           "::bigint," + std::to_string(t.lease_ms) + "::bigint," + std::to_string(t.started_at) +
-           "::bigint," + std::to_string(t.start_deadline) + "::bigint," +
-           std::to_string(t.close_deadline) + "::bigint," + std::to_string(ComputeTaskDeadline(t)) +
-           "::bigint," + w_.quote_raw(t.info);
-  }
   void Closed(const ExecutionRow& e) { notify_.insert("c|" + e.workflow_id + "|" + e.run_id); }
 
-  pqxx::work& w_;
+  pqxx::nontransaction& w_;
   Millis now_;
-  std::string s_;
   std::string channel_;
+  bool began_ = false;
   IdBlock* ids_;
   size_t fn_ = 0;
   std::map<size_t, Status> culprits_;
@@ -662,9 +925,79 @@ class PgTxn final : public Txn {
   std::set<size_t> flushed_fns_;
   std::set<std::string> dirty_runs_, dirty_wids_;
   std::set<int64_t> dirty_tasks_;
+  std::set<std::string> dirty_task_runs_;
+  bool deleted_any_task_ = false;
   std::map<std::string, std::optional<ExecutionRow>> prefetched_;
+  std::map<int64_t, std::optional<TaskRow>> prefetched_tasks_;
   std::set<std::string> notify_;
 };
+
+Status PgTxn::SendFlush(bool final) {
+  Pending p = std::move(pending_);
+  pending_ = Pending();
+  std::set<size_t> fns = p.Fns();
+  flushed_fns_.insert(fns.begin(), fns.end());
+  dirty_runs_.clear();
+  dirty_wids_.clear();
+  dirty_tasks_.clear();
+  dirty_task_runs_.clear();
+  deleted_any_task_ = false;
+  std::vector<std::string> params = p.Params();
+  ArrayLiteral notes;
+  if (final) {
+    for (const auto& n : notify_) notes.Text(n);
+  }
+  params.push_back(channel_);
+  params.push_back(notes.Take());
+  try {
+    w_.exec_prepared("flush", pqxx::prepare::make_dynamic_params(params));
+    return Status::Ok();
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() == kVersionConflictState) {
+      // "... at {2,5}": the 1-based positions in the execution arrays of the updates
+      // whose expected version no longer matched.
+      std::string what = e.what();
+      size_t at = what.find('{');
+      while (at != std::string::npos && at + 1 < what.size()) {
+        size_t k = std::strtoull(what.c_str() + at + 1, nullptr, 10);
+        if (k >= 1 && k <= p.execs.size()) {
+          culprits_[p.execs[k - 1].fn] =
+              Status::ConditionFailed("a run changed concurrently", "version_conflict");
+        }
+        at = what.find_first_of(",}", at + 1);
+        if (at != std::string::npos && what[at] == '}') break;
+      }
+    }
+    if (culprits_.empty()) Blame(p, fns, e);
+  } catch (const std::exception& e) {
+    if (final && !began_) {
+      Status s = InDoubt(e);
+      if (s.reason() == "commit_in_doubt") return s;  // not a culprit's fault
+    }
+    Blame(p, fns, e);
+  }
+  return culprits_.begin()->second;
+}
+
+void PgTxn::Blame(const Pending& p, const std::set<size_t>& fns, const std::exception& e) {
+  Status s = PgStatus(e, "writing");
+  if (s.reason() == "constraint") {
+    // Two writers appending the same events to one run: the same as a version
+    // conflict. The server's message names the key: blame whoever appended to it.
+    Status conflict = Status::ConditionFailed("a run changed concurrently", "version_conflict");
+    std::string what = e.what();
+    for (const auto& h : p.history) {
+      if (what.find("(" + h.run + ", ") != std::string::npos) culprits_[h.fn] = conflict;
+    }
+    if (culprits_.empty()) {
+      for (const auto& h : p.history) culprits_[h.fn] = conflict;
+    }
+  }
+  if (culprits_.empty()) {
+    for (size_t fn : fns) culprits_[fn] = s;
+  }
+  if (culprits_.empty()) culprits_[fn_] = s;
+}
 
 class PgStore final : public Store {
  public:
@@ -693,10 +1026,10 @@ class PgStore final : public Store {
     return Status::Ok();
   }
 
-  void Submit(TxnFn fn, DoneFn done) override {
+  void Submit(TxnFn fn, DoneFn done, ReadHint hint) override {
     {
       std::lock_guard<std::mutex> l(mu_);
-      queue_.push_back({std::move(fn), std::move(done)});
+      queue_.push_back({std::move(fn), std::move(done), hint});
     }
     cv_.notify_one();
   }
@@ -848,6 +1181,7 @@ class PgStore final : public Store {
   struct Item {
     TxnFn fn;
     DoneFn done;
+    ReadHint hint;
   };
 
   // Connects (and migrates) with backoff: an unreachable server or a refused
@@ -964,6 +1298,12 @@ class PgStore final : public Store {
       if (!conn || !conn->is_open()) {
         try {
           conn = Connect(opts_);
+          // A writer's statements touch a few rows by key. Plan them once (generic
+          // plans), and through the keys' indexes: a plan made while a table was
+          // empty would otherwise scan it whole for the rest of the session.
+          pqxx::nontransaction(*conn).exec(
+              "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; "
+              "SET enable_hashjoin = off; SET enable_mergejoin = off");
           backoff = 0;
         } catch (const std::exception& e) {
           Status s = PgStatus(e, "connecting to " + RedactUrl(opts_.url));
@@ -985,8 +1325,13 @@ class PgStore final : public Store {
     std::map<size_t, Status> culprits;  // TxnFns that forced a rollback, and why
     Status commit;
     try {
-      pqxx::work w(conn);
-      PgTxn txn(w, clock()->Now(), opts_.schema, channel_, ids);
+      pqxx::nontransaction w(conn);
+      PgTxn txn(w, clock()->Now(), channel_, ids);
+      std::vector<int64_t> hinted;
+      for (const auto& it : batch) {
+        if (it.hint.task_id > 0) hinted.push_back(it.hint.task_id);
+      }
+      txn.Prefetch(hinted);
       for (size_t i = 0; i < batch.size() && culprits.empty(); ++i) {
         txn.BeginFn(i);
         results[i] = batch[i].fn(txn);
@@ -1000,11 +1345,15 @@ class PgStore final : public Store {
           }
         }
       }
-      if (culprits.empty() && !txn.Flush().ok()) culprits = txn.culprits();
       if (culprits.empty()) {
-        txn.SendNotifications();
-        w.commit();
+        Status c = txn.Commit();
+        if (txn.aborted()) {
+          culprits = txn.culprits();
+        } else {
+          commit = c;
+        }
       }
+      if (!culprits.empty()) txn.Rollback();
     } catch (const std::exception& e) {
       commit = PgStatus(e, "committing");
     }

@@ -95,6 +95,9 @@ ALTER TABLE executions ADD COLUMN children INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX executions_by_parent ON executions(parent_run_id, status) WHERE parent_run_id <> '';
 CREATE INDEX executions_by_close ON executions(close_time) WHERE status <> 1;
 )sql",
+    // v4: no change here. PostgreSQL gains its flush() function; both stores keep one
+    // numbering.
+    "SELECT 1;",
 };
 constexpr int kLatestVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -270,7 +273,11 @@ class SqliteTxn final : public Txn {
         .Bind(2, events.front().event_id())
         .Bind(3, events.back().event_id())
         .BindBlob(4, blob);
-    return db_.Run(st, "appending history");
+    Status s = db_.Run(st, "appending history");
+    if (s.reason() == "constraint") {  // these events are there already: a stale writer
+      return Status::ConditionFailed("a run changed concurrently", "version_conflict");
+    }
+    return s;
   }
 
   Result<int64_t> InsertTask(const TaskRow& t) override {
@@ -540,7 +547,7 @@ class SqliteStore final : public Store {
     }
   }
 
-  void Submit(TxnFn fn, DoneFn done) override {
+  void Submit(TxnFn fn, DoneFn done, ReadHint /*hint*/) override {  // reads are local
     bool wake;
     {
       std::lock_guard<std::mutex> l(mu_);

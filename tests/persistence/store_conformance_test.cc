@@ -5,7 +5,9 @@
 #include <functional>
 #include <future>
 #include <pqxx/except>
+#include <thread>
 
+#include "persistence/open_store.h"
 #include "persistence/postgres/postgres_store.h"
 #include "persistence/sqlite/sqlite_store.h"
 #include "tests/testing/backends.h"
@@ -81,6 +83,170 @@ TEST_P(StoreTest, OptimisticVersionCheck) {
   Status stale = store_->Transact([&](Txn& t) { return t.UpdateExecution(row, 1); });
   EXPECT_EQ(stale.code(), StatusCode::kConditionFailed);
   EXPECT_EQ(stale.reason(), "version_conflict");
+}
+
+// A stale update in one transaction of a group commit fails that transaction alone;
+// the others commit, and nothing of the stale one is written.
+TEST_P(StoreTest, AStaleUpdateFailsOnlyItsOwnTransition) {
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) {
+                    KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("w1", "r1")));
+                    return t.InsertExecution(NewExec("w2", "r2"));
+                  })
+                  .ok());
+  ExecutionRow r1 = *store_->ReadExecution("r1").value();
+  ExecutionRow r2 = *store_->ReadExecution("r2").value();
+  r1.next_event_id = 3;
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) {
+                    KEEL_RETURN_IF_ERROR(t.AppendHistory("r1", Events(1, 2)));
+                    return t.UpdateExecution(r1, 1);
+                  })
+                  .ok());
+  // Submitted together, so they may share one commit.
+  std::promise<Status> stale, fresh;
+  store_->Submit(
+      [&](Txn& t) {
+        KEEL_RETURN_IF_ERROR(t.AppendHistory("r1", Events(3, 3)));
+        return t.UpdateExecution(r1, 1);  // r1 is at version 2 now
+      },
+      [&](const Status& s) { stale.set_value(s); });
+  store_->Submit(
+      [&](Txn& t) {
+        r2.next_event_id = 2;
+        KEEL_RETURN_IF_ERROR(t.AppendHistory("r2", Events(1, 1)));
+        return t.UpdateExecution(r2, 1);
+      },
+      [&](const Status& s) { fresh.set_value(s); });
+  Status s = stale.get_future().get();
+  EXPECT_EQ(s.code(), StatusCode::kConditionFailed) << s.ToString();
+  EXPECT_EQ(s.reason(), "version_conflict");
+  EXPECT_TRUE(fresh.get_future().get().ok());
+  EXPECT_EQ(store_->ReadHistory("r1", 1).value().size(), 2u);
+  EXPECT_EQ(store_->ReadHistory("r2", 1).value().size(), 1u);
+  EXPECT_EQ(store_->ReadExecution("r2").value()->version, 2);
+}
+
+// Two writers appending the same events to one run: the second is a version conflict,
+// whichever check catches it.
+TEST_P(StoreTest, AppendingEventsTwiceIsAConflict) {
+  ASSERT_TRUE(store_->Transact([&](Txn& t) { return t.InsertExecution(NewExec("w", "r")); }).ok());
+  ASSERT_TRUE(store_->Transact([&](Txn& t) { return t.AppendHistory("r", Events(1, 2)); }).ok());
+  Status again = store_->Transact([&](Txn& t) { return t.AppendHistory("r", Events(1, 2)); });
+  EXPECT_EQ(again.code(), StatusCode::kConditionFailed) << again.ToString();
+  EXPECT_EQ(again.reason(), "version_conflict");
+  EXPECT_EQ(store_->ReadHistory("r", 1).value().size(), 2u);
+}
+
+// Reads inside a transaction see its own writes, however the backend defers them.
+TEST_P(StoreTest, ATransactionReadsItsOwnWrites) {
+  TaskRow t;
+  t.queue = "q";
+  t.kind = TaskKind::kActivity;
+  t.workflow_id = "w";
+  t.run_id = "r";
+  t.activity_id = "a1";
+  t.visible_at = clock_.Now();
+  t.lease_ms = 1000;
+  int64_t id = 0;
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& tx) {
+                    KEEL_RETURN_IF_ERROR(tx.InsertExecution(NewExec("w", "r")));
+                    KEEL_ASSIGN_OR_RETURN(id, tx.InsertTask(t));
+                    return Status::Ok();
+                  })
+                  .ok());
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& tx) -> Status {
+                    KEEL_ASSIGN_OR_RETURN(auto cur, tx.GetTask(id));
+                    if (!cur) return Status::Internal("task missing");
+                    cur->attempt = 4;
+                    KEEL_RETURN_IF_ERROR(tx.UpdateTask(*cur));
+                    KEEL_ASSIGN_OR_RETURN(auto again, tx.GetTask(id));
+                    if (!again || again->attempt != 4) return Status::Internal("update unseen");
+                    KEEL_ASSIGN_OR_RETURN(auto found, tx.FindActivityTask("r", "a1"));
+                    if (!found || found->attempt != 4) return Status::Internal("find unseen");
+                    ExecutionRow e = *tx.GetExecution("r").value();
+                    e.next_event_id = 9;
+                    KEEL_RETURN_IF_ERROR(tx.UpdateExecution(e, e.version));
+                    KEEL_ASSIGN_OR_RETURN(auto e2, tx.GetExecution("r"));
+                    if (!e2 || e2->next_event_id != 9 || e2->version != 2) {
+                      return Status::Internal("execution update unseen");
+                    }
+                    KEEL_RETURN_IF_ERROR(tx.DeleteTasksOfRun("r"));
+                    KEEL_ASSIGN_OR_RETURN(auto gone, tx.GetTask(id));
+                    if (gone) return Status::Internal("deleted task still read");
+                    KEEL_ASSIGN_OR_RETURN(auto gone2, tx.FindActivityTask("r", "a1"));
+                    if (gone2) return Status::Internal("deleted task still found");
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_TRUE(store_->ListTasksOfRun("r").value().empty());
+}
+
+// A read hint changes nothing a TxnFn sees: a hinted task written by an earlier
+// transition of the same group commit is read as written, and a deleted one is gone.
+// One writer (PostgreSQL: writers=1), kept busy while the two are queued, so that they
+// share a batch.
+TEST_P(StoreTest, ReadHintsSeeEarlierWritesOfTheBatch) {
+  std::string url = instance_->url();
+  if (url.rfind("postgres", 0) == 0) url += "&writers=1";
+  OpenOptions o;
+  o.clock = &clock_;
+  store_.reset();
+  auto opened = OpenStore(url, o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  store_ = std::move(opened).value();
+  TaskRow t;
+  t.queue = "q";
+  t.kind = TaskKind::kWorkflow;
+  t.workflow_id = "w";
+  t.run_id = "r";
+  t.visible_at = clock_.Now();
+  t.lease_ms = 1000;
+  int64_t id = 0;
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& tx) {
+                    KEEL_ASSIGN_OR_RETURN(id, tx.InsertTask(t));
+                    return Status::Ok();
+                  })
+                  .ok());
+  std::promise<void> busy;
+  store_->Submit(
+      [&](Txn&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        return Status::Ok();
+      },
+      [&](const Status&) { busy.set_value(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the writer is in it
+  std::promise<Status> first, second, third;
+  store_->Submit(
+      [&](Txn& tx) -> Status {
+        KEEL_ASSIGN_OR_RETURN(auto cur, tx.GetTask(id));
+        if (!cur) return Status::Internal("task missing");
+        cur->attempt = 7;
+        return tx.UpdateTask(*cur);
+      },
+      [&](const Status& s) { first.set_value(s); }, ReadHint{id});
+  store_->Submit(
+      [&](Txn& tx) -> Status {
+        KEEL_ASSIGN_OR_RETURN(auto cur, tx.GetTask(id));
+        if (!cur || cur->attempt != 7) return Status::Internal("stale read of an update");
+        return tx.DeleteTask(id);
+      },
+      [&](const Status& s) { second.set_value(s); }, ReadHint{id});
+  store_->Submit(
+      [&](Txn& tx) -> Status {
+        KEEL_ASSIGN_OR_RETURN(auto cur, tx.GetTask(id));
+        return cur ? Status::Internal("deleted task read") : Status::Ok();
+      },
+      [&](const Status& s) { third.set_value(s); }, ReadHint{id});
+  busy.get_future().get();
+  EXPECT_TRUE(first.get_future().get().ok());
+  Status s2 = second.get_future().get();
+  EXPECT_TRUE(s2.ok()) << s2.ToString();
+  Status s3 = third.get_future().get();
+  EXPECT_TRUE(s3.ok()) << s3.ToString();
 }
 
 TEST_P(StoreTest, ChildRunsKeepTheirParentAndAreFoundWhileOpen) {
