@@ -69,7 +69,7 @@ pid_t SpawnWorker(const std::string& url, const BenchFlags& f) {
     std::string threads = std::to_string(f.activity_threads);
     std::string wf = std::to_string(f.workflow_threads);
     execl("/proc/self/exe", "keel", "worker", "--db", url.c_str(), "--concurrency", threads.c_str(),
-          "--workflow-threads", wf.c_str(), static_cast<char*>(nullptr));
+          "--workflow-threads", wf.c_str(), "--no-demo-effects", static_cast<char*>(nullptr));
     _exit(127);
   }
   return pid;

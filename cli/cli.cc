@@ -112,6 +112,7 @@ struct WorkerFlags {
   int64_t payment_window_ms = workflows::kDefaultPaymentWindowMs;
   double carrier_speed = 1.0;
   std::string admin_token;
+  bool no_demo_effects = false;
 };
 
 int RunWorker(const WorkerFlags& f, bool serve) {
@@ -132,6 +133,7 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   o.payment_window_ms = f.payment_window_ms;
   o.carrier_speed = f.carrier_speed;
   o.admin_token = f.admin_token;
+  o.demo_effects = !f.no_demo_effects;
   if (serve && o.admin_token.empty()) o.admin_token = NewRandomUuid();  // printed below
   EngineOptions& e = o.engine;
   std::set<std::string> queues = SplitQueues(f.queues);
@@ -215,6 +217,8 @@ void AddWorkerFlags(CLI::App* cmd, WorkerFlags& f) {
                   "worker)");
   cmd->add_option("--carrier-url", f.carrier_url,
                   "the carrier (default: embedded in serve; http://127.0.0.1:8082 for a worker)");
+  cmd->add_flag("--no-demo-effects", f.no_demo_effects,
+                "DemoSaga's activities are no-ops and record no effects (as in keel bench engine)");
 }
 
 }  // namespace

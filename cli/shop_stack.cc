@@ -114,7 +114,7 @@ Result<std::unique_ptr<ShopStack>> ShopStack::Start(const ShopStackOptions& o) {
   s->deps_.payments_url = o.payments_url.empty() ? kDefaultPaymentsUrl : o.payments_url;
   s->deps_.carrier_url = o.carrier_url.empty() ? kDefaultCarrierUrl : o.carrier_url;
   if (o.serve) KEEL_RETURN_IF_ERROR(s->StartSims(o));
-  RegisterAll(s->registry_, o.db, /*run_activities=*/true, &s->deps_);
+  RegisterAll(s->registry_, o.db, /*run_activities=*/o.demo_effects, &s->deps_);
   s->engine_ = std::make_unique<Engine>(s->store_.get(), &s->registry_, o.engine);
   s->deps_.history = &s->engine_->history();
   s->engine_->Start();

@@ -30,6 +30,9 @@ struct ShopStackOptions {
   // embedded ones' ports on this machine).
   std::string payments_url, carrier_url;
   bool serve = false;  // the API and the embedded simulators
+  // DemoSaga's activities record their effects (examples/effect_log.h); off: no-ops,
+  // as in `keel bench engine`.
+  bool demo_effects = true;
   std::string http = "127.0.0.1:8080";
   int http_threads = 16;
   int seed_demo = 0;
