@@ -42,6 +42,18 @@ class StoreTest : public ::testing::TestWithParam<testutil::Backend> {
     r.start_time = start;
     return r;
   }
+  // A ready task of run "r" (workflow "w") on queue "q".
+  TaskRow NewTask(TaskKind kind, const std::string& activity_id, Millis lease_ms) {
+    TaskRow t;
+    t.queue = "q";
+    t.kind = kind;
+    t.workflow_id = "w";
+    t.run_id = "r";
+    t.activity_id = activity_id;
+    t.visible_at = clock_.Now();
+    t.lease_ms = lease_ms;
+    return t;
+  }
   static std::vector<proto::HistoryEvent> Events(int64_t from, int64_t to) {
     std::vector<proto::HistoryEvent> v;
     for (int64_t i = from; i <= to; ++i) {
@@ -140,14 +152,7 @@ TEST_P(StoreTest, AppendingEventsTwiceIsAConflict) {
 
 // Reads inside a transaction see its own writes, however the backend defers them.
 TEST_P(StoreTest, ATransactionReadsItsOwnWrites) {
-  TaskRow t;
-  t.queue = "q";
-  t.kind = TaskKind::kActivity;
-  t.workflow_id = "w";
-  t.run_id = "r";
-  t.activity_id = "a1";
-  t.visible_at = clock_.Now();
-  t.lease_ms = 1000;
+  TaskRow t = NewTask(TaskKind::kActivity, "a1", 1000);
   int64_t id = 0;
   ASSERT_TRUE(store_
                   ->Transact([&](Txn& tx) {
@@ -197,13 +202,7 @@ TEST_P(StoreTest, ReadHintsSeeEarlierWritesOfTheBatch) {
   auto opened = OpenStore(url, o);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   store_ = std::move(opened).value();
-  TaskRow t;
-  t.queue = "q";
-  t.kind = TaskKind::kWorkflow;
-  t.workflow_id = "w";
-  t.run_id = "r";
-  t.visible_at = clock_.Now();
-  t.lease_ms = 1000;
+  TaskRow t = NewTask(TaskKind::kWorkflow, "", 1000);
   int64_t id = 0;
   ASSERT_TRUE(store_
                   ->Transact([&](Txn& tx) {
@@ -343,14 +342,7 @@ TEST_P(StoreTest, AFailedTransitionRollsBackOnlyItself) {
 }
 
 TEST_P(StoreTest, LeasesAreExclusiveAndExpireIntoDeadlines) {
-  TaskRow t;
-  t.queue = "q";
-  t.kind = TaskKind::kActivity;
-  t.workflow_id = "w";
-  t.run_id = "r";
-  t.activity_id = "1";
-  t.visible_at = clock_.Now();
-  t.lease_ms = 5000;
+  TaskRow t = NewTask(TaskKind::kActivity, "1", 5000);
   int64_t id = 0;
   ASSERT_TRUE(store_
                   ->Transact([&](Txn& tx) {
