@@ -489,7 +489,7 @@ class PgTxn final : public Txn {
         TaskRow t = TakeTaskAndExec(row);
         prefetched_tasks_[t.id] = std::move(t);
       }
-    } catch (const std::exception& e) {
+    } catch (const std::exception&) {  // the reads will tell
       prefetched_tasks_.clear();
       prefetched_.clear();
     }
