@@ -1261,22 +1261,15 @@ Status HistoryService::HeartbeatActivity(const TaskRow& task, const json::value&
   });
 }
 
-void HistoryService::LeaseTasks(const std::string& queue, TaskKind kind, int limit,
-                                std::function<void(Result<std::vector<TaskRow>>)> done) {
-  auto out = std::make_shared<std::vector<TaskRow>>();
-  Run(
-      [this, queue, kind, limit, out](Txn& txn, Effects& fx) -> Status {
-        KEEL_ASSIGN_OR_RETURN(*out, txn.LeaseTasks(queue, kind, options_.identity, 0, limit));
-        for (const auto& t : *out) fx.Wake(t.deadline);
-        return Status::Ok();
-      },
-      [out, done](const Status& s) {
-        if (!s.ok()) {
-          done(s);
-        } else {
-          done(std::move(*out));
-        }
-      });
+Result<std::vector<TaskRow>> HistoryService::LeaseTasks(const std::string& queue, TaskKind kind,
+                                                        int limit) {
+  KEEL_ASSIGN_OR_RETURN(auto rows, store_->PollTasks(queue, kind, options_.identity, limit));
+  Millis wake = 0;
+  for (const auto& t : rows) {
+    if (t.deadline > 0 && (wake == 0 || t.deadline < wake)) wake = t.deadline;
+  }
+  if (wake && wake_hook_) wake_hook_(wake);
+  return rows;
 }
 
 Result<int64_t> HistoryService::DeleteExpiredRuns(Millis retention, int limit) {

@@ -111,9 +111,9 @@ class HistoryService {
   void CompleteActivity(const persistence::TaskRow& task, const json::value& result, Done done);
   void FailActivity(const persistence::TaskRow& task, const proto::Failure& failure, Done done);
   Status HeartbeatActivity(const persistence::TaskRow& task, const json::value& details);
-  // Leases up to `limit` tasks; `done` gets them after the commit.
-  void LeaseTasks(const std::string& queue, persistence::TaskKind kind, int limit,
-                  std::function<void(Result<std::vector<persistence::TaskRow>>)> done);
+  // A poll: leases up to `limit` ready tasks to this process (Store::PollTasks).
+  Result<std::vector<persistence::TaskRow>> LeaseTasks(const std::string& queue,
+                                                       persistence::TaskKind kind, int limit);
 
   // Retention: deletes up to `limit` runs that closed more than `retention` ago.
   // Returns how many went.

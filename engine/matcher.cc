@@ -1,5 +1,6 @@
 #include "engine/matcher.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace keel {
@@ -7,11 +8,15 @@ namespace keel {
 using persistence::TaskKind;
 using persistence::TaskRow;
 
-Matcher::Pool* Matcher::AddPool(TaskKind kind, std::set<std::string> queues, int capacity) {
+Matcher::Pool* Matcher::AddPool(TaskKind kind, std::set<std::string> queues, int threads,
+                                int min_capacity, int max_capacity) {
   std::lock_guard<std::mutex> l(mu_);
   auto p = std::make_unique<Pool>();
   p->kind = kind;
-  p->capacity = capacity;
+  p->threads = std::max(1, threads);
+  p->min_capacity = std::max(p->threads, min_capacity);
+  p->max_capacity = std::max(p->min_capacity, max_capacity);
+  p->capacity = p->min_capacity;
   p->queues = std::move(queues);
   pools_.push_back(std::move(p));
   return pools_.back().get();
@@ -87,12 +92,16 @@ std::optional<TaskRow> Matcher::Take(Pool* p, int max_wait_ms) {
   return t;
 }
 
-void Matcher::Done(Pool* p) {
+void Matcher::Done(Pool* p, double run_ms) {
   bool was_full;
   {
     std::lock_guard<std::mutex> l(p->mu);
     was_full = p->FreeSlotsLocked() <= 0;
     --p->busy;
+    p->avg_run_ms = p->avg_run_ms < 0 ? run_ms : 0.9 * p->avg_run_ms + 0.1 * run_ms;
+    double room = p->threads + p->threads * kBufferWaitMs / std::max(p->avg_run_ms, 0.001);
+    p->capacity = static_cast<int>(std::clamp(room, static_cast<double>(p->min_capacity),
+                                              static_cast<double>(p->max_capacity)));
   }
   if (was_full) p->poller_cv.notify_one();  // room again: tasks may wait in the store
 }

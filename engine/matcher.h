@@ -29,6 +29,9 @@ class Matcher {
     persistence::TaskKind kind;
     std::set<std::string> queues;
     int capacity = 1;  // threads plus a bounded buffer of leased tasks
+    int threads = 1;
+    int min_capacity = 1, max_capacity = 1;
+    double avg_run_ms = -1;  // how long a task has held a thread lately; < 0: not known
 
     std::mutex mu;
     std::condition_variable workers_cv;
@@ -42,9 +45,14 @@ class Matcher {
     }
   };
 
-  // `capacity`: how many tasks the pool may hold leased at once (running or waiting
-  // in memory). Keep the wait short against the lease: threads plus a small buffer.
-  Pool* AddPool(persistence::TaskKind kind, std::set<std::string> queues, int capacity);
+  // How many tasks a pool may hold leased at once (running or waiting in memory) is
+  // between `min_capacity` and `max_capacity`: within those, as many as `threads` can
+  // start within kBufferWaitMs at the pace its tasks have run lately. A buffered
+  // task's timeouts run from its lease, so slow tasks get a small buffer, and quick
+  // ones a large one (fewer tasks left in the store for a poll).
+  static constexpr double kBufferWaitMs = 50;
+  Pool* AddPool(persistence::TaskKind kind, std::set<std::string> queues, int threads,
+                int min_capacity, int max_capacity);
 
   // Transition side.
   bool TryReserve(persistence::TaskKind kind, const std::string& queue);
@@ -55,7 +63,7 @@ class Matcher {
 
   // Worker side: blocks up to max_wait_ms for a task; nullopt on timeout or shutdown.
   std::optional<persistence::TaskRow> Take(Pool* pool, int max_wait_ms);
-  void Done(Pool* pool);  // the task taken is finished
+  void Done(Pool* pool, double run_ms);  // the task taken is finished, after run_ms
   // Poller side: waits for a poke or max_wait_ms while the pool has free threads,
   // then reserves them all and returns how many (0 on shutdown or timeout without room).
   int WaitAndReserve(Pool* pool, int max_wait_ms, int max_reserve);

@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <future>
-
 #include "common/metrics.h"
 #include "engine/errors.h"
 #include "engine/history_events.h"
@@ -74,8 +72,9 @@ Workers::~Workers() { Stop(); }
 
 void Workers::Start() {
   if (!options_.workflow_queues.empty()) {
+    int cap = options_.workflow_threads + options_.workflow_buffer;
     auto* pool = matcher_->AddPool(TaskKind::kWorkflow, options_.workflow_queues,
-                                   options_.workflow_threads + options_.workflow_buffer);
+                                   options_.workflow_threads, cap, cap);
     for (int i = 0; i < options_.workflow_threads; ++i) {
       threads_.emplace_back([this, pool] { TaskLoop(pool, &Workers::ProcessWorkflowTask); });
     }
@@ -83,8 +82,9 @@ void Workers::Start() {
   }
   if (!options_.activity_queues.empty()) {
     auto* pool =
-        matcher_->AddPool(TaskKind::kActivity, options_.activity_queues,
-                          options_.activity_threads * (1 + options_.activity_buffer_per_thread));
+        matcher_->AddPool(TaskKind::kActivity, options_.activity_queues, options_.activity_threads,
+                          options_.activity_threads * (1 + options_.activity_buffer_per_thread),
+                          options_.activity_threads + options_.activity_buffer_max);
     for (int i = 0; i < options_.activity_threads; ++i) {
       threads_.emplace_back([this, pool] { TaskLoop(pool, &Workers::ProcessActivityTask); });
     }
@@ -102,7 +102,6 @@ void Workers::Stop() {
 }
 
 void Workers::PollLoop(Matcher::Pool* pool) {
-  persistence::Store* store = history_->store();
   while (!stopping_) {
     int n = matcher_->WaitAndReserve(pool, options_.poll_interval_ms, options_.poll_batch);
     if (n <= 0) continue;
@@ -110,13 +109,7 @@ void Workers::PollLoop(Matcher::Pool* pool) {
     bool full = false;
     for (const auto& q : pool->queues) {
       if (left <= 0) break;
-      auto ready = store->HasReadyTasks(q, pool->kind);
-      if (!ready.ok() || !*ready) continue;
-      std::promise<Result<std::vector<TaskRow>>> p;
-      auto f = p.get_future();
-      history_->LeaseTasks(q, pool->kind, left,
-                           [&p](Result<std::vector<TaskRow>> r) { p.set_value(std::move(r)); });
-      auto rows = f.get();
+      auto rows = history_->LeaseTasks(q, pool->kind, left);
       if (!rows.ok()) {
         spdlog::warn("poll {}: {}", q, rows.status().ToString());
         continue;
@@ -134,8 +127,11 @@ void Workers::TaskLoop(Matcher::Pool* pool, void (Workers::*process)(const persi
   while (!stopping_) {
     auto task = matcher_->Take(pool, 500);
     if (!task) continue;
+    auto t0 = std::chrono::steady_clock::now();
     (this->*process)(*task);
-    matcher_->Done(pool);
+    matcher_->Done(
+        pool,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
 }
 

@@ -56,9 +56,12 @@ struct WorkerOptions {
   int poll_interval_ms = 200;
   int poll_batch = 64;
   // Leased tasks a pool may hold beyond its threads. Workflow tasks take
-  // microseconds, so their buffer is large; activities may be slow, so theirs is small.
+  // microseconds, so their buffer is large. Activities may be slow: theirs is
+  // activity_buffer_per_thread per thread, and grows up to activity_buffer_max while
+  // they run quickly (Matcher::kBufferWaitMs).
   int workflow_buffer = 256;
   int activity_buffer_per_thread = 1;
+  int activity_buffer_max = 256;
 };
 
 class Workers {

@@ -35,6 +35,18 @@ Millis ComputeTaskDeadline(const TaskRow& row) {
   return d;
 }
 
+Result<std::vector<TaskRow>> Store::PollTasks(std::string_view queue, TaskKind kind,
+                                              std::string_view owner, int limit) {
+  KEEL_ASSIGN_OR_RETURN(bool any, HasReadyTasks(queue, kind));
+  std::vector<TaskRow> out;
+  if (!any) return out;
+  KEEL_RETURN_IF_ERROR(Transact([&](Txn& txn) -> Status {
+    KEEL_ASSIGN_OR_RETURN(out, txn.LeaseTasks(queue, kind, owner, 0, limit));
+    return Status::Ok();
+  }));
+  return out;
+}
+
 Status Store::Transact(TxnFn fn) {
   std::promise<Status> p;
   auto f = p.get_future();

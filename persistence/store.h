@@ -191,6 +191,12 @@ class Store {
   void Submit(TxnFn fn, DoneFn done) { Submit(std::move(fn), std::move(done), ReadHint{}); }
   // Submit and wait.
   Status Transact(TxnFn fn);
+  // A worker's poll: leases up to `limit` ready tasks of `queue` and `kind` to `owner`,
+  // oldest first, as a step of its own (not in a batch with other transitions), with
+  // the same lease fields as Txn::LeaseTasks. The default looks first (HasReadyTasks)
+  // and then runs Txn::LeaseTasks in a transaction.
+  virtual Result<std::vector<TaskRow>> PollTasks(std::string_view queue, TaskKind kind,
+                                                 std::string_view owner, int limit);
 
   // Snapshot reads; never block writers for long.
   virtual Result<std::optional<ExecutionRow>> ReadExecution(std::string_view run_id) = 0;

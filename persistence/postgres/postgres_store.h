@@ -3,12 +3,14 @@
 // machines. Same contract as the SQLite store (tests/persistence/store_conformance_test.cc).
 //
 // - Writers: a few connections, each taking a batch of queued TxnFns into one
-//   transaction (group commit without savepoints). A TxnFn that fails before writing
-//   leaves the batch alone; one that fails after writing, or any SQL error, rolls the
-//   batch back: that TxnFn gets its error and the others run again in a new batch.
+//   transaction (group commit without savepoints). A second batch starts beside a
+//   running one only when enough is queued (kParallelBatch), so batches grow with load. A TxnFn
+//   that fails before writing leaves the batch alone; one that fails after writing, or any SQL
+//   error, rolls the batch back: that TxnFn gets its error and the others run again in a new batch.
 // - A commit whose outcome is unknown (the connection broke during COMMIT) is reported
 //   as transient ("commit_in_doubt"); every engine transition is safe to run again.
-// - Task leases use SELECT ... FOR UPDATE SKIP LOCKED; optimistic versions fence
+// - Task leases use FOR UPDATE SKIP LOCKED; a worker's poll (PollTasks) is one UPDATE
+//   in autocommit on a reader connection, beside the batches; optimistic versions fence
 //   concurrent writers of one run; a timer row is deleted by whoever fires it first.
 // - LISTEN/NOTIFY on channel "keel_<schema>" tells other processes about ready tasks
 //   and closed runs within milliseconds (StoreListeners).
@@ -26,7 +28,9 @@ namespace keel::persistence {
 struct PostgresOptions {
   std::string url;  // libpq URI, without Keel's own parameters
   std::string schema = "keel_engine";
-  int writers = 4;  // connections that run transactions
+  // Connections that run transactions. A fleet of many processes against one small
+  // server does better with 1 each (fewer, larger commits); see docs/benchmarks.md.
+  int writers = 2;
   int readers = 4;  // connections for snapshot reads
   int max_batch = 256;
   bool migrate = true;
@@ -36,7 +40,7 @@ struct PostgresOptions {
 };
 
 // Splits Keel's own query parameters off a postgresql:// URL: schema=NAME (default
-// keel_engine) and writers=N (writer connections, default 4).
+// keel_engine) and writers=N (writer connections, default 2).
 Result<PostgresOptions> ParsePostgresUrl(const std::string& url);
 // The backend's edge: a libpqxx exception as a typed Status (db_unreachable,
 // db_auth_failed, commit_in_doubt, db_conflict, constraint, disk_full, ...).

@@ -61,10 +61,7 @@ class EngineConformanceTest : public ::testing::TestWithParam<testutil::Backend>
     return run_id_;
   }
   std::vector<TaskRow> Lease(HistoryService& h, const std::string& queue, TaskKind kind) {
-    std::promise<Result<std::vector<TaskRow>>> p;
-    h.LeaseTasks(queue, kind, 10,
-                 [&](Result<std::vector<TaskRow>> r) { p.set_value(std::move(r)); });
-    auto r = p.get_future().get();
+    auto r = h.LeaseTasks(queue, kind, 10);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : std::vector<TaskRow>();
   }

@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <future>
 #include <pqxx/except>
+#include <set>
 #include <thread>
 
 #include "persistence/open_store.h"
@@ -370,6 +372,104 @@ TEST_P(StoreTest, LeasesAreExclusiveAndExpireIntoDeadlines) {
   ASSERT_EQ(due.size(), 1u);
   EXPECT_EQ(due[0].id, id);
   EXPECT_EQ(store_->NextWakeTime().value(), std::optional<Millis>(clock_.Now() + 5000));
+}
+
+// A poll (PollTasks) is a step of its own; it must lease exactly as Txn::LeaseTasks
+// does: the deadline is ComputeTaskDeadline of the leased task, the earlier of the
+// lease's end and the close deadline.
+TEST_P(StoreTest, APollLeasesReadyTasksOnceOldestFirst) {
+  EXPECT_TRUE(store_->PollTasks("q", TaskKind::kActivity, "A", 10).value().empty());
+  TaskRow late = NewTask(TaskKind::kActivity, "late", 5000);
+  TaskRow early = NewTask(TaskKind::kActivity, "early", 5000);
+  early.visible_at -= 10;
+  early.close_deadline = clock_.Now() + 2000;  // before the lease would end
+  TaskRow other = NewTask(TaskKind::kWorkflow, "", 5000);
+  TaskRow txn_leased = NewTask(TaskKind::kActivity, "txn", 5000);
+  txn_leased.queue = "q2";
+  txn_leased.close_deadline = clock_.Now() + 2000;
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& tx) {
+                    for (const TaskRow* t : {&late, &early, &other, &txn_leased}) {
+                      KEEL_RETURN_IF_ERROR(tx.InsertTask(*t).status());
+                    }
+                    return Status::Ok();
+                  })
+                  .ok());
+  clock_.Advance(7);
+  auto got = store_->PollTasks("q", TaskKind::kActivity, "A", 10).value();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].activity_id, "early");
+  EXPECT_EQ(got[1].activity_id, "late");
+  for (const TaskRow& t : got) {
+    EXPECT_EQ(t.lease_owner, "A");
+    EXPECT_EQ(t.lease_token, 1);
+    EXPECT_EQ(t.started_at, clock_.Now());
+    EXPECT_EQ(t.lease_expires, clock_.Now() + 5000);
+    EXPECT_EQ(t.deadline, ComputeTaskDeadline(t));
+  }
+  EXPECT_EQ(got[0].deadline, early.close_deadline);
+  EXPECT_EQ(got[1].deadline, clock_.Now() + 5000);
+  // What the poll returned is what the store holds.
+  auto held = store_->ListTasksOfRun("r").value();
+  for (const TaskRow& t : got) {
+    auto it =
+        std::find_if(held.begin(), held.end(), [&](const TaskRow& h) { return h.id == t.id; });
+    ASSERT_NE(it, held.end());
+    EXPECT_EQ(it->lease_owner, "A");
+    EXPECT_EQ(it->lease_token, t.lease_token);
+    EXPECT_EQ(it->deadline, t.deadline);
+  }
+  // Leased once: the next poll finds nothing of that kind; the workflow task waits.
+  EXPECT_TRUE(store_->PollTasks("q", TaskKind::kActivity, "B", 10).value().empty());
+  EXPECT_EQ(store_->PollTasks("q", TaskKind::kWorkflow, "B", 10).value().size(), 1u);
+  // The same lease inside a transaction sets the same fields.
+  std::vector<TaskRow> in_txn;
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& tx) {
+                    KEEL_ASSIGN_OR_RETURN(in_txn,
+                                          tx.LeaseTasks("q2", TaskKind::kActivity, "C", 0, 10));
+                    return Status::Ok();
+                  })
+                  .ok());
+  ASSERT_EQ(in_txn.size(), 1u);
+  EXPECT_EQ(in_txn[0].lease_expires, clock_.Now() + 5000);
+  EXPECT_EQ(in_txn[0].deadline, txn_leased.close_deadline);
+  EXPECT_EQ(in_txn[0].deadline, ComputeTaskDeadline(in_txn[0]));
+}
+
+// Pollers of many processes race for the same tasks: each task goes to one of them.
+TEST_P(StoreTest, RacingPollsLeaseEachTaskOnce) {
+  constexpr int kTasks = 60;
+  ASSERT_TRUE(
+      store_
+          ->Transact([&](Txn& tx) {
+            for (int i = 0; i < kTasks; ++i) {
+              KEEL_RETURN_IF_ERROR(
+                  tx.InsertTask(NewTask(TaskKind::kActivity, std::to_string(i), 5000)).status());
+            }
+            return Status::Ok();
+          })
+          .ok());
+  std::vector<std::vector<TaskRow>> got(4);
+  std::vector<std::thread> pollers;
+  for (int p = 0; p < 4; ++p) {
+    pollers.emplace_back([&, p] {
+      for (;;) {
+        auto r = store_->PollTasks("q", TaskKind::kActivity, "P" + std::to_string(p), 7);
+        if (!r.ok() || r->empty()) return;
+        got[p].insert(got[p].end(), r->begin(), r->end());
+      }
+    });
+  }
+  for (auto& t : pollers) t.join();
+  std::set<int64_t> ids;
+  size_t total = 0;
+  for (const auto& g : got) {
+    total += g.size();
+    for (const auto& t : g) ids.insert(t.id);
+  }
+  EXPECT_EQ(total, static_cast<size_t>(kTasks));
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kTasks));
 }
 
 TEST_P(StoreTest, DelayedTasksAreNotHandedOutEarly) {
