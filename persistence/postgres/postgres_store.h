@@ -28,9 +28,10 @@ namespace keel::persistence {
 struct PostgresOptions {
   std::string url;  // libpq URI, without Keel's own parameters
   std::string schema = "keel_engine";
-  // Connections that run transactions. A fleet of many processes against one small
-  // server does better with 1 each (fewer, larger commits); see docs/benchmarks.md.
-  int writers = 2;
+  // Connections that run transactions. One per process makes the fewest, largest
+  // commits, which is what a fleet of processes sharing one server needs; a lone
+  // process may gain a little from 2 (docs/benchmarks.md).
+  int writers = 1;
   int readers = 4;  // connections for snapshot reads
   int max_batch = 256;
   bool migrate = true;
@@ -40,7 +41,7 @@ struct PostgresOptions {
 };
 
 // Splits Keel's own query parameters off a postgresql:// URL: schema=NAME (default
-// keel_engine) and writers=N (writer connections, default 2).
+// keel_engine) and writers=N (writer connections, default 1).
 Result<PostgresOptions> ParsePostgresUrl(const std::string& url);
 // The backend's edge: a libpqxx exception as a typed Status (db_unreachable,
 // db_auth_failed, commit_in_doubt, db_conflict, constraint, disk_full, ...).
