@@ -1264,11 +1264,9 @@ Status HistoryService::HeartbeatActivity(const TaskRow& task, const json::value&
 Result<std::vector<TaskRow>> HistoryService::LeaseTasks(const std::string& queue, TaskKind kind,
                                                         int limit) {
   KEEL_ASSIGN_OR_RETURN(auto rows, store_->PollTasks(queue, kind, options_.identity, limit));
-  Millis wake = 0;
-  for (const auto& t : rows) {
-    if (t.deadline > 0 && (wake == 0 || t.deadline < wake)) wake = t.deadline;
-  }
-  if (wake && wake_hook_) wake_hook_(wake);
+  Effects fx;  // only the wake-up: the poll committed on its own, and is ours to deliver
+  for (const auto& t : rows) fx.Wake(t.deadline);
+  if (fx.wake && wake_hook_) wake_hook_(fx.wake);
   return rows;
 }
 
