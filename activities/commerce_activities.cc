@@ -87,7 +87,14 @@ std::string Key(const std::string& order_id, const char* what) {
 json::value Reserve(const CommerceDeps* d, const json::value& in) {
   const auto& o = Obj(in);
   commerce::HoldRequest h{Str(o, "hold_id"), Str(o, "sku"), Int(o, "quantity")};
-  Status s = d->shop->inventory().Reserve({h}, Str(o, "order_id"), Int(o, "ttl_ms"));
+  commerce::BuyerLimits buyer;
+  if (const json::value* lim = o.if_contains("buyer_limits"); lim && lim->is_object()) {
+    buyer.buyer_id = Str(o, "buyer_id");
+    buyer.max_units = Int(lim->as_object(), "max_held_units");
+    buyer.max_orders = Int(lim->as_object(), "max_pending_orders");
+  }
+  Status s = d->shop->inventory().Reserve({h}, Str(o, "order_id"), Int(o, "ttl_ms"), buyer);
+  if (s.reason() == "buyer_limit") throw ApplicationError("BuyerLimit", s.message(), true);
   if (!s.ok()) {
     Fail(s, "InsufficientStock",
          {"insufficient_stock", "hold_not_active", "not_found", "validation_failed"});
@@ -144,8 +151,21 @@ json::value Transition(const CommerceDeps* d, const json::value& in) {
   return json::object{{"status", Str(o, "to")}};
 }
 
+// Takes the order's lines out of the cart (lines added since stay). Sagas recorded
+// before orders carried their lines here empty the whole cart, as they did then.
 json::value ClearCart(const CommerceDeps* d, const json::value& in) {
-  Status s = d->shop->carts().Clear(Str(Obj(in), "cart_id"));
+  const auto& o = Obj(in);
+  Status s;
+  if (const json::value* lines = o.if_contains("lines"); lines && lines->is_array()) {
+    std::vector<commerce::Carts::OrderedLine> ordered;
+    for (const auto& l : lines->as_array()) {
+      const auto& lo = Obj(l);
+      ordered.push_back({Str(lo, "item_id"), Int(lo, "quantity")});
+    }
+    s = d->shop->carts().RemoveOrdered(Str(o, "cart_id"), Str(o, "order_id"), ordered);
+  } else {
+    s = d->shop->carts().Clear(Str(o, "cart_id"));
+  }
   if (!s.ok() && s.code() != StatusCode::kNotFound) Fail(s, "Transient", {});
   return json::object{{"cleared", true}};
 }
@@ -212,10 +232,12 @@ json::value GetIntent(const CommerceDeps* d, const json::value& in) {
   auto r = Call(d->payments_url, "GET", "/v1/payment_intents/" + intent, nullptr, "");
   json::value b = Body(r);
   if (r.status != 200) throw ApplicationError("PaymentRejected", r.body.substr(0, 300), true);
-  return json::object{{"intent_id", intent},
-                      {"status", b.at("status")},
-                      {"amount_received", b.at("amount_received")},
-                      {"amount_refunded", b.at("amount_refunded")}};
+  json::object out{{"intent_id", intent},
+                   {"status", b.at("status")},
+                   {"amount_received", b.at("amount_received")},
+                   {"amount_refunded", b.at("amount_refunded")}};
+  if (const json::value* cur = b.as_object().if_contains("currency")) out["currency"] = *cur;
+  return out;
 }
 
 // The compensation of a payment: a charge that went through is refunded in full, one

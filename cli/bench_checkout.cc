@@ -23,6 +23,8 @@ struct CheckoutBenchFlags {
   int concurrency = 16;
   int items = 50;
   std::string payment_method = "pm_card_visa";
+  std::string limits = "on";
+  bool access_log = false;
 };
 
 CheckoutBenchFlags& F() {
@@ -63,6 +65,17 @@ int RunCheckoutBench() {
   o.http_threads = std::max(16, f.concurrency + 4);
   o.sim_data = sims_dir->path();
   o.engine.activity_threads = 16;
+  o.server.access_log = f.access_log;
+  if (f.limits == "off") {
+    o.limits = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    o.max_held_units_per_buyer = o.max_pending_orders_per_buyer = 0;
+  } else {
+    // Every limiter and cap is consulted on every request, as in `keel serve`; the
+    // rates sit above this bench's own (its buyers share one address and each checks
+    // out back to back), so the figure is the cost of checking, not of throttling.
+    o.limits.address_reads = o.limits.address_writes = {1e6, 2e6};
+    o.limits.account_reads = o.limits.account_writes = {1e4, 2e4};
+  }
   auto stack = ShopStack::Start(o);
   if (!stack.ok()) return ReportError(stack.status());
   ShopStack& s = **stack;
@@ -175,6 +188,11 @@ void AddCheckoutBench(CLI::App* bench, CliState& state) {
       ->check(CLI::Range(1, 256));
   cmd->add_option("--items", F().items, "SKUs in the bench catalog")->check(CLI::Range(1, 10'000));
   cmd->add_option("--payment-method", F().payment_method, "gateway test method of every checkout");
+  cmd->add_option("--limits", F().limits,
+                  "on: every rate limiter and per-buyer cap engaged (rates above the bench's own); "
+                  "off: none")
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_flag("--access-log", F().access_log, "write the API's access log (stderr)");
   cmd->callback([&state] { state.action = RunCheckoutBench; });
 }
 

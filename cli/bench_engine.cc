@@ -126,7 +126,7 @@ int RunBenchEngine() {
     ++closed;
     cv.notify_all();
   };
-  engine.history().SetCloseHook([&](const persistence::ExecutionRow& row) {
+  engine.history().AddCloseHook([&](const persistence::ExecutionRow& row) {
     on_close(row.workflow_id, row.status == persistence::ExecutionStatus::kCompleted);
   });
   std::vector<pid_t> workers;

@@ -3,11 +3,14 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/secrets.h"
 #include "cli/shop_stack.h"
 #include "commerce/shop.h"
 #include "common/ids.h"
@@ -107,16 +110,67 @@ struct WorkerFlags {
   int http_threads = 16;
   int seed_demo = 300;
   std::string payments_http = "127.0.0.1:8081", carrier_http = "127.0.0.1:8082";
-  std::string webhook_secret;  // shared with external simulators
-  std::string sim_data;        // the embedded simulators' ledgers
+  SecretFlag webhook_secret;  // shared with external simulators
+  std::string sim_data;       // the embedded simulators' ledgers
   int64_t payment_window_ms = workflows::kDefaultPaymentWindowMs;
+  int64_t action_window_ms = 0;
   double carrier_speed = 1.0;
-  std::string admin_token;
+  SecretFlag admin_token, sim_control_token;
   bool no_demo_effects = false;
+  // serve only: connections, rate limits, long-polls, per-buyer caps, retention.
+  http::ServerOptions server;
+  std::string trusted_proxies;
+  bool no_access_log = false;
+  double address_read_rate = 1000, address_write_rate = 200;
+  double account_read_rate = 100, account_write_rate = 20;
+  double auth_address_rate = 5;
+  int max_waiters = 4096, max_waiters_per_user = 64, max_wait_s = 60;
+  int64_t max_held_units_per_buyer = 100, max_pending_orders_per_buyer = 5;
+  double guest_cart_ttl_days = 30;
 };
+
+// A token bucket whose burst is twice its rate (0: unlimited).
+http::RateLimit PerSecond(double rate) { return {rate, 2 * rate}; }
+
+// The engine API's token for `keel serve` when none is given: kept in a file (0600)
+// so it survives restarts and is never printed or logged: `admin-token` in the sqlite
+// data dir, or ./keel-admin-token beside a PostgreSQL shop. Returns the file.
+Result<std::string> DefaultAdminToken(const std::string& db, std::string* token) {
+  const std::string dir = db.rfind("sqlite:", 0) == 0 ? db.substr(7) : ".";
+  std::filesystem::create_directories(dir);
+  const std::string path =
+      (std::filesystem::path(dir) / (dir == "." ? "keel-admin-token" : "admin-token")).string();
+  {
+    std::ifstream in(path);
+    std::string line;
+    if (in && std::getline(in, line) && line.size() >= 32) {
+      *token = line;
+      return path;
+    }
+  }
+  *token = NewSecretHex(32);
+  std::ofstream out(path, std::ios::trunc);
+  out << *token << "\n";
+  out.close();
+  if (!out) return Status::Unavailable("cannot write " + path, "io_error");
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  return path;
+}
 
 int RunWorker(const WorkerFlags& f, bool serve) {
   BlockStopSignals();
+  auto webhook_secret = ResolveSecret(f.webhook_secret, "webhook-secret");
+  auto admin_token = ResolveSecret(f.admin_token, "admin-token");
+  auto control_token = ResolveSecret(f.sim_control_token, "sim-control-token");
+  auto proxies = http::TrustedProxies::Parse(f.trusted_proxies);
+  for (const Status* st : {&webhook_secret.status(), &admin_token.status(), &control_token.status(),
+                           &proxies.status()}) {
+    if (!st->ok()) {
+      std::cerr << "error: " << st->message() << "\n";
+      return kExitUsage;
+    }
+  }
   ShopStackOptions o;
   o.db = f.db;
   o.connect_retry_ms = f.connect_retry_ms;
@@ -128,13 +182,35 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   o.seed_demo = f.seed_demo;
   o.payments_http = f.payments_http;
   o.carrier_http = f.carrier_http;
-  o.webhook_secret = f.webhook_secret;
+  o.webhook_secret = *webhook_secret;
   o.sim_data = f.sim_data;
   o.payment_window_ms = f.payment_window_ms;
+  o.action_window_ms = f.action_window_ms;
   o.carrier_speed = f.carrier_speed;
-  o.admin_token = f.admin_token;
+  o.admin_token = *admin_token;
+  o.sim_control_token = *control_token;
   o.demo_effects = !f.no_demo_effects;
-  if (serve && o.admin_token.empty()) o.admin_token = NewRandomUuid();  // printed below
+  o.server = f.server;
+  o.server.trusted_proxies = *proxies;
+  o.server.access_log = !f.no_access_log;
+  o.limits.address_reads = PerSecond(f.address_read_rate);
+  o.limits.address_writes = PerSecond(f.address_write_rate);
+  o.limits.account_reads = PerSecond(f.account_read_rate);
+  o.limits.account_writes = PerSecond(f.account_write_rate);
+  o.auth_per_address = {f.auth_address_rate, 4 * f.auth_address_rate};
+  o.waits.max_total = f.max_waiters;
+  o.waits.max_per_owner = f.max_waiters_per_user;
+  o.max_wait_s = f.max_wait_s;
+  o.max_held_units_per_buyer = f.max_held_units_per_buyer;
+  o.max_pending_orders_per_buyer = f.max_pending_orders_per_buyer;
+  o.guest_cart_idle_ms = static_cast<Millis>(f.guest_cart_ttl_days * 24 * 3600 * 1000);
+  const bool chose_token = !o.admin_token.empty();
+  std::string token_at;  // the file a default admin token is kept in
+  if (serve && !chose_token) {
+    auto at = DefaultAdminToken(f.db, &o.admin_token);
+    if (!at.ok()) return ReportError(at.status());
+    token_at = *at;
+  }
   EngineOptions& e = o.engine;
   std::set<std::string> queues = SplitQueues(f.queues);
   bool only_workflows = f.workflows && queues.empty();
@@ -181,8 +257,8 @@ int RunWorker(const WorkerFlags& f, bool serve) {
               << "  curl -s $B/orders -H \"Authorization: Bearer $T\"\n"
               << "Engine API (/v1, keel workflow --address " << s.api_url()
               << "): Authorization: Bearer "
-              << (f.admin_token.empty() ? o.admin_token + "   (pass --admin-token to choose it)"
-                                        : std::string("<your --admin-token>"))
+              << (chose_token ? std::string("<your --admin-token>")
+                              : "<the token in " + token_at + ">")
               << "\n"
               << "Ctrl-C stops it.\n"
               << std::flush;
@@ -221,6 +297,79 @@ void AddWorkerFlags(CLI::App* cmd, WorkerFlags& f) {
                 "DemoSaga's activities are no-ops and record no effects (as in keel bench engine)");
 }
 
+// `keel serve`'s limits (docs/security.md lists each with its default).
+void AddServeLimitFlags(CLI::App* serve, WorkerFlags& f) {
+  auto ms = CLI::Range(int64_t{100}, int64_t{3'600'000});
+  serve
+      ->add_option("--idle-timeout-ms", f.server.idle_timeout_ms,
+                   "close a keep-alive connection idle this long")
+      ->check(ms);
+  serve
+      ->add_option("--header-timeout-ms", f.server.header_timeout_ms,
+                   "a request's header must arrive within this")
+      ->check(ms);
+  serve
+      ->add_option("--body-timeout-ms", f.server.body_timeout_ms,
+                   "a request's body must arrive within this")
+      ->check(ms);
+  serve->add_option("--max-body-bytes", f.server.max_body_bytes, "larger request bodies get 413")
+      ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
+  serve->add_option("--max-connections", f.server.max_connections, "open connections in all")
+      ->check(CLI::Range(1, 1'000'000));
+  serve
+      ->add_option("--max-connections-per-address", f.server.max_connections_per_address,
+                   "open connections per client address")
+      ->check(CLI::Range(1, 1'000'000));
+  serve->add_option("--trusted-proxies", f.trusted_proxies,
+                    "addresses or CIDR blocks whose X-Forwarded-For is believed (comma separated)");
+  serve->add_flag("--no-access-log", f.no_access_log, "no access log line per request");
+  auto rate = CLI::Range(0.0, 1e9);
+  serve
+      ->add_option("--address-read-rate", f.address_read_rate,
+                   "reads per second per client address (burst twice that; 0: unlimited)")
+      ->check(rate);
+  serve
+      ->add_option("--address-write-rate", f.address_write_rate,
+                   "writes per second per client address (burst twice that; 0: unlimited)")
+      ->check(rate);
+  serve
+      ->add_option("--account-read-rate", f.account_read_rate,
+                   "reads per second per account (burst twice that; 0: unlimited)")
+      ->check(rate);
+  serve
+      ->add_option("--account-write-rate", f.account_write_rate,
+                   "writes per second per account (burst twice that; 0: unlimited)")
+      ->check(rate);
+  serve
+      ->add_option("--auth-address-rate", f.auth_address_rate,
+                   "sign-ups and sign-ins per second per client address (burst 4x; 0: unlimited)")
+      ->check(rate);
+  serve->add_option("--max-waiters", f.max_waiters, "?wait= requests parked at once, in all")
+      ->check(CLI::Range(1, 1'000'000));
+  serve
+      ->add_option("--max-waiters-per-user", f.max_waiters_per_user,
+                   "?wait= requests parked at once per account")
+      ->check(CLI::Range(1, 1'000'000));
+  serve->add_option("--max-wait-s", f.max_wait_s, "the longest ?wait= allowed")
+      ->check(CLI::Range(1, 600));
+  serve
+      ->add_option("--max-held-units-per-buyer", f.max_held_units_per_buyer,
+                   "units one buyer may hold in unpaid orders (0: no cap)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));
+  serve
+      ->add_option("--max-pending-orders-per-buyer", f.max_pending_orders_per_buyer,
+                   "unpaid orders one buyer may have at once (0: no cap)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));
+  serve
+      ->add_option("--action-window-ms", f.action_window_ms,
+                   "how long an order may wait on 3-D Secure (0: the whole payment window)")
+      ->check(CLI::Range(int64_t{0}, int64_t{7} * 24 * 3600 * 1000));
+  serve
+      ->add_option("--guest-cart-ttl-days", f.guest_cart_ttl_days,
+                   "delete guest carts untouched this long")
+      ->check(CLI::Range(0.001, 3650.0));
+}
+
 }  // namespace
 
 void AddWorkerCommands(CLI::App& app, CliState& state) {
@@ -244,8 +393,8 @@ void AddWorkerCommands(CLI::App& app, CliState& state) {
                     "HOST:PORT of the embedded payment gateway simulator");
   serve->add_option("--carrier-http", serve_flags.carrier_http,
                     "HOST:PORT of the embedded carrier simulator");
-  serve->add_option("--webhook-secret", serve_flags.webhook_secret,
-                    "the simulators' webhook signing secret (required with external ones)");
+  AddSecretOption(serve, "webhook-secret", serve_flags.webhook_secret,
+                  "the simulators' webhook signing secret (required with external ones)");
   serve->add_option("--sim-data", serve_flags.sim_data,
                     "directory of the embedded simulators' ledgers (default: the sqlite dir)");
   serve
@@ -256,10 +405,12 @@ void AddWorkerCommands(CLI::App& app, CliState& state) {
       ->add_option("--carrier-speed", serve_flags.carrier_speed,
                    "the embedded carrier runs this many times faster than real carriers")
       ->check(CLI::Range(0.001, 1e6));
-  serve
-      ->add_option("--admin-token", serve_flags.admin_token,
-                   "bearer token of the engine API (/v1); default: a random one, printed")
-      ->envname("KEEL_ADMIN_TOKEN");
+  AddSecretOption(serve, "admin-token", serve_flags.admin_token,
+                  "bearer token of the engine API (/v1); default: a random one kept in the "
+                  "sqlite data dir (admin-token), or printed once on PostgreSQL");
+  AddSecretOption(serve, "sim-control-token", serve_flags.sim_control_token,
+                  "bearer token of the embedded simulators' /v1/sim/* routes (default: off)");
+  AddServeLimitFlags(serve, serve_flags);
   serve->add_flag("--no-workers", serve_flags.no_workers,
                   "run no workflow or activity threads (workers run as `keel worker`)");
   serve->callback([&state] { state.action = [] { return RunWorker(serve_flags, true); }; });
@@ -298,6 +449,10 @@ void AddEnvNames(CLI::App* app) {
 }  // namespace
 
 int RunCli(int argc, char** argv) {
+  // Files and directories Keel makes are its own: data dirs 0700, files 0600 (the
+  // token-signing key, password hashes, ledgers and secrets live in them).
+  umask(077);
+  http::RaiseOpenFileLimit();
   // Logs go to stderr: stdout carries command output (tables, JSON) for scripts.
   spdlog::set_default_logger(spdlog::stderr_color_mt("keel"));
   CLI::App app{"keel: durable workflows for commerce"};

@@ -8,12 +8,11 @@
 namespace keel::cli {
 
 Result<std::unique_ptr<http::HttpServer>> ServeRouter(const std::string& host_port,
-                                                      http::Router* router, int threads) {
+                                                      http::Router* router,
+                                                      http::ServerOptions ho) {
   KEEL_ASSIGN_OR_RETURN(auto hp, http::ParseHostPort(host_port));
-  http::ServerOptions ho;
   ho.host = hp.first;
   ho.port = hp.second;
-  ho.threads = threads;
   auto server = std::make_unique<http::HttpServer>(
       ho, [router](const http::Request& req, const http::RequestInfo& info) {
         return router->Handle(req, info);
@@ -37,10 +36,14 @@ Status ShopStack::StartSims(const ShopStackOptions& o) {
                           persistence::OpenSqlDatabase("sqlite:" + dir, "payments_sim", {}));
     sims::PaymentsSimOptions po;
     po.webhook_secret = o.webhook_secret;
+    po.control_token = o.sim_control_token;
     po.faults = o.payment_faults;
     KEEL_ASSIGN_OR_RETURN(payments_, sims::PaymentsSim::Open(std::move(ledger), clock, po));
     payments_->AddRoutes(payments_router_);
-    KEEL_ASSIGN_OR_RETURN(payments_server_, ServeRouter(o.payments_http, &payments_router_, 4));
+    http::ServerOptions so;
+    so.threads = 4;
+    so.access_log = false;  // the shop's own calls; the shop logs its side
+    KEEL_ASSIGN_OR_RETURN(payments_server_, ServeRouter(o.payments_http, &payments_router_, so));
     payments_->Start();
     deps_.payments_url = UrlOf(o.payments_http, *payments_server_);
   }
@@ -49,17 +52,37 @@ Status ShopStack::StartSims(const ShopStackOptions& o) {
                           persistence::OpenSqlDatabase("sqlite:" + dir, "carrier_sim", {}));
     sims::CarrierSimOptions co;
     co.webhook_secret = o.webhook_secret;
+    co.control_token = o.sim_control_token;
     co.faults.speed = o.carrier_speed;
     KEEL_ASSIGN_OR_RETURN(carrier_, sims::CarrierSim::Open(std::move(ledger), clock, co));
     carrier_->AddRoutes(carrier_router_);
-    KEEL_ASSIGN_OR_RETURN(carrier_server_, ServeRouter(o.carrier_http, &carrier_router_, 2));
+    http::ServerOptions so;
+    so.threads = 2;
+    so.access_log = false;
+    KEEL_ASSIGN_OR_RETURN(carrier_server_, ServeRouter(o.carrier_http, &carrier_router_, so));
     carrier_->Start();
     deps_.carrier_url = UrlOf(o.carrier_http, *carrier_server_);
   }
   return Status::Ok();
 }
 
+void ShopStack::PruneLoop(Millis every_ms, Millis guest_cart_idle_ms) {
+  std::unique_lock<std::mutex> l(prune_mu_);
+  // The first pass a minute after start: a restart loop does not prune on every start.
+  auto next = std::chrono::steady_clock::now() +
+              std::chrono::milliseconds(std::min<Millis>(every_ms, 60'000));
+  while (!prune_cv_.wait_until(l, next, [this] { return stopping_; })) {
+    l.unlock();
+    if (Status s = storefront_->Prune(guest_cart_idle_ms); !s.ok()) {
+      spdlog::warn("retention: {}", s.ToString());
+    }
+    l.lock();
+    next = std::chrono::steady_clock::now() + std::chrono::milliseconds(every_ms);
+  }
+}
+
 Status ShopStack::StartApi(const ShopStackOptions& o) {
+  commerce::Shop* shop = shop_.get();
   if (const char* pw = std::getenv("KEEL_ADMIN_PASSWORD"); pw && *pw) {
     KEEL_RETURN_IF_ERROR(shop_->users().EnsureAdmin("admin@keel.local", pw));
   }
@@ -67,21 +90,37 @@ Status ShopStack::StartApi(const ShopStackOptions& o) {
     KEEL_ASSIGN_OR_RETURN(int64_t seeded, commerce::SeedDemoCatalog(*shop_, o.seed_demo));
     if (seeded > 0) spdlog::info("seeded a demo catalog of {} items", seeded);
   }
+  waiters_ = std::make_unique<http::Waiters>(o.waits);
   http::CheckoutConfig cc;
   cc.history = &engine_->history();
+  cc.waiters = waiters_.get();
+  cc.max_wait_s = o.max_wait_s;
   cc.payment_window_ms = o.payment_window_ms;
+  cc.action_window_ms = o.action_window_ms;
+  cc.max_held_units_per_buyer = o.max_held_units_per_buyer;
+  cc.max_pending_orders_per_buyer = o.max_pending_orders_per_buyer;
   cc.payments_webhook_secret = payments_ ? payments_->webhook_secret() : o.webhook_secret;
   cc.carrier_webhook_secret = carrier_ ? carrier_->webhook_secret() : o.webhook_secret;
-  storefront_ = std::make_unique<http::StorefrontApi>(shop_.get(), http::StorefrontOptions{}, cc);
+  http::StorefrontOptions fo;
+  fo.auth_per_address = o.auth_per_address;
+  storefront_ = std::make_unique<http::StorefrontApi>(shop_.get(), fo, cc);
   storefront_->AddRoutes(router_);
   http::EngineApiOptions eo;
   eo.history = &engine_->history();
   eo.store = store_.get();
   eo.registry = &registry_;
   eo.admin_token = o.admin_token;
+  eo.max_wait_s = o.max_wait_s;
+  eo.waiters = waiters_.get();
   engine_api_ = std::make_unique<http::EngineApi>(eo);
   engine_api_->AddRoutes(router_);
-  commerce::Shop* shop = shop_.get();
+  limits_ = std::make_unique<http::RequestLimits>(
+      o.limits, SystemClock::Default(), [shop](std::string_view auth) -> std::string {
+        if (auth.rfind("Bearer ", 0) != 0) return "";
+        auto p = shop->users().Authenticate(auth.substr(7));
+        return p.ok() ? p->user_id : "";
+      });
+  router_.SetGate(limits_->AsGate());
   router_.Add(http::bhttp::verb::get, "/healthz", [](const http::ApiRequest&) {
     return http::JsonResponse(200, json::object{{"status", "ok"}});
   });
@@ -90,9 +129,13 @@ Status ShopStack::StartApi(const ShopStackOptions& o) {
     if (!n.ok()) return http::StatusResponse(n.status());
     return http::JsonResponse(200, json::object{{"status", "ready"}});
   });
-  KEEL_ASSIGN_OR_RETURN(server_, ServeRouter(o.http, &router_, o.http_threads));
+  http::ServerOptions so = o.server;
+  so.threads = o.http_threads;
+  KEEL_ASSIGN_OR_RETURN(server_, ServeRouter(o.http, &router_, so));
   api_url_ = UrlOf(o.http, *server_);
   shop_->StartBackground();
+  pruner_ = std::thread(
+      [this, every = o.prune_every_ms, idle = o.guest_cart_idle_ms] { PruneLoop(every, idle); });
   if (payments_) payments_->SetWebhookUrl(api_url_ + "/webhooks/payments");
   if (carrier_) carrier_->SetWebhookUrl(api_url_ + "/webhooks/carrier");
   return Status::Ok();
@@ -131,6 +174,13 @@ Result<std::unique_ptr<ShopStack>> ShopStack::Start(const ShopStackOptions& o) {
 void ShopStack::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  {
+    std::lock_guard<std::mutex> l(prune_mu_);
+    stopping_ = true;
+  }
+  prune_cv_.notify_all();
+  if (pruner_.joinable()) pruner_.join();
+  if (waiters_) waiters_->Stop();  // parked ?wait= requests answer now
   if (server_) server_->Stop();
   if (shop_) shop_->StopBackground();
   if (engine_) engine_->Stop();

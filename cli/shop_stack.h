@@ -4,16 +4,21 @@
 // started in the order that lets each find the last. `keel serve`, `keel worker` and
 // `keel bench checkout` are this stack with different options.
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "activities/commerce_activities.h"
 #include "commerce/shop.h"
 #include "engine/engine.h"
 #include "http/engine_api.h"
+#include "http/request_limits.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "http/storefront_api.h"
+#include "http/waiters.h"
 #include "sims/carrier/carrier_sim.h"
 #include "sims/payments/payments_sim.h"
 
@@ -35,15 +40,29 @@ struct ShopStackOptions {
   bool demo_effects = true;
   std::string http = "127.0.0.1:8080";
   int http_threads = 16;
+  // The API's connection limits and deadlines (host, port and threads come from the
+  // fields above), its rate limits, and its long-poll caps.
+  http::ServerOptions server;
+  http::RequestLimitOptions limits;
+  http::RateLimit auth_per_address{5, 20};  // register and login
+  http::WaitersOptions waits;
+  int max_wait_s = 60;
   int seed_demo = 0;
   std::string payments_http = "127.0.0.1:8081", carrier_http = "127.0.0.1:8082";
   std::string webhook_secret;  // required with external simulators when serving
   std::string sim_data;        // the embedded simulators' ledgers ("": beside sqlite data)
   Millis payment_window_ms = 15 * 60 * 1000;
+  Millis action_window_ms = 0;  // 3-D Secure's own window; 0: the payment window
+  int64_t max_held_units_per_buyer = 100;
+  int64_t max_pending_orders_per_buyer = 5;
+  Millis guest_cart_idle_ms = 30LL * 24 * 3600 * 1000;
+  Millis prune_every_ms = 3600 * 1000;
   sims::PaymentFaults payment_faults;
   double carrier_speed = 1.0;
   // The engine API (/v1) bearer token; "" turns the engine API off.
   std::string admin_token;
+  // The embedded simulators' control routes (/v1/sim/*) token; "" turns them off.
+  std::string sim_control_token;
 };
 
 class ShopStack {
@@ -63,6 +82,8 @@ class ShopStack {
   ShopStack() = default;
   Status StartSims(const ShopStackOptions& o);
   Status StartApi(const ShopStackOptions& o);
+  // Retention on a schedule (idempotency keys, guest carts), until Stop().
+  void PruneLoop(Millis every_ms, Millis guest_cart_idle_ms);
 
   std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<commerce::Shop> shop_;
@@ -73,14 +94,21 @@ class ShopStack {
   std::unique_ptr<sims::CarrierSim> carrier_;
   http::Router payments_router_, carrier_router_, router_;
   std::unique_ptr<http::HttpServer> payments_server_, carrier_server_, server_;
+  std::unique_ptr<http::Waiters> waiters_;
+  std::unique_ptr<http::RequestLimits> limits_;
   std::unique_ptr<http::StorefrontApi> storefront_;
   std::unique_ptr<http::EngineApi> engine_api_;
   std::string api_url_;
+  std::mutex prune_mu_;
+  std::condition_variable prune_cv_;
+  bool stopping_ = false;
+  std::thread pruner_;
   bool stopped_ = false;
 };
 
-// Serves `router` on HOST:PORT with `threads` I/O threads.
+// Serves `router` on HOST:PORT with `options` (its host and port are replaced).
 Result<std::unique_ptr<http::HttpServer>> ServeRouter(const std::string& host_port,
-                                                      http::Router* router, int threads);
+                                                      http::Router* router,
+                                                      http::ServerOptions options);
 
 }  // namespace keel::cli

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/secrets.h"
 #include "http/server.h"
 #include "sims/carrier/carrier_sim.h"
 #include "sims/payments/payments_sim.h"
@@ -16,7 +17,8 @@ namespace {
 struct PaymentsFlags {
   std::string http = "127.0.0.1:8081";
   std::string data = "./keel-sim-payments";
-  std::string webhook_url, webhook_secret;
+  std::string webhook_url;
+  SecretFlag webhook_secret, control_token;
   double fail_rate = 0, decline_rate = 0, drop_response_rate = 0, duplicate_rate = 0;
   int latency_ms = 0, max_delay_ms = 0, three_ds_delay_ms = 1000;
 };
@@ -51,7 +53,8 @@ int ServeUntilSignal(const std::string& host_port, http::Router& router, const s
 struct CarrierFlags {
   std::string http = "127.0.0.1:8082";
   std::string data = "./keel-sim-carrier";
-  std::string webhook_url, webhook_secret;
+  std::string webhook_url;
+  SecretFlag webhook_secret, control_token;
   double speed = 1.0, exception_rate = 0, duplicate_rate = 0;
   int step_ms = 20'000, max_delay_ms = 0;
 };
@@ -61,7 +64,14 @@ int RunCarrier(const CarrierFlags& f) {
   if (!ledger.ok()) return ReportError(ledger.status());
   sims::CarrierSimOptions o;
   o.webhook_url = f.webhook_url;
-  o.webhook_secret = f.webhook_secret;
+  auto secret = ResolveSecret(f.webhook_secret, "webhook-secret");
+  auto control = ResolveSecret(f.control_token, "control-token");
+  if (!secret.ok() || !control.ok()) {
+    std::cerr << "error: " << (secret.ok() ? control : secret).status().message() << "\n";
+    return kExitUsage;
+  }
+  o.webhook_secret = *secret;
+  o.control_token = *control;
   o.faults.speed = f.speed;
   o.faults.step_ms = f.step_ms;
   o.faults.exception_rate = f.exception_rate;
@@ -84,7 +94,14 @@ int RunPayments(const PaymentsFlags& f) {
   if (!ledger.ok()) return ReportError(ledger.status());
   sims::PaymentsSimOptions o;
   o.webhook_url = f.webhook_url;
-  o.webhook_secret = f.webhook_secret;
+  auto secret = ResolveSecret(f.webhook_secret, "webhook-secret");
+  auto control = ResolveSecret(f.control_token, "control-token");
+  if (!secret.ok() || !control.ok()) {
+    std::cerr << "error: " << (secret.ok() ? control : secret).status().message() << "\n";
+    return kExitUsage;
+  }
+  o.webhook_secret = *secret;
+  o.control_token = *control;
   o.faults.fail_rate = f.fail_rate;
   o.faults.decline_rate = f.decline_rate;
   o.faults.drop_response_rate = f.drop_response_rate;
@@ -114,8 +131,10 @@ void AddSimCommands(CLI::App& app, CliState& state) {
   pay->add_option("--http", pf.http, "HOST:PORT to listen on");
   pay->add_option("--data", pf.data, "directory of its SQLite ledger");
   pay->add_option("--webhook-url", pf.webhook_url, "where to deliver signed webhooks");
-  pay->add_option("--webhook-secret", pf.webhook_secret,
+  AddSecretOption(pay, "webhook-secret", pf.webhook_secret,
                   "HMAC secret for webhook signatures (default: one kept in the ledger)");
+  AddSecretOption(pay, "control-token", pf.control_token,
+                  "bearer token of the /v1/sim/* control routes (default: they are off)");
   auto rate = CLI::Range(0.0, 1.0);
   pay->add_option("--fail-rate", pf.fail_rate, "share of POSTs answered 500")->check(rate);
   pay->add_option("--decline-rate", pf.decline_rate, "share of good cards declined")->check(rate);
@@ -139,8 +158,10 @@ void AddSimCommands(CLI::App& app, CliState& state) {
   car->add_option("--http", cf.http, "HOST:PORT to listen on");
   car->add_option("--data", cf.data, "directory of its SQLite ledger");
   car->add_option("--webhook-url", cf.webhook_url, "where to deliver signed webhooks");
-  car->add_option("--webhook-secret", cf.webhook_secret,
+  AddSecretOption(car, "webhook-secret", cf.webhook_secret,
                   "HMAC secret for webhook signatures (default: one kept in the ledger)");
+  AddSecretOption(car, "control-token", cf.control_token,
+                  "bearer token of the /v1/sim/* control routes (default: they are off)");
   car->add_option("--speed", cf.speed, "tracking runs this many times faster than real carriers")
       ->check(CLI::Range(0.001, 1e6));
   car->add_option("--step-ms", cf.step_ms, "time between tracking steps at speed 1")

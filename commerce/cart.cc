@@ -20,7 +20,15 @@ const std::vector<std::string> kMigrations = {
     "BIGINT NOT NULL, PRIMARY KEY(cart_id, item_id));"
     "CREATE TABLE wishlist(user_id TEXT NOT NULL, item_id TEXT NOT NULL, added_at BIGINT NOT "
     "NULL, PRIMARY KEY(user_id, item_id));",
+    // Orders whose lines were taken out of their cart (RemoveOrdered runs once each).
+    "CREATE TABLE cart_orders(order_id TEXT PRIMARY KEY, cart_id TEXT NOT NULL, at BIGINT NOT "
+    "NULL);"
+    "CREATE INDEX cart_orders_age ON cart_orders(at);"
+    "CREATE INDEX carts_guest_age ON carts(updated_at) WHERE user_id IS NULL;",
 };
+
+// A guest cart id: its only credential, so 128 bits from the CSPRNG.
+std::string NewGuestCartId() { return "cart_" + NewSecretHex(16); }
 
 Status NoCart(const std::string& id) { return Status::NotFound("no cart " + id, "cart_not_found"); }
 
@@ -33,7 +41,7 @@ Result<std::unique_ptr<Carts>> Carts::Open(std::unique_ptr<persistence::SqlDatab
 }
 
 Result<std::string> Carts::CreateGuestCart() {
-  std::string id = NewRandomUuid();
+  std::string id = NewGuestCartId();
   KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) {
     return t
         .Exec(
@@ -68,15 +76,17 @@ Status Carts::CheckGuestCart(const std::string& cart_id) {
   return r.empty() ? NoCart(cart_id) : Status::Ok();
 }
 
-Status Carts::SetLine(const std::string& cart_id, const std::string& item_id, int64_t quantity) {
+Result<LineChange> Carts::SetLine(const std::string& cart_id, const std::string& item_id,
+                                  int64_t quantity) {
   KEEL_RETURN_IF_ERROR(CheckRange("quantity", quantity, 0, kMaxCartLineQuantity));
   KEEL_RETURN_IF_ERROR(CheckText("itemId", item_id, 1, 64));
   if (quantity == 0) {
-    return db_->Transact([&](SqlTxn& t) {
+    KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) {
       return t
           .Exec("DELETE FROM cart_lines WHERE cart_id = $1 AND item_id = $2", {cart_id, item_id})
           .status();
-    });
+    }));
+    return LineChange{};
   }
   auto item = catalog_->Get(item_id);
   if (!item.ok()) {
@@ -94,7 +104,9 @@ Status Carts::SetLine(const std::string& cart_id, const std::string& item_id, in
         "only " + std::to_string(level.available) + " of item " + item_id + " in stock",
         "insufficient_stock");
   }
-  return db_->Transact([&](SqlTxn& t) -> Status {
+  LineChange change;
+  KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
+    change = LineChange{};
     KEEL_ASSIGN_OR_RETURN(SqlRows c, t.Query("SELECT 1 FROM carts WHERE cart_id = $1", {cart_id}));
     if (c.empty()) return NoCart(cart_id);
     KEEL_ASSIGN_OR_RETURN(
@@ -113,15 +125,25 @@ Status Carts::SetLine(const std::string& cart_id, const std::string& item_id, in
     if (lines >= static_cast<int64_t>(kMaxCartLines)) {
       return Status::FailedPrecondition("a cart holds at most 100 lines", "cart_full");
     }
+    KEEL_ASSIGN_OR_RETURN(SqlRows mine, t.Query("SELECT quantity, unit_price FROM cart_lines "
+                                                "WHERE cart_id = $1 AND item_id = $2",
+                                                {cart_id, item_id}));
+    // The snapshot stays while the quantity does not rise; more units take today's price.
+    int64_t price = item->price;
+    if (!mine.empty() && quantity <= mine[0].Int(0)) price = mine[0].Int(1);
+    if (!mine.empty() && price != mine[0].Int(1)) {
+      change = LineChange{true, mine[0].Int(1), price};
+    }
     KEEL_RETURN_IF_ERROR(
         t.Exec("INSERT INTO cart_lines(cart_id, item_id, quantity, unit_price, currency, "
                "added_at) VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT(cart_id, item_id) DO UPDATE SET "
-               "quantity = excluded.quantity",
-               {cart_id, item_id, quantity, item->price, item->currency, clock_->Now()})
+               "quantity = excluded.quantity, unit_price = excluded.unit_price",
+               {cart_id, item_id, quantity, price, item->currency, clock_->Now()})
             .status());
     return t.Exec("UPDATE carts SET updated_at = $2 WHERE cart_id = $1", {cart_id, clock_->Now()})
         .status();
-  });
+  }));
+  return change;
 }
 
 Result<CartView> Carts::Get(const std::string& cart_id) {
@@ -165,6 +187,44 @@ Status Carts::Clear(const std::string& cart_id) {
   return db_->Transact([&](SqlTxn& t) {
     return t.Exec("DELETE FROM cart_lines WHERE cart_id = $1", {cart_id}).status();
   });
+}
+
+Status Carts::RemoveOrdered(const std::string& cart_id, const std::string& order_id,
+                            const std::vector<OrderedLine>& lines) {
+  return db_->Transact([&](SqlTxn& t) -> Status {
+    KEEL_ASSIGN_OR_RETURN(int64_t first,
+                          t.Exec("INSERT INTO cart_orders(order_id, cart_id, at) VALUES($1,$2,$3) "
+                                 "ON CONFLICT(order_id) DO NOTHING",
+                                 {order_id, cart_id, clock_->Now()}));
+    if (first == 0) return Status::Ok();  // taken out before
+    for (const auto& l : lines) {
+      KEEL_RETURN_IF_ERROR(t.Exec("DELETE FROM cart_lines WHERE cart_id = $1 AND item_id = $2 "
+                                  "AND quantity <= $3",
+                                  {cart_id, l.item_id, l.quantity})
+                               .status());
+      KEEL_RETURN_IF_ERROR(t.Exec("UPDATE cart_lines SET quantity = quantity - $3 WHERE cart_id "
+                                  "= $1 AND item_id = $2 AND quantity > $3",
+                                  {cart_id, l.item_id, l.quantity})
+                               .status());
+    }
+    return Status::Ok();
+  });
+}
+
+Result<int64_t> Carts::PruneGuestCarts(Millis idle_ms) {
+  const Millis before = clock_->Now() - idle_ms;
+  int64_t pruned = 0;
+  KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
+    KEEL_RETURN_IF_ERROR(t.Exec("DELETE FROM cart_lines WHERE cart_id IN (SELECT cart_id FROM "
+                                "carts WHERE user_id IS NULL AND updated_at < $1)",
+                                {before})
+                             .status());
+    KEEL_ASSIGN_OR_RETURN(
+        pruned, t.Exec("DELETE FROM carts WHERE user_id IS NULL AND updated_at < $1", {before}));
+    // Records of taken-out orders only matter while a saga might retry.
+    return t.Exec("DELETE FROM cart_orders WHERE at < $1", {before}).status();
+  }));
+  return pruned;
 }
 
 Result<CartView> Carts::Merge(const std::string& guest_cart_id, const std::string& user_id) {

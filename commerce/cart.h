@@ -1,8 +1,10 @@
 #pragma once
 // Carts and wishlists ("carts" database). A cart line keeps the unit price of the
 // moment it was added; reading a cart compares it with the catalog's price now and
-// flags price_changed. Adding checks stock softly (nothing is reserved: checkout
-// reserves). A guest cart is addressed by its random id; on login it merges into
+// flags price_changed. Raising a line's quantity takes a fresh snapshot (the new
+// units are bought at today's price). Adding checks stock softly (nothing is
+// reserved: checkout reserves). A guest cart is addressed by its random id (128 bits
+// from the CSPRNG: the id is the guest's only credential); on login it merges into
 // the user's cart, quantities summed and capped by what is in stock.
 
 #include <memory>
@@ -22,6 +24,12 @@ struct CartLine {
   int64_t current_price = 0;  // the catalog's price now
   bool price_changed = false;
   bool available = true;  // item still listed and active
+};
+
+// What SetLine did to the line's price snapshot.
+struct LineChange {
+  bool repriced = false;  // the quantity rose and the price had changed since
+  int64_t previous_unit_price = 0, unit_price = 0;
 };
 
 struct CartView {
@@ -54,9 +62,21 @@ class Carts {
   Status CheckGuestCart(const std::string& cart_id);
   // quantity 0 removes the line. not_found / item_unavailable for an unknown or
   // inactive item, insufficient_stock, currency_mismatch, cart_full.
-  Status SetLine(const std::string& cart_id, const std::string& item_id, int64_t quantity);
+  Result<LineChange> SetLine(const std::string& cart_id, const std::string& item_id,
+                             int64_t quantity);
   Result<CartView> Get(const std::string& cart_id);
   Status Clear(const std::string& cart_id);
+  struct OrderedLine {
+    std::string item_id;
+    int64_t quantity = 0;
+  };
+  // Takes what order `order_id` bought out of the cart: each line loses the ordered
+  // quantity (and goes when none is left); lines added since the checkout stay.
+  // Once per order: a repeat (an activity retried after a crash) changes nothing.
+  Status RemoveOrdered(const std::string& cart_id, const std::string& order_id,
+                       const std::vector<OrderedLine>& lines);
+  // Deletes guest carts untouched for `idle_ms`; returns how many.
+  Result<int64_t> PruneGuestCarts(Millis idle_ms);
   // Moves the guest cart's lines into the user's cart and deletes the guest cart.
   Result<CartView> Merge(const std::string& guest_cart_id, const std::string& user_id);
 

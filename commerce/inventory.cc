@@ -22,12 +22,58 @@ const std::vector<std::string> kMigrations = {
     "CREATE INDEX holds_by_state ON holds(state, expires_at);"
     "CREATE TABLE restocks(restock_id TEXT PRIMARY KEY, sku TEXT NOT NULL, quantity BIGINT NOT "
     "NULL, at BIGINT NOT NULL);",
+    // Who holds what, for the per-buyer caps.
+    "ALTER TABLE holds ADD COLUMN buyer_id TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX holds_by_buyer ON holds(buyer_id, state, expires_at);",
 };
 
 // Units held by active, unexpired holds of stock row s at time $2 (SQL expression).
 constexpr const char* kHeld =
     "(SELECT COALESCE(SUM(h.quantity), 0) FROM holds h WHERE h.sku = s.sku AND h.state = "
     "'active' AND h.expires_at > CAST($2 AS BIGINT))";
+
+// Refuses a reservation that would take the buyer past a cap. Holds this order has
+// already (a retried or parallel line) count once. On PostgreSQL the buyer's
+// reservations take turns (an advisory lock); SQLite's writers always do.
+Status CheckBuyerLimits(SqlTxn& t, bool postgres, const std::vector<HoldRequest>& lines,
+                        const std::string& order_id, const BuyerLimits& buyer, Millis now) {
+  if (postgres) {
+    KEEL_RETURN_IF_ERROR(
+        t.Query("SELECT pg_advisory_xact_lock(hashtext('keel.buyer.' || $1))", {buyer.buyer_id})
+            .status());
+  }
+  KEEL_ASSIGN_OR_RETURN(
+      SqlRows r,
+      t.Query("SELECT COALESCE(SUM(CASE WHEN order_id <> $3 THEN quantity ELSE 0 END), 0), "
+              "COUNT(DISTINCT CASE WHEN order_id <> $3 THEN order_id END) FROM holds "
+              "WHERE buyer_id = $1 AND state = 'active' AND expires_at > $2",
+              {buyer.buyer_id, now, order_id}));
+  int64_t held = r.at(0).Int(0), orders = r.at(0).Int(1);
+  // This order's own holds, made or about to be.
+  KEEL_ASSIGN_OR_RETURN(SqlRows mine, t.Query("SELECT hold_id, quantity FROM holds WHERE "
+                                              "order_id = $1 AND state = 'active'",
+                                              {order_id}));
+  int64_t own = 0;
+  for (const auto& h : mine) own += h.Int(1);
+  for (const auto& l : lines) {
+    bool made = false;
+    for (const auto& h : mine) made = made || h.Text(0) == l.hold_id;
+    if (!made) own += l.quantity;
+  }
+  if (buyer.max_orders > 0 && orders >= buyer.max_orders) {
+    return Status::FailedPrecondition("buyer " + buyer.buyer_id + " has " + std::to_string(orders) +
+                                          " unpaid orders already (at most " +
+                                          std::to_string(buyer.max_orders) + ")",
+                                      "buyer_limit");
+  }
+  if (buyer.max_units > 0 && held + own > buyer.max_units) {
+    return Status::FailedPrecondition("buyer " + buyer.buyer_id + " would hold " +
+                                          std::to_string(held + own) + " units (at most " +
+                                          std::to_string(buyer.max_units) + ")",
+                                      "buyer_limit");
+  }
+  return Status::Ok();
+}
 
 Hold ReadHold(const SqlRow& r) {
   return Hold{r.Text(0), r.Text(1), r.Text(2), r.Text(3), r.Int(4), r.Int(5)};
@@ -68,7 +114,7 @@ Status Inventory::RestockMany(const std::vector<RestockLine>& lines) {
 }
 
 Status Inventory::Reserve(const std::vector<HoldRequest>& lines, const std::string& order_id,
-                          Millis ttl_ms) {
+                          Millis ttl_ms, const BuyerLimits& buyer) {
   if (lines.empty()) return FieldError("lines", "must not be empty");
   for (const auto& l : lines) {
     KEEL_RETURN_IF_ERROR(CheckRange("quantity", l.quantity, 1, kMaxQuantity));
@@ -78,8 +124,11 @@ Status Inventory::Reserve(const std::vector<HoldRequest>& lines, const std::stri
   std::vector<HoldRequest> sorted = lines;
   std::sort(sorted.begin(), sorted.end(),
             [](const HoldRequest& a, const HoldRequest& b) { return a.sku < b.sku; });
+  const bool capped = !buyer.buyer_id.empty() && (buyer.max_units > 0 || buyer.max_orders > 0);
   return db_->Transact([&](SqlTxn& t) -> Status {
     const Millis now = clock_->Now();
+    if (capped)
+      KEEL_RETURN_IF_ERROR(CheckBuyerLimits(t, db_->postgres(), sorted, order_id, buyer, now));
     for (const auto& l : sorted) {
       if (db_->postgres()) {
         KEEL_RETURN_IF_ERROR(
@@ -89,13 +138,13 @@ Status Inventory::Reserve(const std::vector<HoldRequest>& lines, const std::stri
       KEEL_ASSIGN_OR_RETURN(
           int64_t n,
           t.Exec(std::string("INSERT INTO holds(hold_id, sku, quantity, expires_at, state, "
-                             "order_id, created_at, updated_at) "
+                             "order_id, created_at, updated_at, buyer_id) "
                              "SELECT CAST($3 AS TEXT), s.sku, CAST($4 AS BIGINT), "
                              "CAST($5 AS BIGINT), 'active', CAST($6 AS TEXT), CAST($2 AS BIGINT), "
-                             "CAST($2 AS BIGINT) FROM stock s "
+                             "CAST($2 AS BIGINT), CAST($7 AS TEXT) FROM stock s "
                              "WHERE s.sku = $1 AND s.on_hand - s.committed - ") +
                      kHeld + " >= CAST($4 AS BIGINT) ON CONFLICT(hold_id) DO NOTHING",
-                 {l.sku, now, l.hold_id, l.quantity, now + ttl_ms, order_id}));
+                 {l.sku, now, l.hold_id, l.quantity, now + ttl_ms, order_id, buyer.buyer_id}));
       if (n == 1) continue;
       KEEL_ASSIGN_OR_RETURN(
           SqlRows h,

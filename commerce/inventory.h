@@ -36,6 +36,14 @@ struct Hold {
   Millis expires_at = 0;
 };
 
+// Caps on what one buyer may hold at once (0: no cap), checked in the same
+// transaction as each reservation, so racing checkouts cannot pass them together.
+struct BuyerLimits {
+  std::string buyer_id;    // "": no buyer, no caps
+  int64_t max_units = 0;   // units in the buyer's active holds
+  int64_t max_orders = 0;  // orders with active holds
+};
+
 struct StockLevel {
   std::string sku;
   int64_t on_hand = 0, committed = 0, held = 0, available = 0, supplied = 0;
@@ -57,8 +65,10 @@ class Inventory {
   Status RestockMany(const std::vector<RestockLine>& lines);
   // Reserves every line or none, each hold expiring ttl_ms from now. Lines whose hold
   // exists already are left as they are (idempotent). insufficient_stock names the
-  // SKU and what is available; hold_not_active when a hold id was released or expired.
-  Status Reserve(const std::vector<HoldRequest>& lines, const std::string& order_id, Millis ttl_ms);
+  // SKU and what is available; hold_not_active when a hold id was released or expired;
+  // buyer_limit when the buyer's holds would pass a cap of `buyer`.
+  Status Reserve(const std::vector<HoldRequest>& lines, const std::string& order_id, Millis ttl_ms,
+                 const BuyerLimits& buyer = {});
   // active -> committed (units move to committed). Committing a committed hold is ok;
   // hold_expired when its time ran out; hold_not_active when released; not_found.
   Status Commit(const std::string& hold_id);

@@ -107,6 +107,7 @@ Result<Order> Orders::Create(Order order, bool* created) {
     return AddEvent(t, order.order_id, "", order.status, "created", order.created_at);
   }));
   if (created) *created = made;
+  if (made) Changed(order.order_id);
   if (made) return Get(order.order_id);
   // Already there: by id, or by idempotency key.
   auto existing = Get(order.order_id);
@@ -124,7 +125,7 @@ Status Orders::Transition(const std::string& order_id, const std::string& from,
     return Status::FailedPrecondition("an order cannot go from " + from + " to " + to,
                                       "illegal_transition");
   }
-  return db_->Transact([&](SqlTxn& t) -> Status {
+  Status s = db_->Transact([&](SqlTxn& t) -> Status {
     const Millis now = clock_->Now();
     KEEL_ASSIGN_OR_RETURN(int64_t n, t.Exec("UPDATE orders SET status = $3, updated_at = $4 WHERE "
                                             "order_id = $1 AND status = $2",
@@ -149,6 +150,22 @@ Status Orders::Transition(const std::string& order_id, const std::string& from,
             {order_id})
         .status();
   });
+  if (s.ok()) Changed(order_id);
+  return s;
+}
+
+void Orders::SetChangeHook(std::function<void(const std::string&)> hook) {
+  std::lock_guard<std::mutex> l(hook_mu_);
+  hook_ = std::move(hook);
+}
+
+void Orders::Changed(const std::string& order_id) {
+  std::function<void(const std::string&)> hook;
+  {
+    std::lock_guard<std::mutex> l(hook_mu_);
+    hook = hook_;
+  }
+  if (hook) hook(order_id);
 }
 
 Result<Order> Orders::Get(const std::string& order_id) {

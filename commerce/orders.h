@@ -5,7 +5,9 @@
 // transition to confirmed bumps the bought-together pairs in the same transaction,
 // so each confirmed order counts exactly once.
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,9 @@ class Orders {
                          const std::string& cursor, int size);
   // Order ids after `after_id` in id order, at most `limit` (audits walk every order).
   Result<std::vector<std::string>> IdsAfter(const std::string& after_id, int limit);
+  // Called after every committed create or transition in this process, with the
+  // order id (the API's long-polls listen). nullptr removes it.
+  void SetChangeHook(std::function<void(const std::string& order_id)> hook);
   // Items most often bought with `item_id` in confirmed orders, most first.
   Result<std::vector<std::pair<std::string, int64_t>>> BoughtTogether(const std::string& item_id,
                                                                       int limit);
@@ -65,8 +70,11 @@ class Orders {
  private:
   Orders(std::unique_ptr<persistence::SqlDatabase> db, Clock* clock)
       : db_(std::move(db)), clock_(clock) {}
+  void Changed(const std::string& order_id);
   std::unique_ptr<persistence::SqlDatabase> db_;
   Clock* clock_;
+  std::mutex hook_mu_;
+  std::function<void(const std::string&)> hook_;
 };
 
 }  // namespace keel::commerce

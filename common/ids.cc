@@ -1,7 +1,11 @@
 #include "common/ids.h"
 
+#include <sodium.h>
+
 #include <cstdio>
-#include <random>
+#include <cstdlib>
+
+#include "common/hex.h"
 
 namespace keel {
 
@@ -19,9 +23,19 @@ constexpr uint64_t kVariant(uint64_t lo) {
   return (lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // RFC variant 1
 }
 
-std::mt19937_64& Gen() {
-  thread_local std::mt19937_64 gen(std::random_device{}());
-  return gen;
+void Random(void* out, size_t n) {
+  static const bool ready = [] {
+    if (sodium_init() < 0) std::abort();  // no entropy source: nothing safe to do
+    return true;
+  }();
+  (void)ready;
+  randombytes_buf(out, n);
+}
+
+uint64_t Word() {
+  uint64_t w;
+  Random(&w, sizeof w);
+  return w;
 }
 }  // namespace
 
@@ -30,10 +44,22 @@ std::string UuidFromWords(uint64_t hi, uint64_t lo) {
 }
 
 std::string NewTimeOrderedUuid(int64_t unix_ms) {
-  uint64_t hi = (static_cast<uint64_t>(unix_ms) << 16) | 0x7000 | (Gen()() & 0x0FFF);  // v7
-  return FormatUuid(hi, kVariant(Gen()()));
+  uint64_t hi = (static_cast<uint64_t>(unix_ms) << 16) | 0x7000 | (Word() & 0x0FFF);  // v7
+  return FormatUuid(hi, kVariant(Word()));
 }
 
-std::string NewRandomUuid() { return UuidFromWords(Gen()(), Gen()()); }
+std::string NewRandomUuid() {
+  uint64_t w[2];
+  Random(w, sizeof w);
+  return UuidFromWords(w[0], w[1]);
+}
+
+std::string NewSecretHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  Random(raw.data(), raw.size());
+  std::string out = HexEncode(raw);
+  sodium_memzero(raw.data(), raw.size());
+  return out;
+}
 
 }  // namespace keel

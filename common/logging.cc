@@ -72,6 +72,25 @@ class JsonFormatter final : public spdlog::formatter {
       out += ",\"run\":";
       AppendJsonString(out, run);
     }
+    if (std::string_view(msg.logger_name.data(), msg.logger_name.size()) == "access") {
+      // Access lines are "k=v k=v ...": each pair becomes a field.
+      AppendJsonString(out += ",\"log\":", "access");
+      while (!text.empty()) {
+        size_t sp = text.find(' ');
+        std::string_view kv = text.substr(0, sp);
+        size_t eq = kv.find('=');
+        if (eq != std::string_view::npos) {
+          out += ',';
+          AppendJsonString(out, kv.substr(0, eq));
+          out += ':';
+          AppendJsonString(out, kv.substr(eq + 1));
+        }
+        text = sp == std::string_view::npos ? std::string_view() : text.substr(sp + 1);
+      }
+      out += "}\n";
+      dest.append(out.data(), out.data() + out.size());
+      return;
+    }
     out += ",\"msg\":";
     AppendJsonString(out, text);
     out += "}\n";

@@ -51,6 +51,13 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+void CountPruned(const std::string& what, const std::string& db, int64_t n) {
+  Metrics::Global()
+      .GetCounter("keel_pruned_total", "Rows removed by retention, by kind and database.",
+                  {{"what", what}, {"db", db}})
+      .Inc(n);
+}
+
 void Histogram::Observe(double seconds) {
   for (size_t i = 0; i < kBounds.size(); ++i) {
     if (seconds <= kBounds[i]) buckets_[i].fetch_add(1, std::memory_order_relaxed);
@@ -74,20 +81,31 @@ Metrics::Family& Metrics::FamilyOf(const std::string& name, const std::string& h
   return f;
 }
 
+template <typename T>
+T& Metrics::Series(std::map<std::string, std::unique_ptr<T>>& series, const Labels& labels) {
+  std::string key = RenderLabels(labels);
+  auto it = series.find(key);
+  if (it != series.end()) return *it->second;
+  if (series.size() >= kMaxSeriesPerFamily) {
+    Labels other = labels;
+    for (auto& kv : other) kv.second = "other";
+    key = RenderLabels(other);
+  }
+  auto& slot = series[key];
+  if (!slot) slot = std::make_unique<T>();
+  return *slot;
+}
+
 Counter& Metrics::GetCounter(const std::string& name, const std::string& help,
                              const Labels& labels) {
   std::lock_guard<std::mutex> l(mu_);
-  auto& slot = FamilyOf(name, help, "counter").counters[RenderLabels(labels)];
-  if (!slot) slot = std::make_unique<Counter>();
-  return *slot;
+  return Series(FamilyOf(name, help, "counter").counters, labels);
 }
 
 Histogram& Metrics::GetHistogram(const std::string& name, const std::string& help,
                                  const Labels& labels) {
   std::lock_guard<std::mutex> l(mu_);
-  auto& slot = FamilyOf(name, help, "histogram").histograms[RenderLabels(labels)];
-  if (!slot) slot = std::make_unique<Histogram>();
-  return *slot;
+  return Series(FamilyOf(name, help, "histogram").histograms, labels);
 }
 
 std::string Metrics::Render() {

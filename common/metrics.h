@@ -55,6 +55,11 @@ class Metrics {
  public:
   static Metrics& Global();
 
+  // A family holds at most this many label sets; past it, new label sets share one
+  // series whose every label value is "other", so no input can grow /metrics without
+  // bound.
+  static constexpr size_t kMaxSeriesPerFamily = 500;
+
   // The same (name, labels) always returns the same object; references stay valid.
   Counter& GetCounter(const std::string& name, const std::string& help, const Labels& labels);
   Histogram& GetHistogram(const std::string& name, const std::string& help, const Labels& labels);
@@ -68,6 +73,8 @@ class Metrics {
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
   };
   Family& FamilyOf(const std::string& name, const std::string& help, const char* type);
+  template <typename T>
+  T& Series(std::map<std::string, std::unique_ptr<T>>& series, const Labels& labels);
 
   std::mutex mu_;
   std::map<std::string, Family> families_;
@@ -75,6 +82,9 @@ class Metrics {
 
 // Gauge samples in the text format, grouped by name.
 std::string RenderGauges(const std::vector<GaugeSample>& samples);
+
+// Counts rows that retention removed: keel_pruned_total{what, db}.
+void CountPruned(const std::string& what, const std::string& db, int64_t n);
 
 // Seconds since `start` (a steady clock time point), for Histogram::Observe.
 double SecondsSince(std::chrono::steady_clock::time_point start);

@@ -663,8 +663,11 @@ void HistoryService::Run(TxnBody body, Done done, int attempt, int64_t task_hint
           for (const auto& [k, q] : fx->notify) matcher_->Notify(k, q);
         }
         if (fx->wake && wake_hook_) wake_hook_(fx->wake);
-        if (close_hook_) {
-          for (const auto& row : fx->closed) close_hook_(row);
+        if (!fx->closed.empty()) {
+          std::lock_guard<std::mutex> l(close_mu_);
+          for (const auto& hook : close_hooks_) {
+            for (const auto& row : fx->closed) hook(row);
+          }
         }
         in_flight_.fetch_sub(1);
       },

@@ -125,9 +125,11 @@ class HistoryService {
 
   // Called with the earliest time something new waits for (timer, deadline, backoff).
   void SetWakeHook(std::function<void(Millis)> hook) { wake_hook_ = std::move(hook); }
-  // Called after the commit of every transition that closed a run.
-  void SetCloseHook(std::function<void(const persistence::ExecutionRow&)> hook) {
-    close_hook_ = std::move(hook);
+  // Adds a function called after the commit of every transition that closed a run
+  // (on the committing thread: keep it short). Hooks stay for the service's life.
+  void AddCloseHook(std::function<void(const persistence::ExecutionRow&)> hook) {
+    std::lock_guard<std::mutex> l(close_mu_);
+    close_hooks_.push_back(std::move(hook));
   }
   // Transitions submitted and not yet finished. The destructor waits for zero, so
   // the store must outlive this service.
@@ -155,7 +157,8 @@ class HistoryService {
   Matcher* matcher_;
   HistoryServiceOptions options_;
   std::function<void(Millis)> wake_hook_;
-  std::function<void(const persistence::ExecutionRow&)> close_hook_;
+  std::mutex close_mu_;
+  std::vector<std::function<void(const persistence::ExecutionRow&)>> close_hooks_;
   std::atomic<int64_t> in_flight_{0};
 
   std::mutex retry_mu_;

@@ -1,7 +1,7 @@
 // Checkout, order cancel and return, the webhooks of the gateway and the carrier, and
 // notifications: the storefront routes that start and signal workflows.
 
-#include <thread>
+#include <spdlog/spdlog.h>
 
 #include "commerce/validation.h"
 #include "common/hex.h"
@@ -25,6 +25,9 @@ using persistence::SqlTxn;
 constexpr const char* kCheckoutCartsSchema =
     "CREATE TABLE IF NOT EXISTS checkout_carts(cart_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, "
     "created_at BIGINT NOT NULL)";
+
+// How long a cart claim whose saga cannot be found is still believed to be starting.
+constexpr Millis kClaimStartGraceMs = 60'000;
 
 bool Closed(const Status& s) {
   return s.reason() == "workflow_closed" || s.reason() == "workflow_not_found";
@@ -79,6 +82,8 @@ Result<json::object> Address(const json::object& body) {
   return out;
 }
 
+// The engine could not take the request (a busy store): the sender retries. The
+// server logs the detail under the request id and sends a generic body.
 Response WorkflowError(const Status& s) {
   return ErrorResponse(503, "workflow_unavailable", s.ToString());
 }
@@ -95,7 +100,8 @@ Status StorefrontApi::ClaimCart(const std::string& cart_id, const std::string& o
     }
     KEEL_RETURN_IF_ERROR(t.Exec(kCheckoutCartsSchema).status());
     KEEL_ASSIGN_OR_RETURN(
-        SqlRows rows, t.Query("SELECT order_id FROM checkout_carts WHERE cart_id = $1", {cart_id}));
+        SqlRows rows,
+        t.Query("SELECT order_id, created_at FROM checkout_carts WHERE cart_id = $1", {cart_id}));
     if (rows.empty()) {
       return t
           .Exec("INSERT INTO checkout_carts(cart_id, order_id, created_at) VALUES($1,$2,$3)",
@@ -105,16 +111,24 @@ Status StorefrontApi::ClaimCart(const std::string& cart_id, const std::string& o
     const std::string prev = rows[0].Text(0);
     if (prev == order_id) return Status::Ok();
     // The earlier checkout holds the cart until its order leaves pending_payment
-    // (the saga empties the cart just before confirming) or the saga ends.
-    auto d = checkout_.history->Describe(workflows::CheckoutWorkflowId(prev));
-    auto prev_order = shop_->orders().Get(prev);
-    const bool settled = prev_order.ok() && prev_order->status != "pending_payment";
-    if (d.ok() && d->execution.status == persistence::ExecutionStatus::kRunning && !settled) {
+    // (the saga empties the cart just before confirming) or the saga ends. A claim
+    // whose saga does not exist is taken over only once it is old: a fresh one's
+    // saga may be starting this very moment.
+    auto in_progress = [&] {
       return Status::FailedPrecondition(
           "a checkout of this cart is still running (order " + prev + "); wait for it to end",
           "checkout_in_progress");
-    }
+    };
+    auto d = checkout_.history->Describe(workflows::CheckoutWorkflowId(prev));
     if (!d.ok() && d.status().reason() != "workflow_not_found") return d.status();
+    if (!d.ok() && shop_->clock()->Now() - rows[0].Int(1) < kClaimStartGraceMs) {
+      return in_progress();
+    }
+    auto prev_order = shop_->orders().Get(prev);
+    const bool settled = prev_order.ok() && prev_order->status != "pending_payment";
+    if (d.ok() && d->execution.status == persistence::ExecutionStatus::kRunning && !settled) {
+      return in_progress();
+    }
     return t
         .Exec("UPDATE checkout_carts SET order_id = $2, created_at = $3 WHERE cart_id = $1",
               {cart_id, order_id, shop_->clock()->Now()})
@@ -122,15 +136,29 @@ Status StorefrontApi::ClaimCart(const std::string& cart_id, const std::string& o
   });
 }
 
-Response StorefrontApi::WaitForCheckout(const std::string& order_id, int64_t wait_s) {
+void StorefrontApi::UnclaimCart(const std::string& cart_id, const std::string& order_id) {
+  Status s = shop_->api_db().Transact([&](SqlTxn& t) {
+    return t
+        .Exec("DELETE FROM checkout_carts WHERE cart_id = $1 AND order_id = $2",
+              {cart_id, order_id})
+        .status();
+  });
+  // A claim left behind only delays the cart's next checkout until its saga is found
+  // missing (ClaimCart takes over a claim whose workflow does not exist).
+  if (!s.ok())
+    spdlog::warn("cart {}: claim of {} not released: {}", cart_id, order_id, s.ToString());
+}
+
+Reply StorefrontApi::WaitForCheckout(const std::string& owner, const std::string& order_id,
+                                     int64_t wait_s) {
   const std::string wf = workflows::CheckoutWorkflowId(order_id);
-  const Millis deadline = shop_->clock()->Now() + wait_s * 1000;
-  while (true) {
+  auto check = [this, order_id, wf](bool final) -> std::optional<Response> {
     auto o = shop_->orders().Get(order_id);
-    if (o.ok() && o->status != "pending_payment") {
-      return JsonResponse(200, OrderJson(*o, true));
+    if (o.ok() && o->status != "pending_payment") return JsonResponse(200, OrderJson(*o, true));
+    if (!o.ok() && o.status().code() != StatusCode::kNotFound) {
+      if (final) return StatusResponse(o.status());
+      return std::nullopt;  // a busy database: look again at the next poll
     }
-    if (!o.ok() && o.status().code() != StatusCode::kNotFound) return StatusResponse(o.status());
     if (!o.ok()) {
       // No order yet: the saga is before step 3, or ended without one.
       auto d = checkout_.history->Describe(wf);
@@ -150,124 +178,147 @@ Response StorefrontApi::WaitForCheckout(const std::string& order_id, int64_t wai
                              json::object{{"order_id", order_id}, {"workflow_id", wf}});
       }
     }
-    if (shop_->clock()->Now() >= deadline) {
-      return JsonResponse(202, json::object{{"order_id", order_id},
-                                            {"workflow_id", wf},
-                                            {"status", o.ok() ? o->status : "pending"}});
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+    if (!final) return std::nullopt;
+    return JsonResponse(202, json::object{{"order_id", order_id},
+                                          {"workflow_id", wf},
+                                          {"status", o.ok() ? o->status : "pending"}});
+  };
+  return checkout_.waiters->Park({OrderWaitKey(order_id), RunWaitKey(wf)}, owner, wait_s * 1000,
+                                 std::move(check));
 }
 
-Response StorefrontApi::WaitForChange(const std::string& order_id, const std::string& from,
-                                      int64_t wait_s) {
-  const Millis deadline = shop_->clock()->Now() + wait_s * 1000;
-  while (true) {
+Reply StorefrontApi::WaitForChange(const std::string& owner, const std::string& order_id,
+                                   const std::string& from, int64_t wait_s) {
+  auto check = [this, order_id, from](bool final) -> std::optional<Response> {
     auto o = shop_->orders().Get(order_id);
-    if (!o.ok()) return StatusResponse(o.status());
+    if (!o.ok()) return final ? std::optional<Response>(StatusResponse(o.status())) : std::nullopt;
     if (o->status != from) return JsonResponse(200, OrderJson(*o, true));
-    if (shop_->clock()->Now() >= deadline) {
-      json::object j = OrderJson(*o, false);
-      j["request_accepted"] = true;
-      return JsonResponse(202, j);
+    if (!final) return std::nullopt;
+    json::object j = OrderJson(*o, false);
+    j["request_accepted"] = true;
+    return JsonResponse(202, j);
+  };
+  return checkout_.waiters->Park({OrderWaitKey(order_id)}, owner, wait_s * 1000, std::move(check));
+}
+
+Response StorefrontApi::StartCheckout(const ApiRequest& req, const Principal& p,
+                                      const std::string& key) {
+  HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+  HTTP_ASSIGN(std::string own_cart, shop_->carts().CartOfUser(p.user_id));
+  const std::string cart_id = own_cart;
+  if (const json::value* c = body.if_contains("cartId"); c && !c->is_null()) {
+    if (!c->is_string()) return StatusResponse(commerce::FieldError("cartId", "must be a string"));
+    if (c->as_string() != own_cart) {
+      return ErrorResponse(404, "not_found",
+                           "no cart " + std::string(c->as_string()) +
+                               " of yours; merge a guest cart first (POST /cart/merge)");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  HTTP_ASSIGN(std::optional<int64_t> amount, IntField(body, "amount", true));
+  HTTP_ASSIGN(std::string pm, PaymentMethod(body));
+  HTTP_ASSIGN(json::object address, Address(body));
+  // With a key, the order id is derived from it, so even a retry after this process
+  // died starts the same workflow (idempotent start) and not a second order.
+  const std::string scoped_key = key.empty() ? "" : p.user_id + ":" + key;
+  const std::string order_id =
+      key.empty() ? "ord_" + NewSecretHex(12) : "ord_" + Sha256Hex(scoped_key).substr(0, 24);
+  // Claim the cart first, then read it: a checkout that read the lines before an
+  // earlier order emptied them could order them twice (invariant 7).
+  HTTP_CHECK(ClaimCart(cart_id, order_id));
+  bool started = false;
+  struct Unclaim {
+    StorefrontApi* api;
+    const std::string &cart, &order;
+    const bool& keep;
+    ~Unclaim() {
+      if (!keep) api->UnclaimCart(cart, order);
+    }
+  } unclaim{this, cart_id, order_id, started};
+  HTTP_ASSIGN(commerce::CartView cart, shop_->carts().Get(cart_id));
+  if (cart.lines.empty()) return ErrorResponse(422, "cart_empty", "the cart is empty");
+  json::array lines;
+  int64_t units = 0;
+  for (const auto& l : cart.lines) {
+    if (!l.available) {
+      return ErrorResponse(409, "item_unavailable",
+                           "item " + l.item_id + " is no longer sold; remove it from the cart",
+                           json::object{{"item_id", l.item_id}});
+    }
+    units += l.quantity;
+    lines.push_back(json::object{
+        {"item_id", l.item_id}, {"quantity", l.quantity}, {"unit_price", l.unit_price}});
+  }
+  if (*amount != cart.total) {
+    return ErrorResponse(409, "amount_mismatch",
+                         "the amount does not match the cart's total; read GET /cart again",
+                         json::object{{"expected", cart.total}, {"currency", cart.currency}});
+  }
+  if (checkout_.max_held_units_per_buyer > 0 && units > checkout_.max_held_units_per_buyer) {
+    return ErrorResponse(409, "hold_limit",
+                         "one buyer may hold at most " +
+                             std::to_string(checkout_.max_held_units_per_buyer) +
+                             " units in unpaid orders; this cart has " + std::to_string(units),
+                         json::object{{"max_units", checkout_.max_held_units_per_buyer}});
+  }
+  StartWorkflowRequest start;
+  start.workflow_id = workflows::CheckoutWorkflowId(order_id);
+  start.workflow_type = workflows::kCheckoutWorkflow;
+  start.reuse_policy = proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
+  start.identity = "api";
+  start.input =
+      json::object{{"order_id", order_id},
+                   {"buyer_id", p.user_id},
+                   {"cart_id", cart_id},
+                   {"idempotency_key", scoped_key},
+                   {"currency", cart.currency},
+                   {"lines", lines},
+                   {"subtotal", cart.subtotal},
+                   {"shipping", cart.shipping},
+                   {"tax", cart.tax},
+                   {"total", cart.total},
+                   {"amount", *amount},
+                   {"payment_method", pm},
+                   {"shipping_address", address},
+                   {"payment_window_ms", checkout_.payment_window_ms},
+                   {"action_window_ms", checkout_.action_window_ms},
+                   {"hold_ttl_ms", checkout_.payment_window_ms + workflows::kHoldGraceMs},
+                   {"return_window_ms", checkout_.return_window_ms},
+                   {"buyer_limits",
+                    json::object{{"max_held_units", checkout_.max_held_units_per_buyer},
+                                 {"max_pending_orders", checkout_.max_pending_orders_per_buyer}}}};
+  // From here the claim stays even if the start fails: the start may have committed
+  // unseen, and a claim whose saga never appears is taken over later (ClaimCart).
+  started = true;
+  auto run = checkout_.history->StartWorkflow(start);
+  if (!run.ok() && run.status().reason() != "workflow_id_reuse_rejected") {
+    return WorkflowError(run.status());
+  }
+  return JsonResponse(
+      202, json::object{
+               {"order_id", order_id}, {"workflow_id", start.workflow_id}, {"status", "pending"}});
 }
 
 void StorefrontApi::AddCheckoutRoutes(Router& router) {
   using V = bhttp::verb;
-  const Status limited =
-      Status::ResourceExhausted("too many requests; slow down and retry", "rate_limited");
   auto wait_of = [this](const ApiRequest& req) -> Result<int64_t> {
     KEEL_ASSIGN_OR_RETURN(int64_t w, QueryInt(req, "wait", 0));
     KEEL_RETURN_IF_ERROR(commerce::CheckRange("wait", w, 0, checkout_.max_wait_s));
     return w;
   };
 
-  router.Add(V::post, "/checkout", [this, limited, wait_of](const ApiRequest& req) {
+  router.Add(V::post, "/checkout", [this, wait_of](const ApiRequest& req) -> Reply {
     HTTP_ASSIGN(Principal p, Authenticate(req));
-    if (!writes_.Allow("user:" + p.user_id)) return StatusResponse(limited);
     HTTP_ASSIGN(int64_t wait_s, wait_of(req));
     const std::string key = req.Header("Idempotency-Key");
     if (key.size() > 255) {
       return ErrorResponse(400, "idempotency_error", "Idempotency-Key is at most 255 characters");
     }
-    Response started = WithIdempotency(req, "user:" + p.user_id, [&]() -> Response {
-      HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
-      HTTP_ASSIGN(std::string own_cart, shop_->carts().CartOfUser(p.user_id));
-      std::string cart_id = own_cart;
-      if (const json::value* c = body.if_contains("cartId"); c && !c->is_null()) {
-        if (!c->is_string())
-          return StatusResponse(commerce::FieldError("cartId", "must be a string"));
-        if (c->as_string() != own_cart) {
-          return ErrorResponse(404, "not_found",
-                               "no cart " + std::string(c->as_string()) +
-                                   " of yours; merge a guest cart first (POST /cart/merge)");
-        }
-      }
-      HTTP_ASSIGN(std::optional<int64_t> amount, IntField(body, "amount", true));
-      HTTP_ASSIGN(std::string pm, PaymentMethod(body));
-      HTTP_ASSIGN(json::object address, Address(body));
-      HTTP_ASSIGN(commerce::CartView cart, shop_->carts().Get(cart_id));
-      if (cart.lines.empty()) return ErrorResponse(422, "cart_empty", "the cart is empty");
-      json::array lines;
-      for (const auto& l : cart.lines) {
-        if (!l.available) {
-          return ErrorResponse(409, "item_unavailable",
-                               "item " + l.item_id + " is no longer sold; remove it from the cart",
-                               json::object{{"item_id", l.item_id}});
-        }
-        lines.push_back(json::object{
-            {"item_id", l.item_id}, {"quantity", l.quantity}, {"unit_price", l.unit_price}});
-      }
-      if (*amount != cart.total) {
-        return ErrorResponse(409, "amount_mismatch",
-                             "the amount does not match the cart's total; read GET /cart again",
-                             json::object{{"expected", cart.total}, {"currency", cart.currency}});
-      }
-      // With a key, the order id is derived from it, so even a retry after this
-      // process died starts the same workflow (idempotent start) and not a second order.
-      const std::string scoped_key = key.empty() ? "" : p.user_id + ":" + key;
-      const std::string order_id = key.empty() ? "ord_" + NewRandomUuid().substr(0, 8) +
-                                                     NewRandomUuid().substr(9, 4) +
-                                                     NewRandomUuid().substr(24, 12)
-                                               : "ord_" + Sha256Hex(scoped_key).substr(0, 24);
-      HTTP_CHECK(ClaimCart(cart_id, order_id));
-      StartWorkflowRequest start;
-      start.workflow_id = workflows::CheckoutWorkflowId(order_id);
-      start.workflow_type = workflows::kCheckoutWorkflow;
-      start.reuse_policy = proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
-      start.identity = "api";
-      start.input =
-          json::object{{"order_id", order_id},
-                       {"buyer_id", p.user_id},
-                       {"cart_id", cart_id},
-                       {"idempotency_key", scoped_key},
-                       {"currency", cart.currency},
-                       {"lines", lines},
-                       {"subtotal", cart.subtotal},
-                       {"shipping", cart.shipping},
-                       {"tax", cart.tax},
-                       {"total", cart.total},
-                       {"amount", *amount},
-                       {"payment_method", pm},
-                       {"shipping_address", address},
-                       {"payment_window_ms", checkout_.payment_window_ms},
-                       {"hold_ttl_ms", checkout_.payment_window_ms + workflows::kHoldGraceMs},
-                       {"return_window_ms", checkout_.return_window_ms}};
-      auto run = checkout_.history->StartWorkflow(start);
-      if (!run.ok() && run.status().reason() != "workflow_id_reuse_rejected") {
-        return WorkflowError(run.status());
-      }
-      return JsonResponse(202, json::object{{"order_id", order_id},
-                                            {"workflow_id", start.workflow_id},
-                                            {"status", "pending"}});
-    });
+    Response started = WithIdempotency(req, "user:" + p.user_id,
+                                       [&]() -> Response { return StartCheckout(req, p, key); });
     if (started.result_int() != 202 || wait_s == 0) return started;
     auto v = ParseJson(started.body());
     if (!v.ok()) return started;
-    return WaitForCheckout(std::string(v->at("order_id").as_string()), wait_s);
+    return WaitForCheckout(p.user_id, std::string(v->at("order_id").as_string()), wait_s);
   });
 
   // Cancel and return are signals to the order's workflow; the reply says the request
@@ -280,62 +331,65 @@ void StorefrontApi::AddCheckoutRoutes(Router& router) {
     return o;
   };
 
-  router.Add(V::post, "/orders/{id}/cancel", [this, own_order, wait_of](const ApiRequest& req) {
-    HTTP_ASSIGN(Principal p, Authenticate(req));
-    HTTP_ASSIGN(int64_t wait_s, wait_of(req));
-    HTTP_ASSIGN(commerce::Order o, own_order(req, p));
-    if (o.status != "pending_payment" && o.status != "confirmed" && o.status != "fulfilling") {
-      return ErrorResponse(409, "order_not_cancellable",
-                           "the order is " + o.status +
-                               "; only an order not yet shipped can be "
-                               "cancelled (a delivered one can be returned)");
-    }
-    const std::string request_id =
-        "cancel/" + (req.Header("Idempotency-Key").empty()
-                         ? NewRandomUuid()
-                         : p.user_id + ":" + req.Header("Idempotency-Key"));
-    json::object why{{"reason", "buyer"}, {"by", p.user_id}};
-    // The checkout owns the order until it hands it to shipment tracking.
-    Status s = checkout_.history->SignalWorkflow(workflows::CheckoutWorkflowId(o.order_id),
-                                                 "cancel", why, "api", request_id);
-    if (!s.ok() && Closed(s)) {
-      s = checkout_.history->SignalWorkflow(workflows::ShipmentWorkflowId(o.order_id), "cancel",
-                                            why, "api", request_id);
-    }
-    if (!s.ok() && Closed(s)) {
-      return ErrorResponse(409, "order_not_cancellable", "the order's workflow has ended");
-    }
-    if (!s.ok()) return WorkflowError(s);
-    if (wait_s > 0) return WaitForChange(o.order_id, o.status, wait_s);
-    json::object j = OrderJson(o, false);
-    j["request_accepted"] = true;
-    return JsonResponse(202, j);
-  });
+  router.Add(
+      V::post, "/orders/{id}/cancel", [this, own_order, wait_of](const ApiRequest& req) -> Reply {
+        HTTP_ASSIGN(Principal p, Authenticate(req));
+        HTTP_ASSIGN(int64_t wait_s, wait_of(req));
+        HTTP_ASSIGN(commerce::Order o, own_order(req, p));
+        if (o.status != "pending_payment" && o.status != "confirmed" && o.status != "fulfilling") {
+          return ErrorResponse(409, "order_not_cancellable",
+                               "the order is " + o.status +
+                                   "; only an order not yet shipped can be "
+                                   "cancelled (a delivered one can be returned)");
+        }
+        const std::string request_id =
+            "cancel/" + (req.Header("Idempotency-Key").empty()
+                             ? NewRandomUuid()
+                             : p.user_id + ":" + req.Header("Idempotency-Key"));
+        json::object why{{"reason", "buyer"}, {"by", p.user_id}};
+        // The checkout owns the order until it hands it to shipment tracking.
+        Status s = checkout_.history->SignalWorkflow(workflows::CheckoutWorkflowId(o.order_id),
+                                                     "cancel", why, "api", request_id);
+        if (!s.ok() && Closed(s)) {
+          s = checkout_.history->SignalWorkflow(workflows::ShipmentWorkflowId(o.order_id), "cancel",
+                                                why, "api", request_id);
+        }
+        if (!s.ok() && Closed(s)) {
+          return ErrorResponse(409, "order_not_cancellable", "the order's workflow has ended");
+        }
+        if (!s.ok()) return WorkflowError(s);
+        if (wait_s > 0) return WaitForChange(p.user_id, o.order_id, o.status, wait_s);
+        json::object j = OrderJson(o, false);
+        j["request_accepted"] = true;
+        return JsonResponse(202, j);
+      });
 
-  router.Add(V::post, "/orders/{id}/return", [this, own_order, wait_of](const ApiRequest& req) {
-    HTTP_ASSIGN(Principal p, Authenticate(req));
-    HTTP_ASSIGN(int64_t wait_s, wait_of(req));
-    HTTP_ASSIGN(commerce::Order o, own_order(req, p));
-    if (o.status != "delivered") {
-      return ErrorResponse(409, "order_not_returnable",
-                           "the order is " + o.status + "; only a delivered order can be returned");
-    }
-    const std::string request_id =
-        "return/" + (req.Header("Idempotency-Key").empty()
-                         ? NewRandomUuid()
-                         : p.user_id + ":" + req.Header("Idempotency-Key"));
-    Status s =
-        checkout_.history->SignalWorkflow(workflows::ShipmentWorkflowId(o.order_id), "return",
-                                          json::object{{"by", p.user_id}}, "api", request_id);
-    if (!s.ok() && Closed(s)) {
-      return ErrorResponse(409, "order_not_returnable", "the return window has closed");
-    }
-    if (!s.ok()) return WorkflowError(s);
-    if (wait_s > 0) return WaitForChange(o.order_id, o.status, wait_s);
-    json::object j = OrderJson(o, false);
-    j["request_accepted"] = true;
-    return JsonResponse(202, j);
-  });
+  router.Add(
+      V::post, "/orders/{id}/return", [this, own_order, wait_of](const ApiRequest& req) -> Reply {
+        HTTP_ASSIGN(Principal p, Authenticate(req));
+        HTTP_ASSIGN(int64_t wait_s, wait_of(req));
+        HTTP_ASSIGN(commerce::Order o, own_order(req, p));
+        if (o.status != "delivered") {
+          return ErrorResponse(
+              409, "order_not_returnable",
+              "the order is " + o.status + "; only a delivered order can be returned");
+        }
+        const std::string request_id =
+            "return/" + (req.Header("Idempotency-Key").empty()
+                             ? NewRandomUuid()
+                             : p.user_id + ":" + req.Header("Idempotency-Key"));
+        Status s =
+            checkout_.history->SignalWorkflow(workflows::ShipmentWorkflowId(o.order_id), "return",
+                                              json::object{{"by", p.user_id}}, "api", request_id);
+        if (!s.ok() && Closed(s)) {
+          return ErrorResponse(409, "order_not_returnable", "the return window has closed");
+        }
+        if (!s.ok()) return WorkflowError(s);
+        if (wait_s > 0) return WaitForChange(p.user_id, o.order_id, o.status, wait_s);
+        json::object j = OrderJson(o, false);
+        j["request_accepted"] = true;
+        return JsonResponse(202, j);
+      });
 
   // Webhooks: verified, then delivered to the order's workflow as a signal whose
   // request id is the event id, so a duplicate delivery applies once. An event for a

@@ -2,9 +2,6 @@
 
 #include <openssl/crypto.h>
 
-#include <chrono>
-#include <thread>
-
 #include "commerce/validation.h"
 #include "common/metrics.h"
 #include "engine/inspect.h"
@@ -59,6 +56,14 @@ Response Ack(const std::string& workflow_id, const std::string& what) {
 
 }  // namespace
 
+EngineApi::EngineApi(EngineApiOptions options) : o_(std::move(options)) {
+  if (o_.waiters && o_.history) {
+    Waiters* w = o_.waiters;
+    o_.history->AddCloseHook(
+        [w](const persistence::ExecutionRow& row) { w->Notify(RunWaitKey(row.workflow_id)); });
+  }
+}
+
 void EngineApi::AddRoutes(Router& router) {
   using bhttp::verb;
   auto admin = [this](Response (EngineApi::*fn)(const ApiRequest&)) {
@@ -68,7 +73,11 @@ void EngineApi::AddRoutes(Router& router) {
       return (this->*fn)(req);
     };
   };
-  router.Add(verb::post, "/v1/workflows", admin(&EngineApi::Start));
+  router.Add(verb::post, "/v1/workflows", [this](const ApiRequest& req) -> Reply {
+    Status s = CheckAdmin(req, o_.admin_token);
+    if (!s.ok()) return StatusResponse(s);
+    return Start(req);
+  });
   router.Add(verb::get, "/v1/workflows", admin(&EngineApi::List));
   router.Add(verb::get, "/v1/workflows/{id}", admin(&EngineApi::Describe));
   router.Add(verb::get, "/v1/workflows/{id}/history", admin(&EngineApi::History));
@@ -121,7 +130,7 @@ Response EngineApi::MetricsText(const ApiRequest&) {
   return res;
 }
 
-Response EngineApi::Start(const ApiRequest& req) {
+Reply EngineApi::Start(const ApiRequest& req) {
   HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
   HTTP_ASSIGN(std::string type, StringField(body, "type", true));
   HTTP_ASSIGN(std::string id, StringField(body, "workflow_id", true));
@@ -129,7 +138,7 @@ Response EngineApi::Start(const ApiRequest& req) {
   HTTP_ASSIGN(std::string reuse, StringField(body, "reuse_policy", false));
   HTTP_ASSIGN(auto policy, ParseReusePolicy(reuse));
   HTTP_ASSIGN(int64_t wait, QueryInt(req, "wait", 0));
-  HTTP_CHECK(commerce::CheckRange("wait", wait, 0, o_.max_wait_s));
+  HTTP_CHECK(commerce::CheckRange("wait", wait, 0, o_.waiters ? o_.max_wait_s : 0));
   const WorkflowDef* def = o_.registry->FindWorkflow(type);
   if (!def) {
     std::string known;
@@ -148,17 +157,26 @@ Response EngineApi::Start(const ApiRequest& req) {
   HTTP_ASSIGN(StartWorkflowResult r, o_.history->StartWorkflow(start));
   json::object out{{"workflow_id", id}, {"run_id", r.run_id}, {"started", r.started}};
   if (wait > 0) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
-    while (true) {
-      HTTP_ASSIGN(auto row, o_.store->ReadExecution(r.run_id));
-      if (row && (row->status != persistence::ExecutionStatus::kRunning ||
-                  std::chrono::steady_clock::now() >= until)) {
-        json::object e = ExecutionJson(*row);
-        e["started"] = r.started;
-        return JsonResponse(200, e);
+    // The run as it is once it closes, or when the wait ends.
+    auto check = [store = o_.store, run_id = r.run_id,
+                  started = r.started](bool final) -> std::optional<Response> {
+      auto row = store->ReadExecution(run_id);
+      if (!row.ok()) {
+        if (!final) return std::nullopt;
+        return StatusResponse(row.status());
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+      if (!row.value()) {
+        if (!final) return std::nullopt;
+        return StatusResponse(Status::NotFound("run " + run_id + " is gone", "workflow_not_found"));
+      }
+      const persistence::ExecutionRow& e = *row.value();
+      if (e.status == persistence::ExecutionStatus::kRunning && !final) return std::nullopt;
+      json::object j = ExecutionJson(e);
+      j["started"] = started;
+      return JsonResponse(200, j);
+    };
+    return o_.waiters->Park({RunWaitKey(id)}, "admin:" + req.info.client_ip, wait * 1000,
+                            std::move(check));
   }
   return JsonResponse(r.started ? 201 : 200, out);
 }

@@ -13,6 +13,7 @@
 #include "engine/history_service.h"
 #include "engine/registry.h"
 #include "http/router.h"
+#include "http/waiters.h"
 
 namespace keel::http {
 
@@ -21,16 +22,17 @@ struct EngineApiOptions {
   persistence::Store* store = nullptr;
   const Registry* registry = nullptr;  // workflow types to start, and to replay for queries
   std::string admin_token;
-  int max_wait_s = 60;  // POST /v1/workflows?wait=
+  int max_wait_s = 60;         // POST /v1/workflows?wait=
+  Waiters* waiters = nullptr;  // where ?wait= parks; null: ?wait= is refused
 };
 
 class EngineApi {
  public:
-  explicit EngineApi(EngineApiOptions options) : o_(std::move(options)) {}
+  explicit EngineApi(EngineApiOptions options);
   void AddRoutes(Router& router);
 
  private:
-  Response Start(const ApiRequest& req);
+  Reply Start(const ApiRequest& req);
   Response List(const ApiRequest& req);
   Response Describe(const ApiRequest& req);
   Response History(const ApiRequest& req);

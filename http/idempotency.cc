@@ -1,9 +1,13 @@
 #include "http/idempotency.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "commerce/validation.h"
 #include "common/hex.h"
+#include "common/ids.h"
+#include "common/json.h"
+#include "common/metrics.h"
 #include "http/router.h"
 
 namespace keel::http {
@@ -16,7 +20,27 @@ constexpr const char* kSchema =
     "TEXT NOT "
     "NULL, status INT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL, "
     "PRIMARY KEY(scope, key));"
-    "CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency(created_at);";
+    "CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency(created_at);"
+    "CREATE TABLE IF NOT EXISTS idempotency_secret(id INT PRIMARY KEY, secret TEXT NOT NULL);";
+
+// Fields whose values must not shape a stored fingerprint.
+bool SecretField(std::string_view name) { return name == "password" || name == "cardNo"; }
+
+json::value WithoutSecrets(const json::value& v) {
+  if (v.is_object()) {
+    json::object out;
+    for (const auto& [k, x] : v.as_object()) {
+      if (!SecretField(k)) out[k] = WithoutSecrets(x);
+    }
+    return out;
+  }
+  if (v.is_array()) {
+    json::array out;
+    for (const auto& x : v.as_array()) out.push_back(WithoutSecrets(x));
+    return out;
+  }
+  return v;
+}
 
 Status IdempotencyKeys::EnsureSchema() {
   if (ready_) return Status::Ok();
@@ -27,10 +51,34 @@ Status IdempotencyKeys::EnsureSchema() {
           t.Exec("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.idempotency'))", {})
               .status());
     }
-    return t.ExecScript(kSchema);
+    KEEL_RETURN_IF_ERROR(t.ExecScript(kSchema));
+    KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO idempotency_secret(id, secret) VALUES(1, $1) "
+                                "ON CONFLICT(id) DO NOTHING",
+                                {NewSecretHex(32)})
+                             .status());
+    KEEL_ASSIGN_OR_RETURN(SqlRows r, t.Query("SELECT secret FROM idempotency_secret WHERE id = 1"));
+    std::lock_guard<std::mutex> l(mu_);
+    key_ = r.at(0).Text(0);
+    return Status::Ok();
   }));
   ready_ = true;
   return Status::Ok();
+}
+
+Result<std::string> IdempotencyKeys::Fingerprint(std::string_view request) {
+  KEEL_RETURN_IF_ERROR(EnsureSchema());
+  std::string text(request);
+  if (auto v = ParseJson(request); v.ok()) text = json::serialize(WithoutSecrets(v.value()));
+  std::string key;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    key = key_;
+  }
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac, &len);
+  return "h1:" + HexEncode(std::string_view(reinterpret_cast<const char*>(mac), len));
 }
 
 std::string Sha256Hex(std::string_view data) {
@@ -46,8 +94,9 @@ Response IdempotencyKeys::Run(const std::string& scope, const std::string& key,
   if (key.size() > 255) {
     return StatusResponse(commerce::FieldError("Idempotency-Key", "must be at most 255 bytes"));
   }
-  if (Status s = EnsureSchema(); !s.ok()) return StatusResponse(s);
-  const std::string hash = Sha256Hex(request);
+  auto fingerprint = Fingerprint(request);
+  if (!fingerprint.ok()) return StatusResponse(fingerprint.status());
+  const std::string& hash = fingerprint.value();
   const Millis now = clock_->Now();
   enum { kRun, kReplay, kMismatch, kInFlight } outcome = kRun;
   int stored_status = 0;
@@ -74,7 +123,11 @@ Response IdempotencyKeys::Run(const std::string& scope, const std::string& key,
               {scope, key, hash, now})
           .status();
     }
-    if (r[0].Text(0) != hash) {
+    // Keys stored before fingerprints were keyed hold a plain SHA-256 of the request.
+    const std::string stored = r[0].Text(0);
+    const bool same =
+        stored == hash || (stored.rfind("h1:", 0) != 0 && stored == Sha256Hex(request));
+    if (!same) {
       outcome = kMismatch;
     } else if (r[0].Int(1) == 0) {
       outcome = kInFlight;
@@ -125,6 +178,7 @@ Result<int64_t> IdempotencyKeys::Prune() {
         pruned, t.Exec("DELETE FROM idempotency WHERE created_at < $1", {clock_->Now() - kKeepMs}));
     return Status::Ok();
   }));
+  CountPruned("idempotency_keys", db_->name(), pruned);
   return pruned;
 }
 

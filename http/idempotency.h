@@ -8,10 +8,15 @@
 // - a key whose first request is still running is 409 idempotency_key_in_use (a key
 //   left running by a process that died is taken over after a minute);
 // - a 5xx is not remembered: nothing happened, so a retry runs again;
-// - keys are kept 24 h, then pruned by Prune().
+// - keys are kept 24 h, then pruned by Prune();
+// - a request is remembered by its fingerprint: an HMAC-SHA256 under a key this
+//   database keeps (made once, random), of the request with its secret fields
+//   ("password", "cardNo", at any depth of a JSON body) left out. So the table holds
+//   nothing a password could be guessed back from.
 
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <string>
 
 #include "common/clock.h"
@@ -34,11 +39,15 @@ class IdempotencyKeys {
                const std::function<Response()>& run);
   // Deletes keys older than kKeepMs; returns how many.
   Result<int64_t> Prune();
+  // The fingerprint Run stores for `request` (for tests).
+  Result<std::string> Fingerprint(std::string_view request);
 
  private:
   Status EnsureSchema();
   persistence::SqlDatabase* db_;
   Clock* clock_;
+  std::mutex mu_;    // guards key_
+  std::string key_;  // the HMAC key, once loaded
   std::atomic<bool> ready_{false};
 };
 

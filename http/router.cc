@@ -4,6 +4,7 @@
 
 #include "commerce/validation.h"
 #include "common/metrics.h"
+#include "common/utf8.h"
 
 namespace keel::http {
 namespace {
@@ -38,25 +39,62 @@ void Router::Add(bhttp::verb method, const std::string& pattern, RouteFn fn) {
   routes_.push_back({pattern, method, SplitPath(pattern), std::move(fn)});
 }
 
+std::vector<std::pair<bhttp::verb, std::string>> Router::Routes() const {
+  std::vector<std::pair<bhttp::verb, std::string>> out;
+  for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);
+  return out;
+}
+
 namespace {
 
-Response Counted(const std::string& route, const Request& req,
-                 std::chrono::steady_clock::time_point began, Response res) {
+// The method label: a standard verb, or "other" (a made-up method must not mint a
+// series of its own).
+std::string MethodLabel(const Request& req) {
+  switch (req.method()) {
+    case bhttp::verb::get:
+    case bhttp::verb::head:
+    case bhttp::verb::post:
+    case bhttp::verb::put:
+    case bhttp::verb::patch:
+    case bhttp::verb::delete_:
+    case bhttp::verb::options:
+      return std::string(bhttp::to_string(req.method()));
+    default:
+      return "other";
+  }
+}
+
+void Count(const std::string& route, const std::string& method,
+           std::chrono::steady_clock::time_point began, unsigned status) {
   Metrics& m = Metrics::Global();
   m.GetCounter("keel_http_requests_total", "HTTP requests, by route, method and status.",
-               {{"route", route},
-                {"method", std::string(req.method_string())},
-                {"status", std::to_string(res.result_int())}})
+               {{"route", route}, {"method", method}, {"status", std::to_string(status)}})
       .Inc();
   m.GetHistogram("keel_http_request_seconds", "HTTP request handling time, by route.",
                  {{"route", route}})
       .Observe(SecondsSince(began));
-  return res;
+}
+
+// Counts a reply when it is given (a Deferred one when it is finally sent).
+Reply Counted(const std::string& route, const Request& req,
+              std::chrono::steady_clock::time_point began, Reply reply) {
+  std::string method = MethodLabel(req);
+  if (auto* res = std::get_if<Response>(&reply)) {
+    Count(route, method, began, res->result_int());
+    return reply;
+  }
+  Deferred d = std::move(std::get<Deferred>(reply));
+  return Deferred{[start = std::move(d.start), route, method, began](Respond respond) {
+    start([respond = std::move(respond), route, method, began](Response res) {
+      Count(route, method, began, res.result_int());
+      respond(std::move(res));
+    });
+  }};
 }
 
 }  // namespace
 
-Response Router::Handle(const Request& req, const RequestInfo& info) const {
+Reply Router::Handle(const Request& req, const RequestInfo& info) const {
   const auto began = std::chrono::steady_clock::now();
   std::string_view target(req.target().data(), req.target().size());
   size_t q = target.find('?');
@@ -66,6 +104,16 @@ Response Router::Handle(const Request& req, const RequestInfo& info) const {
   }
   std::vector<std::string> segs = SplitPath(path);
   for (auto& s : segs) s = PercentDecode(s);
+  std::map<std::string, std::string> query = q == std::string_view::npos
+                                                 ? std::map<std::string, std::string>{}
+                                                 : ParseQuery(target.substr(q + 1));
+  bool utf8 = true;
+  for (const auto& s : segs) utf8 = utf8 && IsValidUtf8(s);
+  for (const auto& [k, v] : query) utf8 = utf8 && IsValidUtf8(k) && IsValidUtf8(v);
+  if (!utf8) {
+    return Counted("unmatched", req, began,
+                   ErrorResponse(400, "invalid_utf8", "the request path or query is not UTF-8"));
+  }
   std::string allow;
   for (const auto& r : routes_) {
     if (r.segments.size() != segs.size()) continue;
@@ -84,10 +132,15 @@ Response Router::Handle(const Request& req, const RequestInfo& info) const {
       allow += (allow.empty() ? "" : ", ") + std::string(bhttp::to_string(r.method));
       continue;
     }
-    ApiRequest api{req, info, std::move(params),
-                   q == std::string_view::npos ? std::map<std::string, std::string>{}
-                                               : ParseQuery(target.substr(q + 1))};
+    ApiRequest api{req, info, std::move(params), std::move(query)};
+    if (gate_) {
+      if (auto refused = gate_(api, r.pattern)) return Counted(r.pattern, req, began, *refused);
+    }
     return Counted(r.pattern, req, began, r.fn(api));
+  }
+  if (gate_) {
+    ApiRequest api{req, info, {}, std::move(query)};
+    if (auto refused = gate_(api, "unmatched")) return Counted("unmatched", req, began, *refused);
   }
   if (!allow.empty()) {
     Response res = ErrorResponse(405, "method_not_allowed",
@@ -97,6 +150,14 @@ Response Router::Handle(const Request& req, const RequestInfo& info) const {
   }
   return Counted("unmatched", req, began,
                  ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path)));
+}
+
+Response TooManyRequests(Millis retry_after_ms, const std::string& message,
+                         const std::string& code) {
+  const int64_t seconds = std::max<int64_t>(1, (retry_after_ms + 999) / 1000);
+  Response res = ErrorResponse(429, code, message, json::object{{"retry_after_s", seconds}});
+  res.set(bhttp::field::retry_after, std::to_string(seconds));
+  return res;
 }
 
 Response JsonResponse(unsigned status, const json::value& body) {
@@ -148,13 +209,8 @@ Response StatusResponse(const Status& s) {
   json::object details;
   std::string field = commerce::FieldOf(s);
   if (!field.empty()) details["field"] = field;
-  // Internal failures keep their detail in the log, not in the response.
-  std::string message = s.message();
-  if (code >= 500 && code != 503) {
-    spdlog::error("http {}: {}", code, s.ToString());
-    message = "internal error";
-  }
-  return ErrorResponse(code, s.reason().empty() ? "error" : s.reason(), message, details);
+  // A 5xx's message is logged and replaced by the server (http/server.h).
+  return ErrorResponse(code, s.reason().empty() ? "error" : s.reason(), s.message(), details);
 }
 
 Result<json::object> ParseBodyObject(const Request& req) {

@@ -4,6 +4,7 @@
 // place (StatusToHttp), query strings are percent-decoded.
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,16 +26,26 @@ struct ApiRequest {
   std::string Header(std::string_view name) const;
 };
 
-using RouteFn = std::function<Response(const ApiRequest&)>;
+// A route's handler. It may return a Deferred reply (http/server.h) to answer later
+// without holding a thread; its closure must copy what it needs from the request.
+using RouteFn = std::function<Reply(const ApiRequest&)>;
+// Runs before every request's handler, with the matched route's pattern (or
+// "unmatched"); a response it returns is sent instead (a 429, say).
+using Gate = std::function<std::optional<Response>(const ApiRequest&, const std::string& route)>;
 
 class Router {
  public:
   // `pattern` like "/items/{id}/recommendations".
   void Add(bhttp::verb method, const std::string& pattern, RouteFn fn);
-  // 404 for an unknown path, 405 (with Allow) for a known path and another method.
+  void SetGate(Gate gate) { gate_ = std::move(gate); }
+  // 404 for an unknown path, 405 (with Allow) for a known path and another method,
+  // 400 invalid_utf8 when a decoded path segment or query parameter is not UTF-8.
   // Counts every request in keel_http_requests_total{route,method,status} and times it
-  // in keel_http_request_seconds{route}.
-  Response Handle(const Request& req, const RequestInfo& info) const;
+  // in keel_http_request_seconds{route}; the labels are bounded: the route pattern or
+  // "unmatched", a standard method or "other".
+  Reply Handle(const Request& req, const RequestInfo& info) const;
+  // Every route, as "METHOD /pattern" (for the API's contract test).
+  std::vector<std::pair<bhttp::verb, std::string>> Routes() const;
 
  private:
   struct Route {
@@ -44,7 +55,12 @@ class Router {
     RouteFn fn;
   };
   std::vector<Route> routes_;
+  Gate gate_;
 };
+
+// 429 rate_limited with Retry-After (whole seconds, at least 1).
+Response TooManyRequests(Millis retry_after_ms, const std::string& message,
+                         const std::string& code = "rate_limited");
 
 Response JsonResponse(unsigned status, const json::value& body);
 Response ErrorResponse(unsigned status, const std::string& code, const std::string& message,

@@ -3,6 +3,7 @@
 #include "commerce/order_state.h"
 #include "commerce/validation.h"
 #include "common/ids.h"
+#include "common/metrics.h"
 #include "http/api_util.h"
 
 namespace keel::http {
@@ -110,10 +111,23 @@ StorefrontApi::StorefrontApi(commerce::Shop* shop, StorefrontOptions o, Checkout
     : shop_(shop),
       opts_(o),
       checkout_(std::move(checkout)),
-      writes_(o.write_rate, o.write_burst, shop->clock()),
-      auth_(o.auth_rate, o.auth_burst, shop->clock()),
-      reads_(o.read_rate, o.read_burst, shop->clock()),
-      idempotency_(&shop->api_db(), shop->clock()) {}
+      auth_(o.auth_per_address, shop->clock()),
+      logins_(o.login_backoff, shop->clock()),
+      idempotency_(&shop->api_db(), shop->clock()),
+      hashing_(o.hash_threads, o.hash_queue) {
+  if (checkout_.history && checkout_.waiters) {
+    // Waits on an order end as soon as this process moves it; other processes'
+    // moves are seen by the waiters' poll.
+    Waiters* w = checkout_.waiters;
+    shop_->orders().SetChangeHook(
+        [w](const std::string& order_id) { w->Notify(OrderWaitKey(order_id)); });
+  }
+}
+
+StorefrontApi::~StorefrontApi() {
+  hashing_.Stop();
+  if (checkout_.history && checkout_.waiters) shop_->orders().SetChangeHook(nullptr);
+}
 
 Result<Principal> StorefrontApi::Authenticate(const ApiRequest& req) const {
   std::string h = req.Header("Authorization");
@@ -127,14 +141,21 @@ Response StorefrontApi::WithIdempotency(const ApiRequest& req, const std::string
   return idempotency_.Run(scope, req.Header("Idempotency-Key"), req.raw.body(), run);
 }
 
-void StorefrontApi::AddRoutes(Router& router) {
-  using V = bhttp::verb;
-  const Status limited =
-      Status::ResourceExhausted("too many requests; slow down and retry", "rate_limited");
+Status StorefrontApi::Prune(Millis guest_cart_idle_ms) {
+  Status keys = idempotency_.Prune().status();
+  auto carts = shop_->carts().PruneGuestCarts(guest_cart_idle_ms);
+  if (carts.ok()) CountPruned("guest_carts", "carts", *carts);
+  return keys.ok() ? carts.status() : keys;
+}
 
-  // ---- auth --------------------------------------------------------------------
-  router.Add(V::post, "/auth/register", [this, limited](const ApiRequest& req) {
-    if (!auth_.Allow(req.info.client_ip)) return StatusResponse(limited);
+void StorefrontApi::AddAuthRoutes(Router& router) {
+  using V = bhttp::verb;
+  // Both routes hash a password (argon2id: tens of ms, 64 MiB), so the work runs on
+  // the hashing pool; the closures copy what they need from the request.
+  router.Add(V::post, "/auth/register", [this](const ApiRequest& req) -> Reply {
+    if (Millis wait = auth_.Admit(req.info.client_ip)) {
+      return TooManyRequests(wait, "too many sign-ups from this address; slow down");
+    }
     HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
     HTTP_ASSIGN(std::string email, StringField(body, "email", true));
     HTTP_ASSIGN(std::string password, StringField(body, "password", true));
@@ -145,33 +166,57 @@ void StorefrontApi::AddRoutes(Router& router) {
     if (role_name != "buyer" && role_name != "seller") {
       return StatusResponse(commerce::FieldError("role", "must be buyer or seller"));
     }
-    return WithIdempotency(req, "ip:" + req.info.client_ip + " register", [&] {
-      HTTP_ASSIGN(commerce::User u,
-                  shop_->users().Register(email, password, *commerce::ParseRole(role_name)));
-      return JsonResponse(201, json::object{{"user_id", u.id},
-                                            {"email", u.email},
-                                            {"role", std::string(commerce::RoleName(u.role))}});
+    return hashing_.Offload([this, scope = "ip:" + req.info.client_ip + " register",
+                             key = req.Header("Idempotency-Key"), fingerprint = req.raw.body(),
+                             email, password, role_name] {
+      return idempotency_.Run(scope, key, fingerprint, [&] {
+        HTTP_ASSIGN(commerce::User u,
+                    shop_->users().Register(email, password, *commerce::ParseRole(role_name)));
+        return JsonResponse(201, json::object{{"user_id", u.id},
+                                              {"email", u.email},
+                                              {"role", std::string(commerce::RoleName(u.role))}});
+      });
     });
   });
 
-  router.Add(V::post, "/auth/login", [this, limited](const ApiRequest& req) {
-    if (!auth_.Allow(req.info.client_ip)) return StatusResponse(limited);
+  router.Add(V::post, "/auth/login", [this](const ApiRequest& req) -> Reply {
+    if (Millis wait = auth_.Admit(req.info.client_ip)) {
+      return TooManyRequests(wait, "too many sign-ins from this address; slow down");
+    }
     HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
     HTTP_ASSIGN(std::string email, StringField(body, "email", true));
     HTTP_ASSIGN(std::string password, StringField(body, "password", true));
     HTTP_CHECK(commerce::CheckText("email", email, 1, 254));
     HTTP_CHECK(commerce::CheckText("password", password, 1, 128));
-    commerce::User u;
-    HTTP_ASSIGN(std::string token, shop_->users().Login(email, password, &u));
-    return JsonResponse(200, json::object{{"token", token},
-                                          {"user_id", u.id},
-                                          {"role", std::string(commerce::RoleName(u.role))}});
+    std::string account = email;
+    for (char& c : account) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (Millis wait = logins_.Wait(account)) {
+      return TooManyRequests(wait, "too many failed sign-ins for this account; wait and retry",
+                             "login_backoff");
+    }
+    return hashing_.Offload([this, email, password, account] {
+      commerce::User u;
+      auto token = shop_->users().Login(email, password, &u);
+      if (!token.ok()) {
+        if (token.status().reason() == "invalid_credentials") logins_.Failed(account);
+        return StatusResponse(token.status());
+      }
+      logins_.Succeeded(account);
+      return JsonResponse(200, json::object{{"token", *token},
+                                            {"user_id", u.id},
+                                            {"role", std::string(commerce::RoleName(u.role))}});
+    });
   });
+}
+
+void StorefrontApi::AddRoutes(Router& router) {
+  using V = bhttp::verb;
+
+  AddAuthRoutes(router);
 
   // ---- catalog -------------------------------------------------------------------
-  router.Add(V::post, "/items", [this, limited](const ApiRequest& req) {
+  router.Add(V::post, "/items", [this](const ApiRequest& req) {
     HTTP_ASSIGN(Principal p, Authenticate(req));
-    if (!writes_.Allow(p.user_id)) return StatusResponse(limited);
     if (p.role == Role::kBuyer) return StatusResponse(Forbidden("only sellers list items"));
     HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
     commerce::Item item;
@@ -199,9 +244,8 @@ void StorefrontApi::AddRoutes(Router& router) {
     });
   });
 
-  router.Add(V::patch, "/items/{id}", [this, limited](const ApiRequest& req) {
+  router.Add(V::patch, "/items/{id}", [this](const ApiRequest& req) {
     HTTP_ASSIGN(Principal p, Authenticate(req));
-    if (!writes_.Allow(p.user_id)) return StatusResponse(limited);
     if (p.role == Role::kBuyer) return StatusResponse(Forbidden("only sellers change items"));
     HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
     commerce::ItemPatch patch;
@@ -248,15 +292,13 @@ void StorefrontApi::AddRoutes(Router& router) {
     return JsonResponse(200, ItemJson(item, level.available));
   });
 
-  router.Add(V::get, "/items/{id}", [this, limited](const ApiRequest& req) {
-    if (!reads_.Allow(req.info.client_ip)) return StatusResponse(limited);
+  router.Add(V::get, "/items/{id}", [this](const ApiRequest& req) {
     HTTP_ASSIGN(commerce::Item item, shop_->catalog().Get(req.path.at("id")));
     HTTP_ASSIGN(commerce::StockLevel level, shop_->inventory().Level(item.id));
     return JsonResponse(200, ItemJson(item, level.available));
   });
 
-  router.Add(V::get, "/items", [this, limited](const ApiRequest& req) {
-    if (!reads_.Allow(req.info.client_ip)) return StatusResponse(limited);
+  router.Add(V::get, "/items", [this](const ApiRequest& req) {
     commerce::SearchQuery q;
     q.term = req.Query("term");
     q.category = req.Query("category");
@@ -333,8 +375,7 @@ void StorefrontApi::AddRoutes(Router& router) {
     return guest;
   };
 
-  router.Add(V::post, "/carts", [this, limited](const ApiRequest& req) {
-    if (!writes_.Allow("ip:" + req.info.client_ip)) return StatusResponse(limited);
+  router.Add(V::post, "/carts", [this](const ApiRequest& req) {
     HTTP_ASSIGN(std::string id, shop_->carts().CreateGuestCart());
     return JsonResponse(201, json::object{{"cart_id", id}});
   });
@@ -345,15 +386,22 @@ void StorefrontApi::AddRoutes(Router& router) {
     return JsonResponse(200, CartJson(v));
   });
 
-  router.Add(V::patch, "/cart", [this, cart_of, limited](const ApiRequest& req) {
+  router.Add(V::patch, "/cart", [this, cart_of](const ApiRequest& req) {
     HTTP_ASSIGN(std::string cart, cart_of(req));
-    if (!writes_.Allow("cart:" + cart)) return StatusResponse(limited);
     HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
     HTTP_ASSIGN(std::string item_id, StringField(body, "itemId", true));
     HTTP_ASSIGN(std::optional<int64_t> quantity, IntField(body, "quantity", true));
-    HTTP_CHECK(shop_->carts().SetLine(cart, item_id, *quantity));
+    HTTP_ASSIGN(commerce::LineChange change, shop_->carts().SetLine(cart, item_id, *quantity));
     HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart));
-    return JsonResponse(200, CartJson(v));
+    json::object j = CartJson(v);
+    if (change.repriced) {
+      // Raising a quantity buys the new units at today's price: the line's snapshot
+      // moved, and the client is told so.
+      j["repriced"] = json::array{json::object{{"item_id", item_id},
+                                               {"previous_unit_price", change.previous_unit_price},
+                                               {"unit_price", change.unit_price}}};
+    }
+    return JsonResponse(200, j);
   });
 
   router.Add(V::delete_, "/cart", [this, cart_of](const ApiRequest& req) {
@@ -363,9 +411,8 @@ void StorefrontApi::AddRoutes(Router& router) {
     return JsonResponse(200, CartJson(v));
   });
 
-  router.Add(V::post, "/cart/merge", [this, limited](const ApiRequest& req) {
+  router.Add(V::post, "/cart/merge", [this](const ApiRequest& req) {
     HTTP_ASSIGN(Principal p, Authenticate(req));
-    if (!writes_.Allow(p.user_id)) return StatusResponse(limited);
     HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
     HTTP_ASSIGN(std::string guest, StringField(body, "guest_cart_id", true));
     HTTP_CHECK(commerce::CheckText("guest_cart_id", guest, 1, 64));
@@ -391,9 +438,8 @@ void StorefrontApi::AddRoutes(Router& router) {
     HTTP_ASSIGN(json::object j, wishlist_json(p.user_id));
     return JsonResponse(200, j);
   });
-  router.Add(V::post, "/wishlist", [this, wishlist_json, limited](const ApiRequest& req) {
+  router.Add(V::post, "/wishlist", [this, wishlist_json](const ApiRequest& req) {
     HTTP_ASSIGN(Principal p, Authenticate(req));
-    if (!writes_.Allow(p.user_id)) return StatusResponse(limited);
     HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
     HTTP_ASSIGN(std::string item_id, StringField(body, "itemId", true));
     HTTP_CHECK(shop_->carts().AddToWishlist(p.user_id, item_id));

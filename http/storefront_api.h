@@ -12,7 +12,11 @@
 //   stored and replayed for the same key and body; the same key with another body is
 //   400 idempotency_error; a key whose request is still running is 409
 //   idempotency_key_in_use. Keys are scoped to the caller and kept 24 h.
-// - Rate limits per client: 429 rate_limited.
+// - Rate limits: every request passes the router's gate (http/request_limits.h);
+//   register and login are limited per client address on top, and failed logins
+//   back off per account. 429 with Retry-After.
+// - Password hashing (register, login) runs on a small pool, never on an I/O thread.
+// - ?wait= parks the request on Waiters (http/waiters.h): no thread is held.
 
 #include <memory>
 
@@ -21,46 +25,68 @@
 #include "http/idempotency.h"
 #include "http/rate_limiter.h"
 #include "http/router.h"
+#include "http/waiters.h"
+#include "http/work_pool.h"
 
 namespace keel::http {
 
 struct StorefrontOptions {
-  double write_rate = 100, write_burst = 200;  // mutating requests per client per second
-  double auth_rate = 5, auth_burst = 20;       // register/login per client IP per second
-  double read_rate = 0, read_burst = 0;        // 0: unlimited
+  RateLimit auth_per_address{5, 20};  // register and login, per client address
+  LoginBackoff::Options login_backoff;
+  int hash_threads = 2;     // password hashing
+  size_t hash_queue = 256;  // hashing jobs waiting; more: 503 busy
 };
 
 struct CheckoutConfig {
   HistoryService* history = nullptr;  // null: no checkout routes
+  Waiters* waiters = nullptr;         // where ?wait= parks; required with `history`
   std::string payments_webhook_secret, carrier_webhook_secret;
   Millis payment_window_ms = 15 * 60 * 1000;
+  // How long an order may wait on 3-D Secure; 0: the whole payment window.
+  Millis action_window_ms = 0;
   Millis return_window_ms = 30LL * 24 * 3600 * 1000;
   int max_wait_s = 60;  // the cap on ?wait=
+  // Per buyer: units held by unpaid orders, and unpaid orders (0: no cap).
+  int64_t max_held_units_per_buyer = 100;
+  int64_t max_pending_orders_per_buyer = 5;
 };
 
 class StorefrontApi {
  public:
   StorefrontApi(commerce::Shop* shop, StorefrontOptions options = {}, CheckoutConfig checkout = {});
+  ~StorefrontApi();
   void AddRoutes(Router& router);
+  // Retention, run on a schedule: idempotency keys older than 24 h and guest carts
+  // untouched for `guest_cart_idle_ms` go (counted in keel_pruned_total).
+  Status Prune(Millis guest_cart_idle_ms);
 
  private:
   struct Caller;
   void AddCheckoutRoutes(Router& router);  // checkout_api.cc
-  // Claims `cart_id` for `order_id` unless another checkout of it still runs.
+  // Claims `cart_id` for `order_id` unless another checkout of it still runs, and
+  // gives the claim back.
   Status ClaimCart(const std::string& cart_id, const std::string& order_id);
+  void UnclaimCart(const std::string& cart_id, const std::string& order_id);
+  // Checks the request, claims the cart, reads it, starts the saga: 202, or why not.
+  Response StartCheckout(const ApiRequest& req, const commerce::Principal& p,
+                         const std::string& key);
   // The order's state once it leaves pending_payment (or the checkout ends without
   // one), or its state when `wait_s` runs out.
-  Response WaitForCheckout(const std::string& order_id, int64_t wait_s);
-  Response WaitForChange(const std::string& order_id, const std::string& from, int64_t wait_s);
+  Reply WaitForCheckout(const std::string& owner, const std::string& order_id, int64_t wait_s);
+  Reply WaitForChange(const std::string& owner, const std::string& order_id,
+                      const std::string& from, int64_t wait_s);
   Response WithIdempotency(const ApiRequest& req, const std::string& scope,
                            const std::function<Response()>& run);
   Result<commerce::Principal> Authenticate(const ApiRequest& req) const;
+  void AddAuthRoutes(Router& router);
 
   commerce::Shop* shop_;
   StorefrontOptions opts_;
   CheckoutConfig checkout_;
-  RateLimiter writes_, auth_, reads_;
+  RateLimiter auth_;
+  LoginBackoff logins_;
   IdempotencyKeys idempotency_;
+  WorkPool hashing_;
 };
 
 // The JSON form of an item, with its available stock.

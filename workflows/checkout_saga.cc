@@ -24,6 +24,7 @@ struct Checkout {
   std::vector<Line> lines;
   int64_t subtotal = 0, shipping = 0, tax = 0, total = 0, amount = 0;
   Millis payment_window_ms = 0, hold_ttl_ms = 0;
+  Millis action_window_ms = 0;  // 3-D Secure's own limit (0: the payment window)
   json::object raw;
 };
 
@@ -42,6 +43,7 @@ Checkout Parse(const json::value& v) {
   c.amount = r.Int("amount");
   c.payment_window_ms = r.Int("payment_window_ms");
   c.hold_ttl_ms = r.Int("hold_ttl_ms");
+  c.action_window_ms = r.Int("action_window_ms", 0);
   for (const auto& l : r.Array("lines")) {
     InputReader lr(l, "checkout_saga line");
     c.lines.push_back({lr.Str("item_id"), lr.Int("quantity"), lr.Int("unit_price")});
@@ -101,6 +103,37 @@ Workflow<json::value> Unwind(WorkflowContext* ctx, Checkout c, std::vector<std::
   co_return Result(c, refunded > 0 ? "refunded" : status, reason, detail);
 }
 
+// What the gateway itself says of the intent a webhook spoke of, as an event type:
+// "payment_intent.succeeded" (for exactly the order's total), ".payment_failed",
+// ".canceled", "payment_error" (succeeded for another amount), or "" when it is
+// still pending (a forged or early webhook). A gateway that cannot be read before
+// the window ends is a payment error.
+Workflow<std::string> VerifiedOutcome(WorkflowContext* ctx, Checkout c, std::string intent_id,
+                                      Millis window_left_ms) {
+  json::value pi;
+  try {
+    json::object in = json::object{{"order_id", c.order_id}, {"intent_id", intent_id}};
+    pi = co_await ctx->ExecuteActivity("payment.get", in, PaymentOptions(window_left_ms));
+  } catch (const ActivityError&) {
+    co_return "payment_error";
+  }
+  const std::string status(pi.at("status").as_string());
+  if (status == "succeeded") {
+    auto lower = [](std::string s) {
+      for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return s;
+    };
+    const json::value* currency = pi.as_object().if_contains("currency");
+    const bool exact =
+        pi.at("amount_received").as_int64() == c.total &&
+        (!currency || lower(std::string(currency->as_string())) == lower(c.currency));
+    co_return exact ? "payment_intent.succeeded" : "payment_error";
+  }
+  if (status == "canceled") co_return "payment_intent.canceled";
+  if (status == "requires_payment_method") co_return "payment_intent.payment_failed";
+  co_return "";
+}
+
 Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   Checkout c = Parse(input);
   // Query "state": where the saga is, for operators (`keel workflow query`).
@@ -138,11 +171,10 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   Saga saga(ctx);
   for (const auto& l : c.lines) {
     holds.push_back(c.order_id + "/" + l.item_id);
-    json::object in2 = json::object{{"order_id", c.order_id},
-                                    {"hold_id", holds.back()},
-                                    {"sku", l.item_id},
-                                    {"quantity", l.quantity},
-                                    {"ttl_ms", c.hold_ttl_ms}};
+    json::object in2 =
+        json::object{{"order_id", c.order_id}, {"hold_id", holds.back()}, {"sku", l.item_id},
+                     {"quantity", l.quantity}, {"ttl_ms", c.hold_ttl_ms}, {"buyer_id", c.buyer_id}};
+    if (const json::value* lim = c.raw.if_contains("buyer_limits")) in2["buyer_limits"] = *lim;
     reserving.push_back(
         ctx.ExecuteActivity("inventory.reserve", in2, StepOptions(kInventoryQueue)));
   }
@@ -157,9 +189,10 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   }
   if (!refused.empty()) {
     co_await saga.Compensate();
-    co_return Result(
-        c, "rejected",
-        refused_type == "InsufficientStock" ? "insufficient_stock" : "reservation_failed", refused);
+    const char* why = refused_type == "InsufficientStock" ? "insufficient_stock"
+                      : refused_type == "BuyerLimit"      ? "buyer_limit"
+                                                          : "reservation_failed";
+    co_return Result(c, "rejected", why, refused);
   }
 
   // 3. The order.
@@ -206,29 +239,50 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   }
 
   // 5. 3DS: the gateway's webhook (signal "payment") against the window and a cancel.
+  // A webhook is a claim, not proof: the saga reads the intent back from the gateway
+  // before it believes one, and 3DS may have a shorter window of its own. (Sagas
+  // recorded before these guards replay without them.)
   if (fail_status.empty() && pay_status == "requires_action") {
     step = "awaiting_3ds";
+    const bool guarded =
+        ctx.GetVersion(kPaymentGuardsChange, WorkflowContext::kDefaultVersion, 1) == 1;
+    Timer action_window;
+    const bool short_action = guarded && c.action_window_ms > 0 && c.action_window_ms < left();
+    if (short_action) action_window = ctx.NewTimer(c.action_window_ms);
+    const Future<bool>& deadline = short_action ? action_window.fired() : window.fired();
     Future<json::value> next_payment = payment.Receive();
     Future<json::value> next_cancel = cancel.Receive();
     while (pay_status == "requires_action") {
       size_t which;
       if (honour_cancel_request) {
         Future<Unit> cancel_request = ctx.CancelRequested();
-        which = co_await WhenAny(next_payment, next_cancel, window.fired(), cancel_request);
+        which = co_await WhenAny(next_payment, next_cancel, deadline, cancel_request);
         if (which == 3) which = 1;  // a cancel request is a cancel
       } else {
-        which = co_await WhenAny(next_payment, next_cancel, window.fired());
+        which = co_await WhenAny(next_payment, next_cancel, deadline);
       }
       if (which == 0) {
         json::value ev = next_payment.Get();
         next_payment = payment.Receive();
         if (ev.at("intent_id").as_string() != intent_id) continue;
-        const std::string type(ev.at("type").as_string());
+        std::string type(ev.at("type").as_string());
+        if (guarded &&
+            (type == "payment_intent.succeeded" || type == "payment_intent.payment_failed" ||
+             type == "payment_intent.canceled")) {
+          type = co_await VerifiedOutcome(&ctx, c, intent_id, left());
+          if (type.empty()) continue;  // the gateway does not agree (yet): keep waiting
+        }
         if (type == "payment_intent.succeeded") pay_status = "succeeded";
         if (type == "payment_intent.payment_failed" || type == "payment_intent.canceled") {
           pay_status = "failed";
           fail_status = "payment_failed";
           reason = "authentication_failed";
+        }
+        if (type == "payment_error") {
+          pay_status = "failed";
+          fail_status = "payment_failed";
+          reason = "payment_error";
+          detail = "the gateway's record of the payment does not match the order";
         }
       } else if (which == 1) {
         fail_status = "cancelled";
@@ -236,10 +290,11 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
         break;
       } else {
         fail_status = "expired";
-        reason = "the payment window ended";
+        reason = short_action ? "3-D Secure was not completed in time" : "the payment window ended";
         break;
       }
     }
+    action_window.Cancel();
   }
   if (fail_status.empty() && pay_status != "succeeded") {
     fail_status = "payment_failed";
@@ -272,7 +327,8 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   window.Cancel();
   // The cart is emptied before the order leaves pending_payment: the API lets the
   // cart check out again from then on.
-  json::object in6 = json::object{{"cart_id", c.cart_id}};
+  json::object in6 =
+      json::object{{"cart_id", c.cart_id}, {"order_id", c.order_id}, {"lines", c.raw.at("lines")}};
   co_await ctx.ExecuteActivity("orders.clear_cart", in6, StepOptions(kOrdersQueue));
   co_await TransitionOrder(&ctx, c.order_id, "pending_payment", "confirmed",
                            "payment " + intent_id + " succeeded");

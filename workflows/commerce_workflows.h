@@ -4,14 +4,17 @@
 // checkout_saga (id "checkout-<order_id>"), input: the cart snapshot the API took
 //   {order_id, buyer_id, cart_id, idempotency_key, currency, lines[{item_id, quantity,
 //    unit_price}], subtotal, shipping, tax, total, amount, payment_method,
-//    shipping_address, payment_window_ms, hold_ttl_ms}
+//    shipping_address, payment_window_ms, action_window_ms?, hold_ttl_ms,
+//    buyer_limits?{max_held_units, max_pending_orders}}
 //   1. validate the snapshot and the amount the client expects;
-//   2. reserve a hold per line, in parallel, all or none;
+//   2. reserve a hold per line, in parallel, all or none, within the buyer's caps;
 //   3. create the order (pending_payment);
 //   4. create the PaymentIntent and confirm it (Idempotency-Keys from the order id);
 //   5. on 3DS, wait for the gateway's webhook (signal "payment") raced against the
-//      payment window; the window's end expires the order;
-//   6. commit the holds, clear the cart, confirm the order, notify;
+//      3DS window (action_window_ms) or the payment window, whose end expires the
+//      order; a webhook counts only once the intent, read back from the gateway,
+//      agrees (succeeded for exactly the total);
+//   6. commit the holds, take the ordered lines out of the cart, confirm, notify;
 //   7. start shipment_tracking as a child workflow (parent close policy ABANDON: it
 //      outlives the saga) and hand it the order.
 //   Every failure compensates: void the payment (cancel, or refund what was taken),
@@ -42,6 +45,10 @@ inline constexpr const char* kTrackingAsChildChange = "shipment_tracking_as_chil
 // Version 1: a workflow cancel request cancels the saga like signal "cancel" until the
 // order is confirmed.
 inline constexpr const char* kCancelRequestChange = "workflow_cancel_request";
+// Version 1: a payment webhook is checked against the gateway (the intent read back)
+// before the saga acts on it, and 3-D Secure may have a shorter window
+// (input action_window_ms).
+inline constexpr const char* kPaymentGuardsChange = "payment_guards";
 
 inline std::string CheckoutWorkflowId(const std::string& order_id) {
   return "checkout-" + order_id;

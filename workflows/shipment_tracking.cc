@@ -77,6 +77,9 @@ Workflow<json::value> ShipmentTracking(WorkflowContext& ctx, json::value input) 
       // Carrier events arrive at least once and in any order: act on progress only.
       json::value ev = next_carrier.Get();
       next_carrier = carrier.Receive();
+      // An event about another parcel (or none named) is not about this order's.
+      const json::value* about = ev.as_object().if_contains("shipment_id");
+      if (!about || !about->is_string() || about->as_string() != shipment_id) continue;
       const std::string status(ev.at("status").as_string());
       const bool moving = status == "in_transit" || status == "out_for_delivery";
       if ((moving || status == "delivered") && stage == "fulfilling") {

@@ -1,9 +1,33 @@
 #include "persistence/sqlite/sqlite_db.h"
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 namespace keel::persistence {
+
+Status PrepareDataDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return Status::FailedPrecondition("cannot create data dir " + dir + ": " + ec.message(),
+                                      "db_unusable");
+  }
+  constexpr auto kOthers = fs::perms::group_all | fs::perms::others_all;
+  auto st = fs::status(dir, ec);
+  if (!ec && (st.permissions() & kOthers) != fs::perms::none) {
+    fs::permissions(dir, fs::perms::owner_all, ec);
+  }
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::error_code fe;
+    if (!entry.is_regular_file(fe)) continue;
+    if ((entry.status(fe).permissions() & kOthers) != fs::perms::none) {
+      fs::permissions(entry.path(), fs::perms::owner_read | fs::perms::owner_write, fe);
+    }
+  }
+  return Status::Ok();
+}
 
 Status SqliteStatus(int rc, sqlite3* db, std::string_view what) {
   if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW) return Status::Ok();

@@ -14,6 +14,11 @@
 
 namespace keel::persistence {
 
+// Makes the data dir `dir` if needed, and makes it private: the dir 0700, the files
+// in it 0600 (a dir made by an older version is tightened). The token-signing key,
+// password hashes and ledgers live there. db_unusable when it cannot be made.
+Status PrepareDataDir(const std::string& dir);
+
 // Maps a sqlite3 result code to a Status naming `what` was being done.
 Status SqliteStatus(int rc, sqlite3* db, std::string_view what);
 

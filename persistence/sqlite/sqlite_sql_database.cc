@@ -137,6 +137,7 @@ class SqliteSqlDatabase final : public SqlDatabase {
   Status Transact(const std::function<Status(SqlTxn&)>& fn) override {
     Status last;
     for (int attempt = 0; attempt < 5; ++attempt) {
+      const auto began = std::chrono::steady_clock::now();
       ConnectionPool<Conn>::Lease l(pool_);
       Conn* c = l.get();
       last = c->db.Exec("BEGIN IMMEDIATE");
@@ -147,6 +148,13 @@ class SqliteSqlDatabase final : public SqlDatabase {
         if (!last.ok()) (void)c->db.Exec("ROLLBACK");
       }
       if (last.ok() || last.reason() != "db_locked") return last;
+      // A lock the busy handler waited out in full is held for good reason (another
+      // process's long transaction): waiting that long again would only hold the
+      // caller's thread. Quick lock errors (a snapshot that went stale) are retried.
+      if (std::chrono::steady_clock::now() - began >=
+          std::chrono::milliseconds(opts_.busy_timeout_ms)) {
+        return last;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
     }
     return last;
@@ -186,12 +194,7 @@ class SqliteSqlDatabase final : public SqlDatabase {
 Result<std::unique_ptr<SqlDatabase>> OpenSqliteSqlDatabase(const std::string& dir,
                                                            const std::string& service,
                                                            const SqlOpenOptions& options) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return Status::FailedPrecondition("cannot create data dir " + dir + ": " + ec.message(),
-                                      "db_unusable");
-  }
+  KEEL_RETURN_IF_ERROR(PrepareDataDir(dir));
   auto db = std::make_unique<SqliteSqlDatabase>(dir + "/" + service + ".db", service, options);
   KEEL_RETURN_IF_ERROR(db->Init());
   return std::unique_ptr<SqlDatabase>(std::move(db));

@@ -500,12 +500,7 @@ class SqliteStore final : public Store {
   }
 
   Status Init() {
-    std::error_code ec;
-    std::filesystem::create_directories(opts_.dir, ec);
-    if (ec) {
-      return Status::FailedPrecondition("cannot create data dir " + opts_.dir + ": " + ec.message(),
-                                        "db_unusable");
-    }
+    KEEL_RETURN_IF_ERROR(PrepareDataDir(opts_.dir));
     path_ = (std::filesystem::path(opts_.dir) / "engine.db").string();
     KEEL_RETURN_IF_ERROR(writer_db_.Open(path_, true, opts_.synchronous, opts_.busy_timeout_ms));
     KEEL_RETURN_IF_ERROR(Migrate(writer_db_, opts_.migrate));

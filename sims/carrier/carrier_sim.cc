@@ -69,12 +69,14 @@ struct CarrierSim::Impl {
   Clock* clock = nullptr;
   std::unique_ptr<http::IdempotencyKeys> idempotency;
   std::unique_ptr<WebhookOutbox> outbox;
+  std::string control_token;
   std::mutex mu;  // guards faults, rng, wake
   CarrierFaults faults;
   std::mt19937_64 rng;
   bool wake = false;
   std::condition_variable cv;
   std::atomic<bool> stop{false};
+  Millis next_prune = 0;  // the RunOnce thread's
   std::thread thread;
 
   CarrierFaults Faults() {
@@ -157,6 +159,7 @@ Result<std::unique_ptr<CarrierSim>> CarrierSim::Open(
   im.outbox = std::make_unique<WebhookOutbox>(im.db.get(), clock, secret, options.seed);
   im.outbox->SetUrl(options.webhook_url);
   im.faults = options.faults;
+  im.control_token = options.control_token;
   im.rng.seed(options.seed ? options.seed : std::random_device{}());
   im.outbox->SetFaults({options.faults.duplicate_rate, options.faults.max_delay_ms});
   return sim;
@@ -187,6 +190,12 @@ void CarrierSim::Stop() {
 }
 
 void CarrierSim::RunOnce() {
+  // Idempotency keys are kept 24 h; look for older ones once an hour.
+  if (const Millis now = impl_->clock->Now(); now >= impl_->next_prune) {
+    impl_->next_prune = now + 3'600'000;
+    if (auto n = impl_->idempotency->Prune(); !n.ok())
+      spdlog::warn("pruning keys: {}", n.status().ToString());
+  }
   impl_->AdvanceDue();
   impl_->outbox->DeliverDue(impl_->stop);
 }
@@ -326,49 +335,53 @@ void CarrierSim::AddRoutes(http::Router& router) {
     return JsonResponse(200, shipment);
   });
 
-  router.Add(V::get, "/v1/sim/faults", [im](const ApiRequest&) {
-    CarrierFaults f = im->Faults();
-    return JsonResponse(200, json::object{{"speed", f.speed},
-                                          {"step_ms", f.step_ms},
-                                          {"exception_rate", f.exception_rate},
-                                          {"paused", f.paused},
-                                          {"duplicate_rate", f.duplicate_rate},
-                                          {"max_delay_ms", f.max_delay_ms}});
-  });
-  router.Add(V::post, "/v1/sim/faults", [this, im](const ApiRequest& req) {
-    auto body = http::ParseBodyObject(req.raw);
-    if (!body.ok()) return http::StatusResponse(body.status());
-    CarrierFaults f = im->Faults();
-    for (const auto& [k, v] : body.value()) {
-      const std::string key(k);
-      if (key == "paused") {
-        if (!v.is_bool()) return http::StatusResponse(commerce::FieldError(key, "must be a bool"));
-        f.paused = v.as_bool();
-        continue;
-      }
-      if (!v.is_number() || v.to_number<double>() < 0) {
-        return http::StatusResponse(commerce::FieldError(key, "must be a number >= 0"));
-      }
-      const double n = v.to_number<double>();
-      if (key == "speed" && n > 0 && n <= 1e6) {
-        f.speed = n;
-      } else if (key == "step_ms" && n >= 1 && n <= 86'400'000) {
-        f.step_ms = static_cast<Millis>(n);
-      } else if (key == "exception_rate" && n <= 1) {
-        f.exception_rate = n;
-      } else if (key == "duplicate_rate" && n <= 1) {
-        f.duplicate_rate = n;
-      } else if (key == "max_delay_ms" && n <= 600'000) {
-        f.max_delay_ms = static_cast<Millis>(n);
-      } else {
-        return http::StatusResponse(
-            commerce::FieldError(key, "is not a carrier setting, or is out of range"));
-      }
-    }
-    SetFaults(f);
-    return JsonResponse(200, json::object{{"ok", true}});
-  });
-  AddWebhookUrlRoute(router, [this](const std::string& url) { SetWebhookUrl(url); });
+  router.Add(V::get, "/v1/sim/faults",
+             ControlRoute(im->control_token, [im](const ApiRequest&) -> http::Reply {
+               CarrierFaults f = im->Faults();
+               return JsonResponse(200, json::object{{"speed", f.speed},
+                                                     {"step_ms", f.step_ms},
+                                                     {"exception_rate", f.exception_rate},
+                                                     {"paused", f.paused},
+                                                     {"duplicate_rate", f.duplicate_rate},
+                                                     {"max_delay_ms", f.max_delay_ms}});
+             }));
+  router.Add(V::post, "/v1/sim/faults",
+             ControlRoute(im->control_token, [this, im](const ApiRequest& req) -> http::Reply {
+               auto body = http::ParseBodyObject(req.raw);
+               if (!body.ok()) return http::StatusResponse(body.status());
+               CarrierFaults f = im->Faults();
+               for (const auto& [k, v] : body.value()) {
+                 const std::string key(k);
+                 if (key == "paused") {
+                   if (!v.is_bool())
+                     return http::StatusResponse(commerce::FieldError(key, "must be a bool"));
+                   f.paused = v.as_bool();
+                   continue;
+                 }
+                 if (!v.is_number() || v.to_number<double>() < 0) {
+                   return http::StatusResponse(commerce::FieldError(key, "must be a number >= 0"));
+                 }
+                 const double n = v.to_number<double>();
+                 if (key == "speed" && n > 0 && n <= 1e6) {
+                   f.speed = n;
+                 } else if (key == "step_ms" && n >= 1 && n <= 86'400'000) {
+                   f.step_ms = static_cast<Millis>(n);
+                 } else if (key == "exception_rate" && n <= 1) {
+                   f.exception_rate = n;
+                 } else if (key == "duplicate_rate" && n <= 1) {
+                   f.duplicate_rate = n;
+                 } else if (key == "max_delay_ms" && n <= 600'000) {
+                   f.max_delay_ms = static_cast<Millis>(n);
+                 } else {
+                   return http::StatusResponse(
+                       commerce::FieldError(key, "is not a carrier setting, or is out of range"));
+                 }
+               }
+               SetFaults(f);
+               return JsonResponse(200, json::object{{"ok", true}});
+             }));
+  AddWebhookUrlRoute(router, im->control_token,
+                     [this](const std::string& url) { SetWebhookUrl(url); });
 }
 
 }  // namespace keel::sims

@@ -39,6 +39,7 @@ struct CarrierFaults {
 struct CarrierSimOptions {
   std::string webhook_url;     // "" keeps events pending until one is set
   std::string webhook_secret;  // "" uses (or creates) the one stored in the ledger
+  std::string control_token;   // /v1/sim/* need it as a bearer token; "": those are off
   CarrierFaults faults;
   uint64_t seed = 0;
 };

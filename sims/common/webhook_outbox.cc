@@ -1,5 +1,6 @@
 #include "sims/common/webhook_outbox.h"
 
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include "commerce/auth.h"
@@ -143,18 +144,41 @@ Result<std::string> LoadWebhookSecret(persistence::SqlDatabase& db, const std::s
   return secret;
 }
 
-void AddWebhookUrlRoute(http::Router& router, std::function<void(const std::string&)> set_url) {
-  router.Add(http::bhttp::verb::post, "/v1/sim/webhook", [set_url](const http::ApiRequest& req) {
-    auto body = http::ParseBodyObject(req.raw);
-    if (!body.ok()) return http::StatusResponse(body.status());
-    auto url = http::StringField(body.value(), "url", true);
-    if (!url.ok()) return http::StatusResponse(url.status());
-    if (auto parsed = http::ParseHttpUrl(url.value()); !parsed.ok()) {
-      return http::StatusResponse(commerce::FieldError("url", parsed.status().message()));
+http::RouteFn ControlRoute(std::string token, http::RouteFn fn) {
+  return [token = std::move(token),
+          fn = std::move(fn)](const http::ApiRequest& req) -> http::Reply {
+    if (token.empty()) {
+      return http::ErrorResponse(403, "control_disabled",
+                                 "the simulator's controls are off; start it with --control-token");
     }
-    set_url(url.value());
-    return http::JsonResponse(200, json::object{{"url", url.value()}});
-  });
+    const std::string auth = req.Header("Authorization");
+    const std::string want = "Bearer " + token;
+    if (auth.rfind("Bearer ", 0) != 0) {
+      return http::ErrorResponse(401, "unauthenticated",
+                                 "Authorization: Bearer <control token> is required");
+    }
+    if (auth.size() != want.size() || CRYPTO_memcmp(auth.data(), want.data(), want.size()) != 0) {
+      return http::ErrorResponse(403, "forbidden", "wrong control token");
+    }
+    return fn(req);
+  };
+}
+
+void AddWebhookUrlRoute(http::Router& router, const std::string& control_token,
+                        std::function<void(const std::string&)> set_url) {
+  router.Add(
+      http::bhttp::verb::post, "/v1/sim/webhook",
+      ControlRoute(control_token, [set_url](const http::ApiRequest& req) -> http::Reply {
+        auto body = http::ParseBodyObject(req.raw);
+        if (!body.ok()) return http::StatusResponse(body.status());
+        auto url = http::StringField(body.value(), "url", true);
+        if (!url.ok()) return http::StatusResponse(url.status());
+        if (auto parsed = http::ParseHttpUrl(url.value()); !parsed.ok()) {
+          return http::StatusResponse(commerce::FieldError("url", parsed.status().message()));
+        }
+        set_url(url.value());
+        return http::JsonResponse(200, json::object{{"url", url.value()}});
+      }));
 }
 
 }  // namespace keel::sims

@@ -59,8 +59,14 @@ class WebhookOutbox {
 // when it is not empty, or a new random one when none is stored yet.
 Result<std::string> LoadWebhookSecret(persistence::SqlDatabase& db, const std::string& given);
 
+// A simulator's control routes (/v1/sim/*: faults, webhook URL) need
+// `Authorization: Bearer <control token>`: 401 without, 403 for a wrong one, and 403
+// control_disabled when the simulator was started without a token.
+http::RouteFn ControlRoute(std::string control_token, http::RouteFn fn);
+
 // POST /v1/sim/webhook {url}: points a simulator's webhooks at `url` (validated).
-void AddWebhookUrlRoute(http::Router& router, std::function<void(const std::string&)> set_url);
+void AddWebhookUrlRoute(http::Router& router, const std::string& control_token,
+                        std::function<void(const std::string&)> set_url);
 
 // A random object id with `prefix` ("pi_", "evt_", "shp_").
 std::string NewObjectId(const char* prefix);

@@ -107,9 +107,11 @@ struct PaymentsSim::Impl {
   PaymentFaults faults;
   std::mt19937_64 rng;
   std::unique_ptr<WebhookOutbox> outbox;
+  std::string control_token;
   bool wake = false;
   std::condition_variable cv;
   std::atomic<bool> stop{false};
+  Millis next_prune = 0;  // the RunOnce thread's
   std::thread thread;
 
   Impl(std::unique_ptr<persistence::SqlDatabase> d, Clock* c)
@@ -257,6 +259,7 @@ PaymentsSim::PaymentsSim(std::unique_ptr<persistence::SqlDatabase> ledger, Clock
                          PaymentsSimOptions options)
     : impl_(std::make_unique<Impl>(std::move(ledger), clock)) {
   impl_->faults = options.faults;
+  impl_->control_token = options.control_token;
   impl_->rng.seed(options.seed ? options.seed : std::random_device{}());
 }
 
@@ -297,6 +300,12 @@ void PaymentsSim::Stop() {
 }
 
 void PaymentsSim::RunOnce() {
+  // Idempotency keys are kept 24 h; look for older ones once an hour.
+  if (const Millis now = impl_->clock->Now(); now >= impl_->next_prune) {
+    impl_->next_prune = now + 3'600'000;
+    if (auto n = impl_->idempotency.Prune(); !n.ok())
+      spdlog::warn("pruning keys: {}", n.status().ToString());
+  }
   impl_->CompleteDueActions();
   impl_->outbox->DeliverDue(impl_->stop);
 }
@@ -605,66 +614,70 @@ void PaymentsSim::AddRoutes(http::Router& router) {
   });
 
   // ---- the simulator's own controls ----------------------------------------------
-  router.Add(V::get, "/v1/sim/faults", [im](const ApiRequest&) {
-    PaymentFaults f = im->Faults();
-    return JsonResponse(200, json::object{{"fail_rate", f.fail_rate},
-                                          {"decline_rate", f.decline_rate},
-                                          {"drop_response_rate", f.drop_response_rate},
-                                          {"latency_ms", f.latency_ms},
-                                          {"fail_next", f.fail_next},
-                                          {"drop_next", f.drop_next},
-                                          {"drop_next_confirm", f.drop_next_confirm},
-                                          {"duplicate_rate", f.duplicate_rate},
-                                          {"max_delay_ms", f.max_delay_ms},
-                                          {"three_ds_delay_ms", f.three_ds_delay_ms}});
-  });
-  router.Add(V::post, "/v1/sim/faults", [this, im](const ApiRequest& req) {
-    auto body = http::ParseBodyObject(req.raw);
-    if (!body.ok()) return http::StatusResponse(body.status());
-    PaymentFaults f = im->Faults();
-    for (const auto& [k, v] : body.value()) {
-      const std::string key(k);
-      if (!v.is_number() || v.to_number<double>() < 0) {
-        return http::StatusResponse(commerce::FieldError(key, "must be a number >= 0"));
-      }
-      const double number = v.to_number<double>();
-      auto rate = [&](double& field) -> bool {
-        if (number > 1) return false;
-        field = number;
-        return true;
-      };
-      bool ok = true;
-      if (key == "fail_rate")
-        ok = rate(f.fail_rate);
-      else if (key == "decline_rate")
-        ok = rate(f.decline_rate);
-      else if (key == "drop_response_rate")
-        ok = rate(f.drop_response_rate);
-      else if (key == "duplicate_rate")
-        ok = rate(f.duplicate_rate);
-      else if (key == "latency_ms")
-        f.latency_ms = static_cast<Millis>(number);
-      else if (key == "fail_next")
-        f.fail_next = static_cast<int>(number);
-      else if (key == "drop_next")
-        f.drop_next = static_cast<int>(number);
-      else if (key == "drop_next_confirm")
-        f.drop_next_confirm = static_cast<int>(number);
-      else if (key == "max_delay_ms")
-        f.max_delay_ms = static_cast<Millis>(number);
-      else if (key == "three_ds_delay_ms")
-        f.three_ds_delay_ms = static_cast<Millis>(number);
-      else
-        return http::StatusResponse(commerce::FieldError(key, "is not a fault setting"));
-      if (!ok) return http::StatusResponse(commerce::FieldError(key, "must be a rate in 0..1"));
-    }
-    if (f.latency_ms > 60'000 || f.max_delay_ms > 600'000 || f.three_ds_delay_ms > 3'600'000) {
-      return http::StatusResponse(commerce::FieldError("latency_ms", "is too long"));
-    }
-    SetFaults(f);
-    return JsonResponse(200, json::object{{"ok", true}});
-  });
-  AddWebhookUrlRoute(router, [this](const std::string& url) { SetWebhookUrl(url); });
+  router.Add(V::get, "/v1/sim/faults",
+             ControlRoute(im->control_token, [im](const ApiRequest&) -> http::Reply {
+               PaymentFaults f = im->Faults();
+               return JsonResponse(200, json::object{{"fail_rate", f.fail_rate},
+                                                     {"decline_rate", f.decline_rate},
+                                                     {"drop_response_rate", f.drop_response_rate},
+                                                     {"latency_ms", f.latency_ms},
+                                                     {"fail_next", f.fail_next},
+                                                     {"drop_next", f.drop_next},
+                                                     {"drop_next_confirm", f.drop_next_confirm},
+                                                     {"duplicate_rate", f.duplicate_rate},
+                                                     {"max_delay_ms", f.max_delay_ms},
+                                                     {"three_ds_delay_ms", f.three_ds_delay_ms}});
+             }));
+  router.Add(
+      V::post, "/v1/sim/faults",
+      ControlRoute(im->control_token, [this, im](const ApiRequest& req) -> http::Reply {
+        auto body = http::ParseBodyObject(req.raw);
+        if (!body.ok()) return http::StatusResponse(body.status());
+        PaymentFaults f = im->Faults();
+        for (const auto& [k, v] : body.value()) {
+          const std::string key(k);
+          if (!v.is_number() || v.to_number<double>() < 0) {
+            return http::StatusResponse(commerce::FieldError(key, "must be a number >= 0"));
+          }
+          const double number = v.to_number<double>();
+          auto rate = [&](double& field) -> bool {
+            if (number > 1) return false;
+            field = number;
+            return true;
+          };
+          bool ok = true;
+          if (key == "fail_rate")
+            ok = rate(f.fail_rate);
+          else if (key == "decline_rate")
+            ok = rate(f.decline_rate);
+          else if (key == "drop_response_rate")
+            ok = rate(f.drop_response_rate);
+          else if (key == "duplicate_rate")
+            ok = rate(f.duplicate_rate);
+          else if (key == "latency_ms")
+            f.latency_ms = static_cast<Millis>(number);
+          else if (key == "fail_next")
+            f.fail_next = static_cast<int>(number);
+          else if (key == "drop_next")
+            f.drop_next = static_cast<int>(number);
+          else if (key == "drop_next_confirm")
+            f.drop_next_confirm = static_cast<int>(number);
+          else if (key == "max_delay_ms")
+            f.max_delay_ms = static_cast<Millis>(number);
+          else if (key == "three_ds_delay_ms")
+            f.three_ds_delay_ms = static_cast<Millis>(number);
+          else
+            return http::StatusResponse(commerce::FieldError(key, "is not a fault setting"));
+          if (!ok) return http::StatusResponse(commerce::FieldError(key, "must be a rate in 0..1"));
+        }
+        if (f.latency_ms > 60'000 || f.max_delay_ms > 600'000 || f.three_ds_delay_ms > 3'600'000) {
+          return http::StatusResponse(commerce::FieldError("latency_ms", "is too long"));
+        }
+        SetFaults(f);
+        return JsonResponse(200, json::object{{"ok", true}});
+      }));
+  AddWebhookUrlRoute(router, im->control_token,
+                     [this](const std::string& url) { SetWebhookUrl(url); });
 }
 
 }  // namespace keel::sims

@@ -49,6 +49,7 @@ struct PaymentFaults {
 struct PaymentsSimOptions {
   std::string webhook_url;     // "" keeps events pending until one is set
   std::string webhook_secret;  // "" uses (or creates) the one stored in the ledger
+  std::string control_token;   // /v1/sim/* need it as a bearer token; "": those are off
   PaymentFaults faults;
   uint64_t seed = 0;  // 0: random
 };

@@ -120,6 +120,50 @@ TEST_P(InventoryTest, ExpiredHoldsNeverReduceAvailability) {
   EXPECT_LE(l.committed + l.held, l.on_hand);
 }
 
+// A buyer's holds are capped in units and in orders, checked in the reserving
+// transaction: racing reservations of one buyer cannot pass the cap together.
+TEST_P(InventoryTest, ABuyerCannotHoldPastTheCaps) {
+  ASSERT_TRUE(inv_->Restock("sku-a", 100, "r1").ok());
+  ASSERT_TRUE(inv_->Restock("sku-b", 100, "r2").ok());
+  BuyerLimits ann{"ann", 5, 2};
+  ASSERT_TRUE(inv_->Reserve({{"o1/a", "sku-a", 3}}, "o1", 60'000, ann).ok());
+  // The same order's second line counts with its first.
+  Status over = inv_->Reserve({{"o1/b", "sku-b", 3}}, "o1", 60'000, ann);
+  EXPECT_EQ(over.reason(), "buyer_limit") << over.ToString();
+  ASSERT_TRUE(inv_->Reserve({{"o1/b", "sku-b", 2}}, "o1", 60'000, ann).ok());
+  // A retried line is not counted twice.
+  ASSERT_TRUE(inv_->Reserve({{"o1/b", "sku-b", 2}}, "o1", 60'000, ann).ok());
+  EXPECT_EQ(inv_->Reserve({{"o2/a", "sku-a", 1}}, "o2", 60'000, ann).reason(), "buyer_limit");
+  // Other buyers are not affected, and expired holds no longer count.
+  EXPECT_TRUE(inv_->Reserve({{"o3/a", "sku-a", 5}}, "o3", 60'000, {"bob", 5, 2}).ok());
+  clock_.Advance(60'001);
+  EXPECT_TRUE(inv_->Reserve({{"o4/a", "sku-a", 5}}, "o4", 60'000, ann).ok());
+  // The order cap: two orders with holds, a third is refused.
+  BuyerLimits cy{"cy", 100, 2};
+  ASSERT_TRUE(inv_->Reserve({{"c1/a", "sku-a", 1}}, "c1", 60'000, cy).ok());
+  ASSERT_TRUE(inv_->Reserve({{"c2/a", "sku-a", 1}}, "c2", 60'000, cy).ok());
+  EXPECT_EQ(inv_->Reserve({{"c3/a", "sku-a", 1}}, "c3", 60'000, cy).reason(), "buyer_limit");
+  ASSERT_TRUE(inv_->Release("c1/a").ok());
+  EXPECT_TRUE(inv_->Reserve({{"c3/a", "sku-a", 1}}, "c3", 60'000, cy).ok());
+}
+
+TEST_P(InventoryTest, RacingReservationsOfOneBuyerKeepTheCap) {
+  ASSERT_TRUE(inv_->Restock("sku-hot", 1000, "r1").ok());
+  std::atomic<int64_t> held{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.emplace_back([&, i] {
+      const std::string order = "order-" + std::to_string(i);
+      if (inv_->Reserve({{order + "/h", "sku-hot", 3}}, order, 60'000, {"ann", 10, 0}).ok()) {
+        held += 3;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(held.load(), 9);
+  EXPECT_EQ(Available("sku-hot"), 991);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, InventoryTest, ::testing::ValuesIn(testutil::AllBackends()),
                          [](const auto& info) { return info.param.name; });
 

@@ -39,6 +39,7 @@ class EngineApiTest : public ::testing::TestWithParam<testutil::Backend> {
     o.store = store_.get();
     o.registry = &registry_;
     o.admin_token = kToken;
+    o.waiters = &waiters_;
     api_ = std::make_unique<http::EngineApi>(o);
     api_->AddRoutes(router_);
     http::ServerOptions so;
@@ -51,6 +52,7 @@ class EngineApiTest : public ::testing::TestWithParam<testutil::Backend> {
     client_ = std::make_unique<HttpClient>(server_->port());
   }
   void TearDown() override {
+    waiters_.Stop();
     if (server_) server_->Stop();
     if (engine_) engine_->Stop();
   }
@@ -77,6 +79,7 @@ class EngineApiTest : public ::testing::TestWithParam<testutil::Backend> {
   std::unique_ptr<testutil::BackendInstance> backend_;
   std::unique_ptr<persistence::Store> store_;
   Registry registry_;
+  http::Waiters waiters_;  // outlives the engine, whose close hook notifies it
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<http::EngineApi> api_;
   http::Router router_;

@@ -29,8 +29,7 @@ class StorefrontApiTest : public ::testing::TestWithParam<testutil::Backend> {
     shop_ = std::move(shop).value();
     shop_->StartBackground();
     http::StorefrontOptions o;
-    o.auth_rate = 1000;  // the rate-limit test makes its own server
-    o.auth_burst = 1000;
+    o.auth_per_address = {1000, 1000};  // the rate-limit test makes its own server
     api_ = std::make_unique<http::StorefrontApi>(shop_.get(), o);
     api_->AddRoutes(router_);
     http::ServerOptions so;
@@ -478,8 +477,7 @@ TEST_P(StorefrontApiTest, UnknownPathsAndMethods) {
 
 TEST_P(StorefrontApiTest, AuthEndpointsAreRateLimited) {
   http::StorefrontOptions o;
-  o.auth_rate = 1;
-  o.auth_burst = 5;
+  o.auth_per_address = {1, 5};
   http::StorefrontApi limited(shop_.get(), o);
   http::Router router;
   limited.AddRoutes(router);

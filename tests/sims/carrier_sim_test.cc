@@ -25,6 +25,7 @@ class CarrierSimTest : public ::testing::Test {
     auto db = persistence::OpenSqlDatabase("sqlite:" + dir_->path(), "carrier_sim", {});
     ASSERT_TRUE(db.ok());
     CarrierSimOptions o;
+    o.control_token = "carrier-control";
     o.faults.step_ms = 50;
     o.faults.paused = true;
     sim_ = CarrierSim::Open(std::move(db).value(), SystemClock::Default(), o).value();
@@ -62,10 +63,14 @@ class CarrierSimTest : public ::testing::Test {
     return s;
   }
   http::ClientResponse Post(const std::string& target, const std::string& body,
-                            const std::string& key = "") {
+                            const std::string& key = "", const std::string& bearer = "") {
     std::map<std::string, std::string> h;
     if (!key.empty()) h["Idempotency-Key"] = key;
+    if (!bearer.empty()) h["Authorization"] = "Bearer " + bearer;
     return http::HttpCall(url_, "POST", target, body, h).value();
+  }
+  http::ClientResponse Control(const std::string& target, const std::string& body) {
+    return Post(target, body, "", "carrier-control");
   }
   std::vector<std::string> Seen() {
     std::lock_guard<std::mutex> l(mu_);
@@ -144,8 +149,13 @@ TEST_F(CarrierSimTest, BadInputIsAClearError) {
   EXPECT_NE(no_city.body.find("address.city"), std::string::npos);
   EXPECT_EQ(Post("/v1/shipments", "{nope").status, 400);
   EXPECT_EQ(http::HttpCall(url_, "GET", "/v1/shipments/shp_missing")->status, 404);
-  EXPECT_EQ(Post("/v1/sim/faults", R"({"speed":-1})").status, 422);
-  EXPECT_EQ(Post("/v1/sim/faults", R"({"warp":1})").status, 422);
+  EXPECT_EQ(Control("/v1/sim/faults", R"({"speed":-1})").status, 422);
+  EXPECT_EQ(Control("/v1/sim/faults", R"({"warp":1})").status, 422);
+  // The controls need the control token.
+  EXPECT_EQ(Post("/v1/sim/faults", R"({"speed":2})").status, 401);
+  EXPECT_EQ(Post("/v1/sim/faults", R"({"speed":2})", "", "wrong").status, 403);
+  EXPECT_EQ(Post("/v1/sim/webhook", R"({"url":"http://127.0.0.1:1"})").status, 401);
+  EXPECT_EQ(Control("/v1/sim/faults", R"({"speed":2})").status, 200);
 }
 
 }  // namespace

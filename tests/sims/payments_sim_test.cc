@@ -99,6 +99,7 @@ class PaymentsSimTest : public ::testing::Test {
     PaymentsSimOptions o;
     o.webhook_url = receiver_->url();
     o.webhook_secret = "whsec_test_secret";
+    o.control_token = "payments-control";
     o.faults.three_ds_delay_ms = 100;
     auto sim = PaymentsSim::Open(std::move(ledger).value(), SystemClock::Default(), o);
     ASSERT_TRUE(sim.ok()) << sim.status().ToString();
@@ -344,8 +345,20 @@ TEST_F(PaymentsSimTest, BadInputGetsClearErrors) {
   EXPECT_EQ(S(J(unknown_pm).at("error"), "code"), "resource_missing");
   EXPECT_EQ(Must(http::HttpCall(base_, "GET", "/v1/payment_intents/pi_nope")).status, 404);
   EXPECT_EQ(Must(Post("/v1/payment_intents/pi_nope/confirm", "")).status, 404);
-  EXPECT_EQ(Must(Post("/v1/sim/faults", R"({"fail_rate":2})")).status, 422);
-  EXPECT_EQ(Must(Post("/v1/sim/faults", R"({"colour":1})")).status, 422);
+  const std::map<std::string, std::string> control{{"Authorization", "Bearer payments-control"}};
+  EXPECT_EQ(
+      Must(http::HttpCall(base_, "POST", "/v1/sim/faults", R"({"fail_rate":2})", control)).status,
+      422);
+  EXPECT_EQ(
+      Must(http::HttpCall(base_, "POST", "/v1/sim/faults", R"({"colour":1})", control)).status,
+      422);
+  // Without the control token, or with another, the controls refuse.
+  EXPECT_EQ(Must(Post("/v1/sim/faults", R"({"fail_rate":1})")).status, 401);
+  EXPECT_EQ(
+      Must(http::HttpCall(base_, "GET", "/v1/sim/faults", "", {{"Authorization", "Bearer nope"}}))
+          .status,
+      403);
+  EXPECT_EQ(Must(http::HttpCall(base_, "GET", "/v1/sim/faults", "", control)).status, 200);
   EXPECT_EQ(Must(http::HttpCall(base_, "GET", "/v1/payment_intents?limit=0")).status, 422);
 }
 

@@ -45,6 +45,8 @@ std::unique_ptr<http::HttpServer> Serve(http::Router* router, int threads) {
 
 class CheckoutE2ETest : public ::testing::TestWithParam<testutil::Backend> {
  protected:
+  // 3-D Secure's own window (0: the payment window).
+  virtual Millis ActionWindowMs() const { return 0; }
   void SetUp() override {
     backend_ = GetParam().make();
     if (!backend_) GTEST_SKIP();
@@ -95,10 +97,13 @@ class CheckoutE2ETest : public ::testing::TestWithParam<testutil::Backend> {
 
     // The shop's API, and the simulators' webhooks pointed at it.
     http::StorefrontOptions so;
-    so.auth_rate = so.auth_burst = so.write_rate = so.write_burst = 100'000;
+    so.auth_per_address = {100'000, 100'000};
+    waiters_ = std::make_unique<http::Waiters>();
     http::CheckoutConfig cc;
     cc.history = &engine_->history();
+    cc.waiters = waiters_.get();
     cc.payment_window_ms = kPaymentWindowMs;
+    cc.action_window_ms = ActionWindowMs();
     cc.payments_webhook_secret = payments_->webhook_secret();
     cc.carrier_webhook_secret = carrier_->webhook_secret();
     api_ = std::make_unique<http::StorefrontApi>(shop_.get(), so, cc);
@@ -114,6 +119,7 @@ class CheckoutE2ETest : public ::testing::TestWithParam<testutil::Backend> {
   }
 
   void TearDown() override {
+    if (waiters_) waiters_->Stop();
     if (server_) server_->Stop(500);
     if (engine_) engine_->Stop();
     if (payments_) payments_->Stop();
@@ -259,6 +265,7 @@ class CheckoutE2ETest : public ::testing::TestWithParam<testutil::Backend> {
   activities::CommerceDeps deps_;
   Registry registry_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<http::Waiters> waiters_;
   std::unique_ptr<http::StorefrontApi> api_;
   std::unique_ptr<HttpClient> client_;
   std::string seller_;
@@ -600,6 +607,82 @@ TEST_P(CheckoutE2ETest, HundredCheckoutsForTenUnits) {
   EXPECT_EQ(Available(hot), 0);
   ExpectInvariants();
 }
+
+// Lines the buyer adds while the payment is pending stay in the cart: the order takes
+// only what it bought.
+TEST_P(CheckoutE2ETest, LinesAddedDuringThePaymentStayInTheCart) {
+  std::string buyer = User("ann@example.com");
+  std::string lamp = Item("Lamp", 1999, 5);
+  std::string mug = Item("Mug", 500, 5);
+  AddToCart(*client_, buyer, lamp, 1);
+  HttpResult r = Checkout(*client_, buyer, "pm_card_threeDSecure", "", 0);
+  ASSERT_EQ(r.status, 202) << r.body;
+  AddToCart(*client_, buyer, mug, 2);  // while 3-D Secure is under way
+  ASSERT_TRUE(WaitStatus(buyer, Id(r), "fulfilling") || OrderStatus(buyer, Id(r)) == "shipped");
+  HttpResult cart = client_->Call("GET", "/cart", "", buyer);
+  const json::value v = cart.Json();
+  ASSERT_EQ(v.at("lines").as_array().size(), 1u) << cart.body;
+  EXPECT_EQ(v.at("lines").at(0).at("item_id").as_string(), mug);
+  EXPECT_EQ(v.at("lines").at(0).at("quantity").as_int64(), 2);
+  ExpectInvariants();
+}
+
+// A carrier event about another parcel is not about this order's: the order does
+// not move on its word.
+TEST_P(CheckoutE2ETest, CarrierEventsForAnotherParcelAreIgnored) {
+  sims::CarrierFaults f = carrier_->faults();
+  f.paused = true;
+  carrier_->SetFaults(f);
+  std::string buyer = User("ann@example.com");
+  std::string lamp = Item("Lamp", 1999, 5);
+  AddToCart(*client_, buyer, lamp, 1);
+  HttpResult r = Checkout(*client_, buyer, "pm_card_visa");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string order = Id(r);
+  ASSERT_TRUE(WaitStatus(buyer, order, "fulfilling"));
+  json::object event{{"id", "evt_other_parcel"},
+                     {"type", "shipment.delivered"},
+                     {"created", 1},
+                     {"data", json::object{{"object", json::object{{"id", "shp_someone_else"},
+                                                                   {"reference", order},
+                                                                   {"status", "delivered"}}}}}};
+  const std::string raw = json::serialize(event);
+  const int64_t now_s = SystemClock::Default()->Now() / 1000;
+  HttpResult hook = client_->Call(
+      "POST", "/webhooks/carrier", raw,
+      {{http::kSignatureHeader, http::SignWebhook(carrier_->webhook_secret(), now_s, raw)}});
+  EXPECT_EQ(hook.status, 200) << hook.body;
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(OrderStatus(buyer, order), "fulfilling");
+  f.paused = false;
+  carrier_->SetFaults(f);
+  EXPECT_TRUE(WaitStatus(buyer, order, "delivered"));
+  ExpectInvariants();
+}
+
+// With a 3-D Secure window shorter than the payment window, an order whose buyer
+// never authenticates expires at the end of the shorter one.
+class ActionWindowE2ETest : public CheckoutE2ETest {
+ protected:
+  Millis ActionWindowMs() const override { return 600; }
+};
+
+TEST_P(ActionWindowE2ETest, AnAbandoned3DSecureExpiresAtItsOwnWindow) {
+  std::string buyer = User("ann@example.com");
+  std::string lamp = Item("Lamp", 1999, 5);
+  AddToCart(*client_, buyer, lamp, 1);
+  auto t0 = std::chrono::steady_clock::now();
+  HttpResult r = Checkout(*client_, buyer, "pm_card_threeDSecureAbandoned", "", 20);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Status(r), "expired") << r.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(kPaymentWindowMs));
+  EXPECT_NE(r.body.find("3-D Secure was not completed in time"), std::string::npos) << r.body;
+  EXPECT_EQ(Available(lamp), 5);
+  ExpectInvariants();
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, ActionWindowE2ETest, ::testing::ValuesIn(testutil::AllBackends()),
+                         [](const auto& info) { return info.param.name; });
 
 INSTANTIATE_TEST_SUITE_P(Stores, CheckoutE2ETest, ::testing::ValuesIn(testutil::AllBackends()),
                          [](const auto& info) { return info.param.name; });
