@@ -24,7 +24,8 @@ const std::vector<std::string> kMigrations = {
     "NULL, at BIGINT NOT NULL);",
     // Who holds what, for the per-buyer caps.
     "ALTER TABLE holds ADD COLUMN buyer_id TEXT NOT NULL DEFAULT '';"
-    "CREATE INDEX holds_by_buyer ON holds(buyer_id, state, expires_at);",
+    "CREATE INDEX holds_by_buyer ON holds(buyer_id, state, expires_at);"
+    "CREATE INDEX restocks_age ON restocks(at);",
 };
 
 // Units held by active, unexpired holds of stock row s at time $2 (SQL expression).
@@ -111,6 +112,16 @@ Status Inventory::RestockMany(const std::vector<RestockLine>& lines) {
     }
     return Status::Ok();
   });
+}
+
+Result<int64_t> Inventory::PruneRestocks(Millis older_than_ms) {
+  int64_t pruned = 0;
+  KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
+    KEEL_ASSIGN_OR_RETURN(pruned, t.Exec("DELETE FROM restocks WHERE at < $1",
+                                         {clock_->Now() - older_than_ms}));
+    return Status::Ok();
+  }));
+  return pruned;
 }
 
 Status Inventory::Reserve(const std::vector<HoldRequest>& lines, const std::string& order_id,

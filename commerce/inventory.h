@@ -75,6 +75,9 @@ class Inventory {
   // active -> released, or committed -> released with its units given back. Releasing
   // a released, expired or unknown hold is ok.
   Status Release(const std::string& hold_id);
+  // Forgets restock ids recorded more than `older_than_ms` ago (a restock retried
+  // after that counts again); returns how many.
+  Result<int64_t> PruneRestocks(Millis older_than_ms);
   // Marks active holds past their expiry as expired; returns how many.
   Result<int64_t> SweepExpired();
 

@@ -145,7 +145,13 @@ Status StorefrontApi::Prune(Millis guest_cart_idle_ms) {
   Status keys = idempotency_.Prune().status();
   auto carts = shop_->carts().PruneGuestCarts(guest_cart_idle_ms);
   if (carts.ok()) CountPruned("guest_carts", "carts", *carts);
-  return keys.ok() ? carts.status() : keys;
+  // Restock ids deduplicate retried restocks; they are kept as long as guest carts.
+  auto restocks = shop_->inventory().PruneRestocks(guest_cart_idle_ms);
+  if (restocks.ok()) CountPruned("restock_ids", "inventory", *restocks);
+  for (const Status* s : {static_cast<const Status*>(&keys), &carts.status(), &restocks.status()}) {
+    if (!s->ok()) return *s;
+  }
+  return Status::Ok();
 }
 
 void StorefrontApi::AddAuthRoutes(Router& router) {

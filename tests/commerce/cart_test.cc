@@ -105,6 +105,16 @@ TEST_P(CartTest, IdleGuestCartsArePruned) {
   EXPECT_FALSE(shop_->carts().CheckGuestCart(old_cart).ok());
   EXPECT_TRUE(shop_->carts().CheckGuestCart(fresh).ok());
   EXPECT_TRUE(shop_->carts().Get(user).ok());  // users' carts are never pruned
+  // Restock ids are forgotten after the same time: a restock retried later counts.
+  ASSERT_TRUE(shop_->inventory().Restock("lamp", 5, "restock-1").ok());
+  ASSERT_TRUE(shop_->inventory().Restock("lamp", 5, "restock-1").ok());
+  EXPECT_EQ(shop_->inventory().Level("lamp")->on_hand, 105);
+  clock_.Advance(31LL * 24 * 3600 * 1000);
+  auto restocks = shop_->inventory().PruneRestocks(30LL * 24 * 3600 * 1000);
+  ASSERT_TRUE(restocks.ok());
+  EXPECT_GE(*restocks, 1);
+  ASSERT_TRUE(shop_->inventory().Restock("lamp", 5, "restock-1").ok());
+  EXPECT_EQ(shop_->inventory().Level("lamp")->on_hand, 110);
 }
 
 TEST_P(CartTest, OrdersTellTheirHookOfEachChange) {
