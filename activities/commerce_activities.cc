@@ -120,8 +120,7 @@ json::value Commit(const CommerceDeps* d, const json::value& in) {
 
 // ---- orders ------------------------------------------------------------------------
 
-json::value CreateOrder(const CommerceDeps* d, const json::value& in) {
-  const auto& o = Obj(in);
+commerce::Order OrderOf(const json::object& o) {
   commerce::Order order;
   order.order_id = Str(o, "order_id");
   order.buyer_id = Str(o, "buyer_id");
@@ -138,7 +137,31 @@ json::value CreateOrder(const CommerceDeps* d, const json::value& in) {
     const auto& lo = l.as_object();
     order.lines.push_back({Str(lo, "item_id"), Int(lo, "quantity"), Int(lo, "unit_price")});
   }
-  auto r = d->shop->orders().Create(order);
+  return order;
+}
+
+json::value CreateOrder(const CommerceDeps* d, const json::value& in) {
+  auto r = d->shop->orders().Create(OrderOf(Obj(in)));
+  if (!r.ok()) Fail(r.status(), "InvalidOrder", {"validation_failed", "constraint"});
+  return json::object{{"order_id", r->order_id}, {"status", r->status}};
+}
+
+// A checkout refused before it held anything, kept as an order in `rejected` so the
+// buyer who was given its id can see why. Input: the checkout's, plus "reason".
+json::value RejectOrder(const CommerceDeps* d, const json::value& in) {
+  const auto& o = Obj(in);
+  commerce::Order order;
+  try {
+    order = OrderOf(o);
+  } catch (const std::exception&) {
+    // A snapshot too malformed to read: keep who and why, nothing else.
+    order.order_id = Str(o, "order_id");
+    order.buyer_id = Str(o, "buyer_id");
+    order.workflow_id = workflows::CheckoutWorkflowId(order.order_id);
+    order.currency = "";
+    order.lines.clear();
+  }
+  auto r = d->shop->orders().Reject(std::move(order), Str(o, "reason"));
   if (!r.ok()) Fail(r.status(), "InvalidOrder", {"validation_failed", "constraint"});
   return json::object{{"order_id", r->order_id}, {"status", r->status}};
 }
@@ -323,6 +346,7 @@ void RegisterCommerceActivities(Registry& registry, const CommerceDeps* deps) {
   reg("inventory.release", Release, kInventoryQueue);
   reg("inventory.commit", Commit, kInventoryQueue);
   reg("orders.create", CreateOrder, kOrdersQueue);
+  reg("orders.reject", RejectOrder, kOrdersQueue);
   reg("orders.transition", Transition, kOrdersQueue);
   reg("orders.clear_cart", ClearCart, kOrdersQueue);
   reg("orders.start_tracking", StartTracking, kOrdersQueue);

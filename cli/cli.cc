@@ -101,6 +101,7 @@ struct WorkerFlags {
   bool no_workers = false;  // serve only: engine services (timers) without task threads
   int concurrency = 16;
   int workflow_threads = 2;
+  std::string identity;  // the lease owner name; default host-pid-random
   double retention_days = 30;
   int connect_retry_ms = 60'000;
   // Where activities reach the outside world (embedded simulators when serving).
@@ -219,6 +220,7 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   e.run_activities = !only_workflows && !f.no_workers;
   e.activity_queues = queues;
   e.activity_threads = f.concurrency;
+  e.identity = f.identity;
   e.workflow_threads = f.workflow_threads;
   e.retention_ms = static_cast<Millis>(f.retention_days * 24 * 3600 * 1000);
   auto stack = ShopStack::Start(o);
@@ -280,6 +282,8 @@ void AddWorkerFlags(CLI::App* cmd, WorkerFlags& f) {
   cmd->add_option("--connect-retry-ms", f.connect_retry_ms,
                   "keep retrying an unreachable database this long at start-up")
       ->check(CLI::Range(0, 3'600'000));
+  cmd->add_option("--identity", f.identity,
+                  "this process's name as a lease owner (default: host-pid-random)");
   cmd->add_option("--workflow-threads", f.workflow_threads, "workflow task threads")
       ->check(CLI::Range(1, 64))
       ->envname("KEEL_WORKFLOW_THREADS");
@@ -469,6 +473,7 @@ int RunCli(int argc, char** argv) {
   AddDbCommands(app, state);
   AddSimCommands(app, state);
   AddAuditCommand(app, state);
+  AddChaosCommand(app, state);
   AddEnvNames(&app);
   try {
     app.parse(argc, argv);

@@ -42,6 +42,7 @@ void AddBenchCommands(CLI::App& app, CliState& state);
 void AddDbCommands(CLI::App& app, CliState& state);
 void AddSimCommands(CLI::App& app, CliState& state);
 void AddAuditCommand(CLI::App& app, CliState& state);
+void AddChaosCommand(CLI::App& app, CliState& state);
 // `keel bench checkout`, under the `bench` command.
 void AddCheckoutBench(CLI::App* bench, CliState& state);
 

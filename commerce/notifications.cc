@@ -88,4 +88,15 @@ Result<std::vector<Notification>> Notifications::ForOrder(const std::string& ord
   return out;
 }
 
+Result<std::vector<std::pair<std::string, int64_t>>> Notifications::CountByOrder(
+    const std::string& type) {
+  KEEL_ASSIGN_OR_RETURN(persistence::SqlRows rows,
+                        db_->Query("SELECT order_id, COUNT(*) FROM notifications WHERE type = $1 "
+                                   "GROUP BY order_id",
+                                   {type}));
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& r : rows) out.emplace_back(r.Text(0), r.Int(1));
+  return out;
+}
+
 }  // namespace keel::commerce

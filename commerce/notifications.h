@@ -29,6 +29,8 @@ class Notifications {
                                                              int64_t before_seq, int limit);
   // Every notification of `order_id`, oldest first (audits, tests).
   Result<std::vector<Notification>> ForOrder(const std::string& order_id);
+  // How many notifications of `type` each order has (those with any), in one query.
+  Result<std::vector<std::pair<std::string, int64_t>>> CountByOrder(const std::string& type);
 
  private:
   Notifications(std::unique_ptr<persistence::SqlDatabase> db, Clock* clock)

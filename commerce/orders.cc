@@ -1,5 +1,7 @@
 #include "commerce/orders.h"
 
+#include <map>
+
 #include "commerce/auth.h"
 #include "commerce/order_state.h"
 #include "commerce/validation.h"
@@ -27,11 +29,14 @@ const std::vector<std::string> kMigrations = {
     "PRIMARY KEY(order_id, seq));"
     "CREATE TABLE bought_together(item_id TEXT NOT NULL, other_id TEXT NOT NULL, count BIGINT "
     "NOT NULL, PRIMARY KEY(item_id, other_id));",
+    // Why the order is in its status (the last transition's reason), for lists.
+    "ALTER TABLE orders ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';",
 };
 
 constexpr const char* kCols =
     "order_id, buyer_id, status, currency, subtotal, shipping, tax, total, cart_id, "
-    "COALESCE(idempotency_key, ''), workflow_id, shipping_address, created_at, updated_at";
+    "COALESCE(idempotency_key, ''), workflow_id, shipping_address, created_at, updated_at, "
+    "status_reason";
 
 Order ReadOrder(const SqlRow& r) {
   Order o;
@@ -49,6 +54,7 @@ Order ReadOrder(const SqlRow& r) {
   o.shipping_address = r.Text(11);
   o.created_at = r.Int(12);
   o.updated_at = r.Int(13);
+  o.reason = r.Text(14);
   return o;
 }
 
@@ -80,7 +86,30 @@ Result<Order> Orders::Create(Order order, bool* created) {
   if (subtotal != order.subtotal || order.total != order.subtotal + order.shipping + order.tax) {
     return FieldError("total", "must equal the lines plus shipping plus tax");
   }
-  order.status = "pending_payment";
+  return Insert(std::move(order), "pending_payment", "created", created);
+}
+
+Result<Order> Orders::Reject(Order order, const std::string& reason) {
+  KEEL_RETURN_IF_ERROR(CheckText("order_id", order.order_id, 1, 100));
+  int64_t subtotal = 0;
+  bool sane = true;
+  for (const auto& l : order.lines) {
+    sane = sane && l.quantity > 0 && l.unit_price >= 0 && l.quantity <= kMaxQuantity &&
+           l.unit_price <= kMaxPriceMinor;
+    if (sane) subtotal += l.quantity * l.unit_price;
+  }
+  if (!sane || subtotal != order.subtotal ||
+      order.total != order.subtotal + order.shipping + order.tax) {
+    // What does not add up is not kept: the order shows no lines and no money.
+    order.lines.clear();
+    order.subtotal = order.shipping = order.tax = order.total = 0;
+  }
+  return Insert(std::move(order), "rejected", reason, nullptr);
+}
+
+Result<Order> Orders::Insert(Order order, const std::string& status, const std::string& reason,
+                             bool* created) {
+  order.status = status;
   order.created_at = order.updated_at = clock_->Now();
   bool made = false;
   KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
@@ -91,11 +120,11 @@ Result<Order> Orders::Create(Order order, bool* created) {
         int64_t n,
         t.Exec("INSERT INTO orders(order_id, buyer_id, status, currency, subtotal, shipping, tax, "
                "total, cart_id, idempotency_key, workflow_id, shipping_address, created_at, "
-               "updated_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$13) "
-               "ON CONFLICT DO NOTHING",
+               "updated_at, status_reason) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$13,"
+               "$14) ON CONFLICT DO NOTHING",
                {order.order_id, order.buyer_id, order.status, order.currency, order.subtotal,
                 order.shipping, order.tax, order.total, order.cart_id, key, order.workflow_id,
-                order.shipping_address, order.created_at}));
+                order.shipping_address, order.created_at, reason}));
     made = n == 1;
     if (!made) return Status::Ok();
     for (const auto& l : order.lines) {
@@ -104,7 +133,7 @@ Result<Order> Orders::Create(Order order, bool* created) {
                                   {order.order_id, l.item_id, l.quantity, l.unit_price})
                                .status());
     }
-    return AddEvent(t, order.order_id, "", order.status, "created", order.created_at);
+    return AddEvent(t, order.order_id, "", order.status, reason, order.created_at);
   }));
   if (created) *created = made;
   if (made) Changed(order.order_id);
@@ -127,9 +156,10 @@ Status Orders::Transition(const std::string& order_id, const std::string& from,
   }
   Status s = db_->Transact([&](SqlTxn& t) -> Status {
     const Millis now = clock_->Now();
-    KEEL_ASSIGN_OR_RETURN(int64_t n, t.Exec("UPDATE orders SET status = $3, updated_at = $4 WHERE "
-                                            "order_id = $1 AND status = $2",
-                                            {order_id, from, to, now}));
+    KEEL_ASSIGN_OR_RETURN(int64_t n,
+                          t.Exec("UPDATE orders SET status = $3, updated_at = $4, "
+                                 "status_reason = $5 WHERE order_id = $1 AND status = $2",
+                                 {order_id, from, to, now, reason}));
     if (n == 0) {
       KEEL_ASSIGN_OR_RETURN(SqlRows r,
                             t.Query("SELECT status FROM orders WHERE order_id = $1", {order_id}));
@@ -183,7 +213,44 @@ Result<Order> Orders::Get(const std::string& order_id) {
                                                "order_events WHERE order_id = $1 ORDER BY seq",
                                                {order_id}));
   for (const auto& e : ev) o.history.push_back({e.Text(0), e.Text(1), e.Text(2), e.Int(3)});
+  if (o.reason.empty() && !o.history.empty()) o.reason = o.history.back().reason;
   return o;
+}
+
+Result<std::vector<Order>> Orders::ReadPage(const std::string& after_id, int limit) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query(std::string("SELECT ") + kCols +
+                                                  " FROM orders WHERE order_id > $1 ORDER BY "
+                                                  "order_id LIMIT $2",
+                                              {after_id, int64_t{limit}}));
+  std::vector<Order> out;
+  for (const auto& row : r) out.push_back(ReadOrder(row));
+  if (out.empty()) return out;
+  const std::string last = out.back().order_id;
+  std::map<std::string, Order*> by_id;
+  for (auto& o : out) by_id[o.order_id] = &o;
+  KEEL_ASSIGN_OR_RETURN(
+      SqlRows lines, db_->Query("SELECT order_id, item_id, quantity, unit_price FROM order_lines "
+                                "WHERE order_id > $1 AND order_id <= $2 ORDER BY order_id, "
+                                "item_id",
+                                {after_id, last}));
+  for (const auto& l : lines) {
+    if (auto it = by_id.find(l.Text(0)); it != by_id.end()) {
+      it->second->lines.push_back({l.Text(1), l.Int(2), l.Int(3)});
+    }
+  }
+  KEEL_ASSIGN_OR_RETURN(SqlRows ev, db_->Query("SELECT order_id, from_status, to_status, reason, "
+                                               "at FROM order_events WHERE order_id > $1 AND "
+                                               "order_id <= $2 ORDER BY order_id, seq",
+                                               {after_id, last}));
+  for (const auto& e : ev) {
+    if (auto it = by_id.find(e.Text(0)); it != by_id.end()) {
+      it->second->history.push_back({e.Text(1), e.Text(2), e.Text(3), e.Int(4)});
+    }
+  }
+  for (auto& o : out) {
+    if (o.reason.empty() && !o.history.empty()) o.reason = o.history.back().reason;
+  }
+  return out;
 }
 
 Result<std::vector<std::string>> Orders::IdsAfter(const std::string& after_id, int limit) {

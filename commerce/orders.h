@@ -29,6 +29,7 @@ struct OrderEvent {
 
 struct Order {
   std::string order_id, buyer_id, status, currency, cart_id, idempotency_key, workflow_id;
+  std::string reason;                   // why it is in its status: the last transition's reason
   std::string shipping_address = "{}";  // JSON object
   int64_t subtotal = 0, shipping = 0, tax = 0, total = 0;
   std::vector<OrderLine> lines;
@@ -49,6 +50,9 @@ class Orders {
   // Creates the order in pending_payment. Idempotent: an order with the same id or the
   // same idempotency key is returned as it is (`*created` says which happened).
   Result<Order> Create(Order order, bool* created = nullptr);
+  // Creates the order in rejected, `reason` in its history: a checkout refused before
+  // it held anything. Lines and totals that do not add up are left out. Idempotent.
+  Result<Order> Reject(Order order, const std::string& reason);
   // illegal_transition (not in the graph, or the order is no longer in `from`); a
   // repeat of a transition already made (status == to) is ok.
   Status Transition(const std::string& order_id, const std::string& from, const std::string& to,
@@ -58,8 +62,11 @@ class Orders {
   // A buyer's orders, newest first; status "" for all. invalid_cursor, validation_failed.
   Result<OrderPage> List(const std::string& buyer_id, const std::string& status,
                          const std::string& cursor, int size);
-  // Order ids after `after_id` in id order, at most `limit` (audits walk every order).
+  // Order ids after `after_id` in id order, at most `limit`.
   Result<std::vector<std::string>> IdsAfter(const std::string& after_id, int limit);
+  // Orders after `after_id` in id order, at most `limit`, with lines and histories, in
+  // three queries (audits walk every order).
+  Result<std::vector<Order>> ReadPage(const std::string& after_id, int limit);
   // Called after every committed create or transition in this process, with the
   // order id (the API's long-polls listen). nullptr removes it.
   void SetChangeHook(std::function<void(const std::string& order_id)> hook);
@@ -70,6 +77,8 @@ class Orders {
  private:
   Orders(std::unique_ptr<persistence::SqlDatabase> db, Clock* clock)
       : db_(std::move(db)), clock_(clock) {}
+  Result<Order> Insert(Order order, const std::string& status, const std::string& reason,
+                       bool* created);
   void Changed(const std::string& order_id);
   std::unique_ptr<persistence::SqlDatabase> db_;
   Clock* clock_;

@@ -149,6 +149,42 @@ void StorefrontApi::UnclaimCart(const std::string& cart_id, const std::string& o
     spdlog::warn("cart {}: claim of {} not released: {}", cart_id, order_id, s.ToString());
 }
 
+Result<json::object> StorefrontApi::CheckoutWithoutOrder(const std::string& order_id,
+                                                         const Principal* p) {
+  const std::string wf = workflows::CheckoutWorkflowId(order_id);
+  Status missing = Status::NotFound("no order " + order_id, "not_found");
+  auto d = checkout_.history->Describe(wf);
+  if (!d.ok()) return d.status().reason() == "workflow_not_found" ? missing : d.status();
+  KEEL_ASSIGN_OR_RETURN(proto::History h, checkout_.history->ReadRunHistory(wf));
+  if (h.events_size() == 0 || !h.events(0).has_workflow_execution_started()) return missing;
+  KEEL_ASSIGN_OR_RETURN(json::value in,
+                        FromPayload(h.events(0).workflow_execution_started().input()));
+  const json::object* input = in.is_object() ? &in.as_object() : nullptr;
+  const json::value* buyer = input ? input->if_contains("buyer_id") : nullptr;
+  if (!buyer || !buyer->is_string()) return missing;
+  if (p && p->role != Role::kAdmin && buyer->as_string() != p->user_id) return missing;
+  json::object j{{"order_id", order_id}, {"buyer_id", *buyer}, {"workflow_id", wf}};
+  for (const char* k : {"currency", "subtotal", "shipping", "tax", "total", "lines"}) {
+    if (const json::value* v = input->if_contains(k)) j[k] = *v;
+  }
+  if (d->execution.status == persistence::ExecutionStatus::kRunning) {
+    j["status"] = "pending_payment";
+    j["reason"] = "the checkout is starting";
+    return j;
+  }
+  proto::Payload payload;
+  payload.ParseFromString(d->execution.result);
+  auto result = FromPayload(payload);
+  const json::object* r = result.ok() && result->is_object() ? &result->as_object() : nullptr;
+  if (!r || !r->contains("status") || r->at("status") != "rejected") {
+    return Status::Internal("checkout " + wf + " ended without an order", "checkout_failed");
+  }
+  j["status"] = "rejected";
+  j["reason"] = r->contains("reason") ? r->at("reason") : json::value("rejected");
+  if (r->contains("detail")) j["detail"] = r->at("detail");
+  return j;
+}
+
 Reply StorefrontApi::WaitForCheckout(const std::string& owner, const std::string& order_id,
                                      int64_t wait_s) {
   const std::string wf = workflows::CheckoutWorkflowId(order_id);
@@ -160,28 +196,18 @@ Reply StorefrontApi::WaitForCheckout(const std::string& owner, const std::string
       return std::nullopt;  // a busy database: look again at the next poll
     }
     if (!o.ok()) {
-      // No order yet: the saga is before step 3, or ended without one.
-      auto d = checkout_.history->Describe(wf);
-      if (d.ok() && d->execution.status != persistence::ExecutionStatus::kRunning) {
-        proto::Payload p;
-        p.ParseFromString(d->execution.result);
-        auto result = FromPayload(p);
-        const json::object* r = result.ok() && result->is_object() ? &result->as_object() : nullptr;
-        if (r && r->contains("reason") && r->at("status") == "rejected") {
-          return ErrorResponse(409, std::string(r->at("reason").as_string()),
-                               r->contains("detail") ? std::string(r->at("detail").as_string())
-                                                     : "the checkout was rejected",
-                               json::object{{"order_id", order_id}, {"workflow_id", wf}});
-        }
-        return ErrorResponse(500, "checkout_failed",
-                             "the checkout ended without an order; see workflow " + wf,
-                             json::object{{"order_id", order_id}, {"workflow_id", wf}});
+      // No order row yet: the saga has not made it, or (recorded before orders came
+      // first) it was rejected without one.
+      auto j = CheckoutWithoutOrder(order_id, nullptr);
+      if (!j.ok() && (final || j.status().reason() == "checkout_failed")) {
+        return StatusResponse(j.status());
       }
+      if (j.ok() && j->at("status") != "pending_payment") return JsonResponse(200, *j);
     }
     if (!final) return std::nullopt;
     return JsonResponse(202, json::object{{"order_id", order_id},
                                           {"workflow_id", wf},
-                                          {"status", o.ok() ? o->status : "pending"}});
+                                          {"status", o.ok() ? o->status : "pending_payment"}});
   };
   return checkout_.waiters->Park({OrderWaitKey(order_id), RunWaitKey(wf)}, owner, wait_s * 1000,
                                  std::move(check));

@@ -60,17 +60,12 @@ Result<int64_t> QueryInt(const ApiRequest& req, const std::string& name, int64_t
 }
 
 json::object OrderJson(const commerce::Order& o, bool detail) {
-  json::object j{{"order_id", o.order_id},
-                 {"buyer_id", o.buyer_id},
-                 {"status", o.status},
-                 {"currency", o.currency},
-                 {"subtotal", o.subtotal},
-                 {"shipping", o.shipping},
-                 {"tax", o.tax},
-                 {"total", o.total},
-                 {"created_at", o.created_at},
-                 {"updated_at", o.updated_at},
-                 {"workflow_id", o.workflow_id}};
+  json::object j{{"order_id", o.order_id},     {"buyer_id", o.buyer_id},
+                 {"status", o.status},         {"reason", o.reason},
+                 {"currency", o.currency},     {"subtotal", o.subtotal},
+                 {"shipping", o.shipping},     {"tax", o.tax},
+                 {"total", o.total},           {"created_at", o.created_at},
+                 {"updated_at", o.updated_at}, {"workflow_id", o.workflow_id}};
   if (detail) {
     json::array lines, history;
     for (const auto& l : o.lines) {
@@ -482,10 +477,17 @@ void StorefrontApi::AddRoutes(Router& router) {
 
   router.Add(V::get, "/orders/{id}", [this](const ApiRequest& req) {
     HTTP_ASSIGN(Principal p, Authenticate(req));
-    auto order = shop_->orders().Get(req.path.at("id"));
+    const std::string id = req.path.at("id");
+    auto order = shop_->orders().Get(id);
     // Someone else's order answers exactly like a missing one.
     if (order.ok() && p.role != Role::kAdmin && order->buyer_id != p.user_id) {
-      return StatusResponse(Status::NotFound("no order " + req.path.at("id"), "not_found"));
+      return StatusResponse(Status::NotFound("no order " + id, "not_found"));
+    }
+    if (!order.ok() && order.status().code() == StatusCode::kNotFound && checkout_.history) {
+      // A checkout whose saga has not made the order yet (or, recorded before orders
+      // came first, was rejected without one) still answers.
+      HTTP_ASSIGN(json::object j, CheckoutWithoutOrder(id, &p));
+      return JsonResponse(200, j);
     }
     HTTP_ASSIGN(commerce::Order o, std::move(order));
     return JsonResponse(200, OrderJson(o, true));

@@ -76,6 +76,11 @@ class StorefrontApi {
   Reply WaitForCheckout(const std::string& owner, const std::string& order_id, int64_t wait_s);
   Reply WaitForChange(const std::string& owner, const std::string& order_id,
                       const std::string& from, int64_t wait_s);
+  // The order JSON of a checkout with no order row: one its saga has not made yet
+  // (pending_payment), or one rejected by a saga recorded before orders came first.
+  // not_found unless the checkout exists and is `p`'s (any, for an admin; p null: any).
+  Result<json::object> CheckoutWithoutOrder(const std::string& order_id,
+                                            const commerce::Principal* p);
   Response WithIdempotency(const ApiRequest& req, const std::string& scope,
                            const std::function<Response()>& run);
   Result<commerce::Principal> Authenticate(const ApiRequest& req) const;

@@ -134,7 +134,24 @@ Workflow<std::string> VerifiedOutcome(WorkflowContext* ctx, Checkout c, std::str
   co_return "";
 }
 
+// A checkout refused before it held anything becomes an order in `rejected`, so the
+// buyer who was given its id can see why (sagas recorded before the order came first
+// ended with no order).
+Workflow<json::value> Rejected(WorkflowContext* ctx, Checkout c, bool keep_order,
+                               std::string reason, std::string detail) {
+  if (keep_order) {
+    json::object in = c.raw;
+    in["reason"] = reason;
+    co_await ctx->ExecuteActivity("orders.reject", in, StepOptions(kOrdersQueue));
+  }
+  co_return Result(c, "rejected", reason, detail);
+}
+
 Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
+  // Version 1: the order is made first (pending_payment, or rejected when the snapshot
+  // is refused), so every order id the API hands out has an order behind it.
+  const bool order_first =
+      ctx.GetVersion(kOrderFirstChange, WorkflowContext::kDefaultVersion, 1) == 1;
   Checkout c = Parse(input);
   // Query "state": where the saga is, for operators (`keel workflow query`).
   std::string step = "validating";
@@ -146,12 +163,18 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
                         {"failing", fail_status}};
   });
   // 1. The snapshot and the amount the client was shown.
-  if (std::string why = Invalid(c); !why.empty())
-    co_return Result(c, "rejected", "invalid_checkout", why);
+  if (std::string why = Invalid(c); !why.empty()) {
+    co_return co_await Rejected(&ctx, c, order_first, "invalid_checkout", why);
+  }
   if (c.amount != c.total) {
-    co_return Result(c, "rejected", "amount_mismatch",
-                     "the client expected " + std::to_string(c.amount) + " but the total is " +
-                         std::to_string(c.total));
+    co_return co_await Rejected(&ctx, c, order_first, "amount_mismatch",
+                                "the client expected " + std::to_string(c.amount) +
+                                    " but the total is " + std::to_string(c.total));
+  }
+  if (order_first) {
+    step = "creating_order";
+    json::object order = c.raw;
+    co_await ctx.ExecuteActivity("orders.create", order, StepOptions(kOrdersQueue));
   }
   SignalChannel& cancel = ctx.GetSignalChannel("cancel");
   SignalChannel& payment = ctx.GetSignalChannel("payment");
@@ -170,7 +193,7 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   std::vector<Future<json::value>> reserving;
   Saga saga(ctx);
   for (const auto& l : c.lines) {
-    holds.push_back(c.order_id + "/" + l.item_id);
+    holds.push_back(HoldId(c.order_id, l.item_id));
     json::object in2 =
         json::object{{"order_id", c.order_id}, {"hold_id", holds.back()}, {"sku", l.item_id},
                      {"quantity", l.quantity}, {"ttl_ms", c.hold_ttl_ms}, {"buyer_id", c.buyer_id}};
@@ -192,13 +215,16 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
     const char* why = refused_type == "InsufficientStock" ? "insufficient_stock"
                       : refused_type == "BuyerLimit"      ? "buyer_limit"
                                                           : "reservation_failed";
+    if (order_first) co_await TransitionOrder(&ctx, c.order_id, "pending_payment", "rejected", why);
     co_return Result(c, "rejected", why, refused);
   }
 
-  // 3. The order.
-  step = "creating_order";
-  json::object order = c.raw;
-  co_await ctx.ExecuteActivity("orders.create", order, StepOptions(kOrdersQueue));
+  // 3. The order (made before the holds since version 1).
+  if (!order_first) {
+    step = "creating_order";
+    json::object order = c.raw;
+    co_await ctx.ExecuteActivity("orders.create", order, StepOptions(kOrdersQueue));
+  }
   Timer window = ctx.NewTimer(c.payment_window_ms);
   const Millis pay_by = ctx.Now() + c.payment_window_ms;
   auto left = [&]() { return std::max<Millis>(1, pay_by - ctx.Now()); };
@@ -370,10 +396,25 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   co_return done;
 }
 
+// order_expiry: the unwind of a checkout whose saga is gone (terminated by an
+// operator, say) while its order still waits for money: void the payment, release
+// the holds, pending_payment -> expired (-> refunded if money came back), tell the
+// buyer. Started by `keel audit --repair`. Input {order_id, buyer_id, intent_id,
+// hold_ids, reason}.
+Workflow<json::value> OrderExpiry(WorkflowContext& ctx, json::value input) {
+  InputReader r(input, "order_expiry");
+  Checkout c;
+  c.order_id = r.Str("order_id");
+  c.buyer_id = r.Str("buyer_id");
+  std::vector<std::string> holds = StringsOf(r.Array("hold_ids"));
+  co_return co_await Unwind(&ctx, c, holds, r.Str("intent_id"), "expired", r.Str("reason"), "");
+}
+
 }  // namespace
 
 void RegisterCheckoutSaga(Registry& registry) {
   registry.RegisterWorkflow(kCheckoutWorkflow, CheckoutSaga);
+  registry.RegisterWorkflow(kOrderExpiryWorkflow, OrderExpiry);
 }
 
 }  // namespace keel::workflows

@@ -6,9 +6,11 @@
 //    unit_price}], subtotal, shipping, tax, total, amount, payment_method,
 //    shipping_address, payment_window_ms, action_window_ms?, hold_ttl_ms,
 //    buyer_limits?{max_held_units, max_pending_orders}}
-//   1. validate the snapshot and the amount the client expects;
+//   1. validate the snapshot and the amount the client expects; create the order
+//      (pending_payment), or, when the snapshot is refused, the order in rejected;
 //   2. reserve a hold per line, in parallel, all or none, within the buyer's caps;
-//   3. create the order (pending_payment);
+//      a refusal releases them and moves the order to rejected with its reason;
+//   3. the payment window starts;
 //   4. create the PaymentIntent and confirm it (Idempotency-Keys from the order id);
 //   5. on 3DS, wait for the gateway's webhook (signal "payment") raced against the
 //      3DS window (action_window_ms) or the payment window, whose end expires the
@@ -20,7 +22,8 @@
 //   Every failure compensates: void the payment (cancel, or refund what was taken),
 //   release the holds, move the order to payment_failed / expired / cancelled, notify.
 //   Signal "cancel" before confirmation cancels; after it, the cancel is forwarded.
-//   Result: {order_id, status, reason?}; status "rejected" when no order was made.
+//   Result: {order_id, status, reason?}; status "rejected" when the checkout was
+//   refused before any hold (sagas recorded before kOrderFirstChange made no order).
 //
 // shipment_tracking (id "shipment-<order_id>"): confirmed -> fulfilling, creates the
 //   shipment, and follows signal "carrier" (the carrier's webhooks, duplicates and
@@ -37,6 +40,11 @@ namespace keel::workflows {
 
 inline constexpr const char* kCheckoutWorkflow = "checkout_saga";
 inline constexpr const char* kShipmentWorkflow = "shipment_tracking";
+// The unwind of a checkout whose saga is gone (`keel audit --repair` starts it).
+inline constexpr const char* kOrderExpiryWorkflow = "order_expiry";
+inline std::string OrderExpiryWorkflowId(const std::string& order_id) {
+  return "expire-" + order_id;
+}
 
 // get_version change ids (a run recorded before a change replays its old path).
 // Version 1: the saga starts shipment_tracking as a child workflow, not from the
@@ -49,7 +57,14 @@ inline constexpr const char* kCancelRequestChange = "workflow_cancel_request";
 // before the saga acts on it, and 3-D Secure may have a shorter window
 // (input action_window_ms).
 inline constexpr const char* kPaymentGuardsChange = "payment_guards";
+// Version 1: the order is created before the holds (pending_payment), and a checkout
+// refused before any hold ends as an order in `rejected` with its reason.
+inline constexpr const char* kOrderFirstChange = "order_first";
 
+// The hold the checkout of `order_id` takes for `item_id`.
+inline std::string HoldId(const std::string& order_id, const std::string& item_id) {
+  return order_id + "/" + item_id;
+}
 inline std::string CheckoutWorkflowId(const std::string& order_id) {
   return "checkout-" + order_id;
 }

@@ -8,7 +8,9 @@ namespace keel::workflows {
 ActivityOptions StepOptions(const char* queue) {
   ActivityOptions o;
   o.task_queue = queue;
-  o.start_to_close_timeout = 30'000;
+  // A step is a few database statements: a worker that died holding one is noticed
+  // (its lease ends) in seconds, not minutes.
+  o.start_to_close_timeout = 10'000;
   o.retry.initial_interval = 200;
   o.retry.maximum_interval = 5'000;
   return o;

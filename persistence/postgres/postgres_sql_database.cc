@@ -228,4 +228,16 @@ Result<std::unique_ptr<SqlDatabase>> OpenPostgresSqlDatabase(const std::string& 
   return std::unique_ptr<SqlDatabase>(std::move(db));
 }
 
+Result<bool> PostgresSchemaExists(const std::string& url, const std::string& schema) {
+  try {
+    pqxx::connection c(url);
+    pqxx::nontransaction t(c);
+    pqxx::result r =
+        t.exec_params("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", schema);
+    return !r.empty();
+  } catch (const std::exception& e) {
+    return PgStatus(e, "looking for schema " + schema + " at " + RedactUrl(url));
+  }
+}
+
 }  // namespace keel::persistence

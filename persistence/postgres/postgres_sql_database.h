@@ -14,5 +14,8 @@ Result<std::unique_ptr<SqlDatabase>> OpenPostgresSqlDatabase(const std::string& 
                                                              const std::string& schema,
                                                              const std::string& service,
                                                              const SqlOpenOptions& options);
+// Whether `schema` exists on the server (nothing is created). db_unreachable and the
+// like when the server cannot be asked.
+Result<bool> PostgresSchemaExists(const std::string& url, const std::string& schema);
 
 }  // namespace keel::persistence

@@ -1,5 +1,6 @@
 #include "persistence/sql/sql_database.h"
 
+#include <filesystem>
 #include <regex>
 
 #include "persistence/open_store.h"
@@ -49,6 +50,21 @@ Result<std::unique_ptr<SqlDatabase>> OpenSqlDatabase(const std::string& db_url,
     // keel_engine -> keel_<service>; a test's schema=t123 -> t123_<service>.
     std::string prefix = po.schema == "keel_engine" ? "keel" : po.schema;
     return OpenPostgresSqlDatabase(po.url, prefix + "_" + service, service, options);
+  }
+  return Status::InvalidArgument(
+      "--db must be sqlite:DIR or postgresql://USER@HOST:PORT/DB, got '" + DisplayUrl(db_url) + "'",
+      "bad_db_url");
+}
+
+Result<bool> SqlDatabaseExists(const std::string& db_url, const std::string& service) {
+  if (db_url.rfind("sqlite:", 0) == 0) {
+    KEEL_ASSIGN_OR_RETURN(std::string dir, SqliteDirOf(db_url));
+    return std::filesystem::exists(std::filesystem::path(dir) / (service + ".db"));
+  }
+  if (db_url.rfind("postgresql://", 0) == 0 || db_url.rfind("postgres://", 0) == 0) {
+    KEEL_ASSIGN_OR_RETURN(PostgresOptions po, ParsePostgresUrl(db_url));
+    std::string prefix = po.schema == "keel_engine" ? "keel" : po.schema;
+    return PostgresSchemaExists(po.url, prefix + "_" + service);
   }
   return Status::InvalidArgument(
       "--db must be sqlite:DIR or postgresql://USER@HOST:PORT/DB, got '" + DisplayUrl(db_url) + "'",

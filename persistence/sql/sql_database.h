@@ -86,5 +86,8 @@ struct SqlOpenOptions {
 Result<std::unique_ptr<SqlDatabase>> OpenSqlDatabase(const std::string& db_url,
                                                      const std::string& service,
                                                      const SqlOpenOptions& options = {});
+// Whether service `service`'s database exists for a --db URL, without creating it
+// (the file DIR/<service>.db, or the schema).
+Result<bool> SqlDatabaseExists(const std::string& db_url, const std::string& service);
 
 }  // namespace keel::persistence

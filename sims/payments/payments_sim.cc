@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "commerce/auth.h"
 #include "commerce/validation.h"
@@ -678,6 +679,64 @@ void PaymentsSim::AddRoutes(http::Router& router) {
       }));
   AddWebhookUrlRoute(router, im->control_token,
                      [this](const std::string& url) { SetWebhookUrl(url); });
+}
+
+namespace {
+
+LedgerIntent IntentOf(const json::object& o) {
+  LedgerIntent i;
+  i.id = std::string(o.at("id").as_string());
+  i.status = std::string(o.at("status").as_string());
+  i.currency = std::string(o.at("currency").as_string());
+  i.amount = o.at("amount").as_int64();
+  i.amount_received = o.at("amount_received").as_int64();
+  i.amount_refunded = o.at("amount_refunded").as_int64();
+  if (const auto* m = o.at("metadata").as_object().if_contains("order_id"); m && m->is_string()) {
+    i.order_id = std::string(m->as_string());
+  }
+  return i;
+}
+
+}  // namespace
+
+Result<std::vector<LedgerIntent>> FetchLedger(const std::string& payments_url) {
+  KEEL_ASSIGN_OR_RETURN(http::Url url, http::ParseHttpUrl(payments_url));
+  std::vector<LedgerIntent> out;
+  std::string after;
+  for (int page = 0; page < 1'000'000; ++page) {
+    std::string target =
+        "/v1/payment_intents?limit=100" + (after.empty() ? "" : "&starting_after=" + after);
+    auto r = http::HttpCall(url, "GET", target);
+    if (!r.ok()) {
+      return Status::Unavailable("the gateway at " + payments_url + " cannot be reached (" +
+                                     r.status().message() +
+                                     "); give --payments-ledger DIR to read its ledger instead",
+                                 "gateway_unreachable");
+    }
+    if (r->status != 200) {
+      return Status::Unavailable(
+          "the gateway answered " + std::to_string(r->status) + " to " + target, "gateway_error");
+    }
+    KEEL_ASSIGN_OR_RETURN(json::value body, ParseJson(r->body));
+    for (const auto& v : body.at("data").as_array()) {
+      out.push_back(IntentOf(v.as_object()));
+      after = out.back().id;
+    }
+    if (!body.at("has_more").as_bool()) break;
+  }
+  return out;
+}
+
+Result<std::vector<LedgerIntent>> ReadLedgerDir(const std::string& dir) {
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "payments_sim.db")) {
+    return Status::NotFound("no gateway ledger (payments_sim.db) in " + dir, "not_found");
+  }
+  KEEL_ASSIGN_OR_RETURN(auto db, persistence::OpenSqlDatabase("sqlite:" + dir, "payments_sim", {}));
+  KEEL_ASSIGN_OR_RETURN(
+      auto rows, db->Query(std::string("SELECT ") + kIntentCols + " FROM intents ORDER BY seq"));
+  std::vector<LedgerIntent> out;
+  for (const auto& r : rows) out.push_back(IntentOf(IntentJson(r)));
+  return out;
 }
 
 }  // namespace keel::sims

@@ -84,4 +84,15 @@ class PaymentsSim {
 // The payment method a gateway test card number stands for ("" if it is none).
 std::string TestCardToken(std::string_view card_number);
 
+// One PaymentIntent as an auditor sees it.
+struct LedgerIntent {
+  std::string id, order_id, status, currency;  // order_id: metadata.order_id, or ""
+  int64_t amount = 0, amount_received = 0, amount_refunded = 0;
+};
+// Every intent of a gateway, through its API (GET /v1/payment_intents, page by page).
+Result<std::vector<LedgerIntent>> FetchLedger(const std::string& payments_url);
+// Every intent in a gateway's ledger database (sqlite:DIR, service payments_sim), for
+// a gateway that is down. not_found when DIR holds no ledger.
+Result<std::vector<LedgerIntent>> ReadLedgerDir(const std::string& dir);
+
 }  // namespace keel::sims

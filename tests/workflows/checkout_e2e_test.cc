@@ -241,6 +241,7 @@ class CheckoutE2ETest : public ::testing::TestWithParam<testutil::Backend> {
   void ExpectInvariants() {
     audit::AuditOptions o;
     o.payments_url = deps_.payments_url;
+    o.engine = store_.get();
     o.payment_window_ms = kPaymentWindowMs;
     o.liveness_bound_ms = 10'000;
     std::vector<audit::Violation> last;
@@ -438,13 +439,22 @@ TEST_P(CheckoutE2ETest, OneLineOutOfStockChargesNothing) {
   HttpResult first = Checkout(bc, bob, "pm_card_visa");  // takes the last unit
   ASSERT_EQ(first.status, 200) << first.body;
   HttpResult r = Checkout(*client_, ann, "pm_card_visa");
-  ASSERT_EQ(r.status, 409) << r.body;
-  EXPECT_EQ(r.ErrorCode(), "insufficient_stock");
-  const std::string order(r.Json().at("error").at("details").at("order_id").as_string());
+  // The checkout is refused before any hold: an order in `rejected`, with its reason.
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Status(r), "rejected");
+  EXPECT_EQ(r.Json().at("reason"), "insufficient_stock");
+  const std::string order = Id(r);
   EXPECT_TRUE(Intents(order).empty());
   EXPECT_EQ(Available(lamp), 5);
   EXPECT_EQ(Available(last), 0);
-  EXPECT_EQ(client_->Call("GET", "/orders/" + order, "", ann).status, 404);
+  // The id the API handed out resolves, and the buyer's list shows it.
+  HttpResult got = client_->Call("GET", "/orders/" + order, "", ann);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(Status(got), "rejected");
+  EXPECT_EQ(got.Json().at("reason"), "insufficient_stock");
+  const json::value list = client_->Call("GET", "/orders", "", ann).Json();
+  ASSERT_EQ(list.at("orders").as_array().size(), 1u);
+  EXPECT_EQ(list.at("orders").at(0).at("status"), "rejected");
   ExpectInvariants();
 }
 
@@ -590,10 +600,12 @@ TEST_P(CheckoutE2ETest, HundredCheckoutsForTenUnits) {
     ts.emplace_back([&, i] {
       HttpClient c(server_->port());
       HttpResult r = Checkout(c, tokens[i], "pm_card_visa", "k" + std::to_string(i), 60, 1499);
-      if (r.status == 200 && Status(r) != "pending_payment" && Status(r) != "payment_failed") {
-        ++confirmed;
-      } else if (r.status == 409 && r.ErrorCode() == "insufficient_stock") {
+      if (r.status == 200 && Status(r) == "rejected" &&
+          r.Json().at("reason") == "insufficient_stock") {
         ++sold_out;
+      } else if (r.status == 200 && Status(r) != "pending_payment" &&
+                 Status(r) != "payment_failed") {
+        ++confirmed;
       } else {
         ++other;
         ADD_FAILURE() << r.status << " " << r.body;
