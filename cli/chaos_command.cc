@@ -41,6 +41,8 @@ void AddChaosCommand(CLI::App& app, CliState& state) {
   cmd->add_option("--work-dir", o.work_dir, "logs and secrets (default: a new temp dir)");
   cmd->add_option("--sim-data", o.sim_data,
                   "the simulators' ledgers (default: the sqlite dir, or ./keel-sim-data)");
+  cmd->add_flag("--hold-on-failure", o.hold_on_failure,
+                "when the drill fails, leave its processes running for inspection");
   cmd->callback([&state] {
     state.action = [] {
       char self[PATH_MAX];

@@ -627,6 +627,12 @@ void HistoryService::Run(TxnBody body, Done done, int attempt, int64_t task_hint
   Matcher* matcher = matcher_;
   store_->Submit(
       [body, fx, matcher](Txn& txn) {
+        // A store may run a body more than once (a batch rolled back for another
+        // transition's sake): slots an earlier run reserved go back first, or the
+        // pool would lose them for good.
+        if (matcher) {
+          for (auto& [k, q] : fx->reserved) matcher->Release(k, q);
+        }
         *fx = Effects();
         Status s = body(txn, *fx);
         if (!s.ok() && matcher) {

@@ -2,6 +2,8 @@
 # A throwaway PostgreSQL 15 cluster for tests, on a free loopback port.
 #   scripts/pg_cluster.sh start DIR   -> prints KEEL_TEST_PG_URL=...; data and log in DIR
 #   scripts/pg_cluster.sh stop DIR
+#   scripts/pg_cluster.sh restart DIR  -> an immediate restart (a crash, as far as the
+#                                         server's clients can tell), same port
 # initdb refuses to run as root, so as root the cluster runs as the 'postgres' user
 # (created by the postgresql-15 package); otherwise as the current user.
 set -euo pipefail
@@ -35,6 +37,9 @@ start)
   "${RUN[@]}" "$PGBIN/psql" -h "$dir" -p "$port" -U keel -d postgres -qc "CREATE DATABASE keel" >/dev/null
   echo "KEEL_TEST_PG_URL=postgresql://keel:$pw@127.0.0.1:$port/keel"
   ;;
+restart)
+  "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir/data" -m immediate -w -t 60 restart >/dev/null
+  ;;
 stop)
   if [ -d "$dir/data" ]; then
     "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
@@ -42,5 +47,5 @@ stop)
   rm -rf "$dir"
   ;;
 *)
-  echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+  echo "usage: $0 start|stop|restart DIR" >&2; exit 2 ;;
 esac

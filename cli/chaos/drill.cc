@@ -1,5 +1,6 @@
 #include "cli/chaos/drill.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -230,6 +231,11 @@ class Traffic {
     for (auto& t : threads_) t.join();
   }
   int started() const { return started_.load(); }
+  int accepted() {
+    std::lock_guard<std::mutex> l(mu_);
+    return static_cast<int>(checkouts_.size());
+  }
+  int sold_out() const { return sold_out_.load(); }
   int given_up() const { return given_up_.load(); }
   std::vector<Checkout> checkouts() {
     std::lock_guard<std::mutex> l(mu_);
@@ -304,6 +310,7 @@ class Traffic {
     int64_t total = 0;
     if (cart.ok() && cart->status == 200) total = ParseJson(cart->body)->at("total").as_int64();
     if (total == 0) {  // sold out, say: nothing to check out this time
+      ++sold_out_;
       (void)Retry("DELETE", "/cart", "", token, "");
       return;
     }
@@ -355,7 +362,7 @@ class Traffic {
   std::string api_;
   std::vector<std::string> skus_, buyers_;
   uint64_t seed_ = 0;
-  std::atomic<int> started_{0}, given_up_{0};
+  std::atomic<int> started_{0}, given_up_{0}, sold_out_{0};
   std::mutex mu_;
   std::vector<Checkout> checkouts_;
   std::vector<std::thread> threads_;
@@ -364,17 +371,26 @@ class Traffic {
 // ---- faults, and how long the system takes to recover from each ------------------
 
 struct FaultLog {
+  struct Fault {
+    double at_s;       // since the drill began
+    std::string what;  // "SIGKILL worker-1"
+    size_t held = 0;   // runs the process held leases on (workers)
+    double recovery_s = -1;
+  };
   std::mutex mu;
   std::map<std::string, int> counts;  // "SIGKILL api" -> n
-  std::vector<double> recovery_s;
+  std::vector<Fault> faults;
   int unrecovered = 0;
-  void Count(const std::string& what) {
+  size_t Add(double at_s, const std::string& what, size_t held) {
     std::lock_guard<std::mutex> l(mu);
     ++counts[what];
+    faults.push_back({at_s, what, held});
+    return faults.size() - 1;
   }
-  void Recovered(double s) {
+  void Recovered(size_t i, double s) {
     std::lock_guard<std::mutex> l(mu);
-    recovery_s.push_back(s);
+    faults[i].recovery_s = s;
+    if (s < 0) ++unrecovered;
   }
 };
 
@@ -413,8 +429,9 @@ double WaitMoved(persistence::Store& store, std::map<std::string, int64_t> held,
 
 class Faults {
  public:
-  Faults(Deployment& d, persistence::Store& store, FaultLog& log, uint64_t seed)
-      : d_(d), store_(store), log_(log), rng_(seed) {}
+  Faults(Deployment& d, persistence::Store& store, FaultLog& log, uint64_t seed,
+         Clock::time_point t0)
+      : d_(d), store_(store), log_(log), rng_(seed), t0_(t0) {}
 
   // One fault every kill_every seconds (±30 %) until `until`.
   void Run(Clock::time_point until) {
@@ -448,16 +465,16 @@ class Faults {
       const size_t i = pick - 3;
       auto held = HeldRuns(store_, d_.identities[i]);
       d_.workers[i]->Kill();
-      log_.Count("SIGKILL " + d_.workers[i]->name());
+      size_t f = log_.Add(SecondsSince(t0_), "SIGKILL " + d_.workers[i]->name(), held.size());
       std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
       d_.workers[i] = d_.MakeWorker(i);
       d_.workers[i]->Start();
-      Monitor([this, held, at] { return WaitMoved(store_, held, at, 120); });
+      Monitor(f, [this, held, at] { return WaitMoved(store_, held, at, 120); });
       return;
     }
     ChildProcess& p = pick == 0 ? *d_.api : pick == 1 ? *d_.payments : *d_.carrier;
     p.Kill();
-    log_.Count("SIGKILL " + p.name());
+    size_t f = log_.Add(SecondsSince(t0_), "SIGKILL " + p.name(), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
     p.Start();
     const std::string url = pick == 0 ? d_.api_url() : pick == 1 ? d_.pay_url() : d_.car_url();
@@ -469,7 +486,7 @@ class Faults {
       }
       d_.SetFaults(true);
     }
-    Monitor([url, probe, at] {
+    Monitor(f, [url, probe, at] {
       for (;;) {
         if (Up(url, probe)) return SecondsSince(at);
         if (SecondsSince(at) > 60) return -1.0;
@@ -490,8 +507,8 @@ class Faults {
     auto held = HeldRuns(store_, d_.identities[i]);
     d_.workers[i]->Pause();
     resume_at_[i] = at + std::chrono::milliseconds(d_.o.stop_for_ms);
-    log_.Count("SIGSTOP " + d_.workers[i]->name());
-    Monitor([this, held, at] { return WaitMoved(store_, held, at, 120); });
+    size_t f = log_.Add(SecondsSince(t0_), "SIGSTOP " + d_.workers[i]->name(), held.size());
+    Monitor(f, [this, held, at] { return WaitMoved(store_, held, at, 120); });
     return true;
   }
 
@@ -509,8 +526,9 @@ class Faults {
   void RestartPostgres() {
     const auto at = Clock::now();
     int rc = std::system(d_.o.pg_restart.c_str());
-    log_.Count(rc == 0 ? "restart postgres" : "restart postgres (failed)");
-    Monitor([this, at] {
+    size_t f =
+        log_.Add(SecondsSince(t0_), rc == 0 ? "restart postgres" : "restart postgres (failed)", 0);
+    Monitor(f, [this, at] {
       for (;;) {
         if (store_.QueueStatistics().ok()) return SecondsSince(at);
         if (SecondsSince(at) > 60) return -1.0;
@@ -519,22 +537,16 @@ class Faults {
     });
   }
 
-  void Monitor(std::function<double()> wait) {
-    monitors_.emplace_back([this, wait = std::move(wait)] {
-      double s = wait();
-      if (s >= 0) {
-        log_.Recovered(s);
-      } else {
-        std::lock_guard<std::mutex> l(log_.mu);
-        ++log_.unrecovered;
-      }
-    });
+  void Monitor(size_t fault, std::function<double()> wait) {
+    monitors_.emplace_back(
+        [this, fault, wait = std::move(wait)] { log_.Recovered(fault, wait()); });
   }
 
   Deployment& d_;
   persistence::Store& store_;
   FaultLog& log_;
   std::mt19937_64 rng_;
+  Clock::time_point t0_;
   std::map<size_t, Clock::time_point> resume_at_;
   std::vector<std::thread> monitors_;
 };
@@ -570,14 +582,11 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
-void Progress(double t, const Traffic& traffic, FaultLog& log, const std::string& suffix) {
-  int faults = 0;
-  {
-    std::lock_guard<std::mutex> l(log.mu);
-    for (const auto& [k, n] : log.counts) faults += n;
-  }
-  std::printf("chaos: t=%.0fs checkouts=%d faults=%d %s\n", t, traffic.started(), faults,
-              suffix.c_str());
+void Progress(double t, Traffic& traffic, FaultLog& log) {
+  std::lock_guard<std::mutex> l(log.mu);
+  std::string last = log.faults.empty() ? "-" : log.faults.back().what;
+  std::printf("chaos: t=%.0fs checkouts=%d accepted=%d faults=%zu (last: %s)\n", t,
+              traffic.started(), traffic.accepted(), log.faults.size(), last.c_str());
   std::fflush(stdout);
 }
 
@@ -617,11 +626,11 @@ int RunDrill(const DrillOptions& in) {
   const auto t0 = Clock::now();
   const auto until = t0 + std::chrono::seconds(o.duration_s);
   traffic.Start(until);
-  Faults faults(d, **store, log, rng());
+  Faults faults(d, **store, log, rng(), t0);
   std::thread fault_thread([&] { faults.Run(until); });
   while (Clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::seconds(5));
-    Progress(SecondsSince(t0), traffic, log, "");
+    Progress(SecondsSince(t0), traffic, log);
   }
   fault_thread.join();
   traffic.Join();
@@ -669,18 +678,51 @@ int RunDrill(const DrillOptions& in) {
     ao.payments_ledger_dir = d.sim_dir;
     report = audit::Audit(**shop, ao);
   }
+  if (o.hold_on_failure && (!settled || !report.ok() || !report->violations.empty())) {
+    std::printf(
+        "chaos: the drill failed; its processes keep running for inspection (api %d, "
+        "payments %d, carrier %d, workers",
+        d.api->pid(), d.payments->pid(), d.carrier->pid());
+    for (auto& w : d.workers) std::printf(" %d", w->pid());
+    std::printf("); Ctrl-C ends them\n");
+    std::fflush(stdout);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    int sig = 0;
+    sigwait(&set, &sig);
+  }
   d.StopAll();
 
   std::printf("\nchaos report (seed %llu, %s)\n", static_cast<unsigned long long>(o.seed),
               persistence::DisplayUrl(o.db).c_str());
-  std::printf("checkouts: %zu accepted of %d started, %d given up by their client\n",
-              checkouts.size(), traffic.started(), traffic.given_up());
+  std::printf(
+      "checkouts: %d started, %zu accepted (202), %d found their cart sold out, %d "
+      "given up by their client\n",
+      traffic.started(), checkouts.size(), traffic.sold_out(), traffic.given_up());
   for (const auto& [status, n] : outcomes) std::printf("  %-16s %d\n", status.c_str(), n);
-  std::printf("faults:\n");
-  for (const auto& [what, n] : log.counts) std::printf("  %-24s %d\n", what.c_str(), n);
-  std::printf("recovery after a fault: p50 %.2f s, max %.2f s (%zu measured, %d never)\n",
-              Percentile(log.recovery_s, 0.5), Percentile(log.recovery_s, 1.0),
-              log.recovery_s.size(), log.unrecovered);
+  std::printf("faults, by process:\n");
+  for (const auto& [what, n] : log.counts) std::printf("  %-26s %d\n", what.c_str(), n);
+  // Recovery: a killed server answering again; the runs a killed or stopped worker
+  // held moving again (a worker that held none is not counted).
+  std::vector<double> servers, workers;
+  for (const auto& f : log.faults) {
+    if (f.recovery_s < 0) continue;
+    if (f.what.find("worker") == std::string::npos) {
+      servers.push_back(f.recovery_s);
+    } else if (f.held > 0) {
+      workers.push_back(f.recovery_s);
+    }
+  }
+  std::printf("recovery, servers (answering again):     p50 %.2f s, max %.2f s (%zu faults)\n",
+              Percentile(servers, 0.5), Percentile(servers, 1.0), servers.size());
+  std::printf(
+      "recovery, workers (held runs move again): p50 %.2f s, max %.2f s (%zu faults "
+      "that held runs)\n",
+      Percentile(workers, 0.5), Percentile(workers, 1.0), workers.size());
+  if (log.unrecovered > 0) std::printf("NOT recovered: %d faults\n", log.unrecovered);
   std::printf("settled in %.1f s%s\n", settle_s, settled ? "" : " (NOT settled: gave up waiting)");
   if (!report.ok()) {
     std::printf("audit: could not run: %s\n", report.status().ToString().c_str());

@@ -26,10 +26,11 @@ struct DrillOptions {
   int workers = 2;
   std::string pg_restart;  // a shell command that restarts the PostgreSQL server
   Millis payment_window_ms = 20'000;
-  Millis stop_for_ms = 16'000;  // a SIGSTOP lasts this long: past every lease
-  std::string work_dir;         // logs and secrets ("": a new temp dir)
-  std::string sim_data;         // the simulators' ledgers ("": the sqlite dir, or ./keel-sim-data)
-  std::string binary;           // this keel
+  Millis stop_for_ms = 16'000;   // a SIGSTOP lasts this long: past every lease
+  std::string work_dir;          // logs and secrets ("": a new temp dir)
+  std::string sim_data;          // the simulators' ledgers ("": the sqlite dir, or ./keel-sim-data)
+  std::string binary;            // this keel
+  bool hold_on_failure = false;  // leave the processes running when the drill fails
 };
 
 // Runs the drill and prints its report; returns the exit code.
