@@ -3,6 +3,7 @@
 // the resolution of their inputs, in history order.
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "engine/future.h"
@@ -18,25 +19,42 @@ ReadyQueue* CurrentReadyQueue();  // the activation running on this thread
 template <typename T>
 Future<std::vector<T>> WhenAll(std::vector<Future<T>> fs) {
   auto out = MakeFuture<std::vector<T>>(internal::CurrentReadyQueue());
-  auto remaining = std::make_shared<size_t>(fs.size());
-  auto finish = [out, fs]() {
-    std::vector<T> values;
-    for (const auto& f : fs) {
-      if (f.failed()) {
-        out.state()->Fail(f.state()->error());
-        return;
-      }
-      values.push_back(f.Get());
-    }
-    out.state()->Resolve(std::move(values));
-  };
   if (fs.empty()) {
-    finish();
+    out.state()->Resolve({});
     return out;
   }
-  for (auto& f : fs) {
-    f.state()->OnReady([remaining, finish]() {
-      if (--*remaining == 0) finish();
+  // What the inputs' callbacks share: the output, never the inputs. An input owning
+  // a callback that owns the inputs would be a cycle, leaked by every run abandoned
+  // while it waits (an evicted cache entry, a replay or query of an open run).
+  struct Collect {
+    Future<std::vector<T>> out;
+    std::vector<std::optional<T>> values;
+    std::vector<std::exception_ptr> errors;
+    size_t remaining;
+  };
+  auto c = std::make_shared<Collect>(Collect{out, std::vector<std::optional<T>>(fs.size()),
+                                             std::vector<std::exception_ptr>(fs.size()),
+                                             fs.size()});
+  for (size_t i = 0; i < fs.size(); ++i) {
+    // A callback runs only from its own state's resolution, so the state is alive.
+    internal::FutureState<T>* s = fs[i].state();
+    s->OnReady([c, s, i] {
+      if (s->failed()) {
+        c->errors[i] = s->error();
+      } else {
+        c->values[i] = s->value();
+      }
+      if (--c->remaining > 0) return;
+      for (const auto& e : c->errors) {
+        if (e) {
+          c->out.state()->Fail(e);
+          return;
+        }
+      }
+      std::vector<T> values;
+      values.reserve(c->values.size());
+      for (auto& v : c->values) values.push_back(std::move(*v));
+      c->out.state()->Resolve(std::move(values));
     });
   }
   return out;

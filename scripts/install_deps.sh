@@ -9,6 +9,7 @@ PACKAGES=(
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev libsodium-dev
   postgresql-15
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

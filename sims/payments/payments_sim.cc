@@ -418,9 +418,9 @@ void PaymentsSim::AddRoutes(http::Router& router) {
 
   router.Add(V::get, "/v1/payment_intents", [im](const ApiRequest& req) {
     int64_t limit = 10;
-    if (!req.Query("limit").empty()) {
-      char* end = nullptr;
-      limit = std::strtoll(req.Query("limit").c_str(), &end, 10);
+    if (const std::string text = req.Query("limit"); !text.empty()) {
+      char* end = nullptr;  // points into `text`, which must outlive it
+      limit = std::strtoll(text.c_str(), &end, 10);
       if (*end != '\0' || limit < 1 || limit > 100) {
         return http::StatusResponse(commerce::FieldError("limit", "must be 1..100"));
       }
