@@ -553,9 +553,9 @@ HistoryService::~HistoryService() {
   retry_thread_.join();
   // Transitions still waiting to retry will not run: say so, so nobody waits forever.
   for (auto& [t, r] : retries_) {
-    in_flight_.fetch_sub(1);
     if (r.done)
       r.done(Status::Unavailable("shutting down before the store accepted it", "shutting_down"));
+    in_flight_.fetch_sub(1);
   }
   // A completion callback may still be running after it told its caller (who may be
   // what destroys us); its last touch of this object is the in_flight_ decrement.
@@ -658,8 +658,10 @@ void HistoryService::Run(TxnBody body, Done done, int attempt, int64_t task_hint
             RetryLater(delay, body, done, attempt + 1, task_hint);
             return;
           }
-          in_flight_.fetch_sub(1);
+          // `done` first: whoever waits for in_flight() == 0 (Engine::Stop) may then
+          // destroy what `done` touches.
           if (done) done(s);
+          in_flight_.fetch_sub(1);
           return;
         }
         CountCommitted(*fx);
