@@ -5,8 +5,9 @@
 #   scripts/build.sh tsan [TARGET...]   clang, TSan into build-tsan/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# ccache keys on paths relative to the checkout, so clones elsewhere share its cache.
-export CCACHE_BASEDIR="$PWD"
+# ccache keys on paths relative to the checkout (and not on the build dir's path), so
+# clones elsewhere share its cache.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 case "${1:-}" in
 asan)
   shift
