@@ -143,6 +143,20 @@ int RunBenchEngine() {
   json::value input = json::object{{"steps", f.activities}, {"fail_at", 0}, {"activity_ms", 0}};
   std::atomic<int> next{0};
   std::atomic<int> start_errors{0};
+  struct Writes {  // this process's store writes, from the counters in /metrics
+    int64_t commits = 0, transactions = 0, rollbacks = 0;
+    static Writes Now() {
+      Writes w;
+      for (const char* name : {"sqlite", "postgres"}) {
+        auto& c = persistence::StoreCounters::For(name);
+        w.commits += c.commits.value();
+        w.transactions += c.transactions.value();
+        w.rollbacks += c.rollbacks.value();
+      }
+      return w;
+    }
+  };
+  const Writes writes0 = Writes::Now();
   auto t0 = Clock::now();
   int starters = std::max(1, std::min(f.concurrency, 16));
   std::vector<std::thread> threads;
@@ -202,6 +216,14 @@ int RunBenchEngine() {
     }
   }
   engine.Stop();
+  const Writes writes1 = Writes::Now();
+  const int64_t commits_here = writes1.commits - writes0.commits;
+  std::printf("store_commits=%lld transitions_per_commit=%.1f rollbacks=%lld (this process)\n",
+              static_cast<long long>(commits_here),
+              commits_here ? static_cast<double>(writes1.transactions - writes0.transactions) /
+                                 static_cast<double>(commits_here)
+                           : 0.0,
+              static_cast<long long>(writes1.rollbacks - writes0.rollbacks));
   if (commits) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // stats are flushed lazily
     auto after = PgCommits(url);

@@ -1,12 +1,16 @@
 #pragma once
-// The engine's state transitions (Temporal's history service).
+// The engine's front door for state transitions (Temporal's history service).
 //
 // Each method turns one input (a start, a completed task, a fired timer, a signal,
-// a timeout) into new history events, an updated execution row (optimistic
-// version check), and new tasks and timers, written in ONE store transaction.
-// Side effects on this process (handing an eagerly leased task to a local worker,
-// waking pollers and the timer service) are collected while the transaction runs
-// and applied only after it commits (Restate's habit).
+// a timeout) into one transition, written in ONE store transaction:
+//   Load    the rows the input reads (engine/transitions/inputs.h names them);
+//   Decide  a pure function of the input and those rows, giving a Transition value:
+//           history events, execution rows, tasks, timers, and effects;
+//   Apply   the one function that writes a Transition (engine/transitions/apply.h).
+// Effects on this process (handing an eagerly leased task to a local worker, waking
+// pollers and the timer service, close hooks) are applied once, after the commit.
+// A transition the store runs again (its batch rolled back) is decided again; the
+// dispatch slots the dropped one held go back with it.
 //
 // Transient store errors (locked database, full disk, version conflict) are retried
 // here with backoff; callers see them only when retries run out. Thread-safe.
@@ -15,6 +19,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -22,12 +27,17 @@
 
 #include "common/json.h"
 #include "engine/matcher.h"
+#include "engine/payload.h"
 #include "persistence/store.h"
 #include "proto/history.pb.h"
 
 namespace keel {
+namespace transitions {
+struct Input;
+struct Options;
+struct Transition;
+}  // namespace transitions
 
-inline constexpr size_t kMaxPayloadBytes = 2 * 1024 * 1024;
 inline constexpr int64_t kDefaultMaxHistoryEvents = 50'000;
 
 struct HistoryServiceOptions {
@@ -137,25 +147,30 @@ class HistoryService {
   persistence::Store* store() const { return store_; }
   const std::string& identity() const { return options_.identity; }
 
-  struct Effects;  // defined in the .cc
-  using TxnBody = std::function<Status(persistence::Txn&, Effects&)>;
+  // Told how a transition ended, with the Transition that committed (moot, or empty,
+  // when the status is not OK).
+  using Finish = std::function<void(const Status&, transitions::Transition&)>;
 
  private:
-  // task_hint: the task the body reads first (GetTask), if any; see ReadHint.
-  void Run(TxnBody body, Done done, int attempt = 0, int64_t task_hint = 0);
-  Status RunSync(TxnBody body);
-  void RetryLater(Millis delay, TxnBody body, Done done, int attempt, int64_t task_hint);
+  using InputPtr = std::shared_ptr<const transitions::Input>;
+  void Run(InputPtr in, Finish finish, int attempt = 0);
+  void Run(transitions::Input in, Done done);
+  // Waits for the transition; returns it when it committed.
+  Result<std::shared_ptr<transitions::Transition>> RunSync(transitions::Input in);
+  Status Decide(persistence::Txn& txn, const transitions::Input& in, transitions::Transition& out);
+  void Finished(const Status& s, transitions::Transition& t, const Finish& finish);
+  void RetryLater(Millis delay, InputPtr in, Finish finish, int attempt);
   void RetryLoop();
   struct PendingRetry {
-    TxnBody body;
-    Done done;
+    InputPtr in;
+    Finish finish;
     int attempt;
-    int64_t task_hint;
   };
 
   persistence::Store* store_;
   Matcher* matcher_;
   HistoryServiceOptions options_;
+  std::unique_ptr<const transitions::Options> transition_options_;
   std::function<void(Millis)> wake_hook_;
   std::mutex close_mu_;
   std::vector<std::function<void(const persistence::ExecutionRow&)>> close_hooks_;

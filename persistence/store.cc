@@ -1,6 +1,9 @@
 #include "persistence/store.h"
 
 #include <future>
+#include <map>
+#include <memory>
+#include <mutex>
 
 namespace keel::persistence {
 
@@ -52,6 +55,25 @@ Status Store::Transact(TxnFn fn) {
   auto f = p.get_future();
   Submit(std::move(fn), [&p](const Status& s) { p.set_value(s); });
   return f.get();
+}
+
+StoreCounters& StoreCounters::For(const std::string& store) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<StoreCounters>> all;
+  std::lock_guard<std::mutex> l(mu);
+  auto& c = all[store];
+  if (!c) {
+    auto& m = Metrics::Global();
+    Labels labels{{"store", store}};
+    c.reset(new StoreCounters{
+        m.GetCounter("keel_store_commits_total", "Store transactions committed.", labels),
+        m.GetCounter("keel_store_transactions_total",
+                     "Transitions the committed store transactions carried.", labels),
+        m.GetCounter("keel_store_rollbacks_total",
+                     "Batches rolled back for one transition's sake (the others ran again).",
+                     labels)});
+  }
+  return *c;
 }
 
 }  // namespace keel::persistence

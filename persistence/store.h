@@ -1,13 +1,17 @@
 #pragma once
 // The Store: everything Keel's engine keeps durable. One backend per folder
-// (persistence/sqlite, later persistence/postgres); only main() picks one.
+// (persistence/sqlite, persistence/postgres); only main() picks one.
 //
 // Contract (every backend, checked by tests/persistence/store_conformance_test.cc):
 // - Submit() runs a TxnFn inside one database transaction. Several calls may share
-//   a transaction (group commit); each runs inside its own savepoint, so a TxnFn
-//   that returns an error rolls back only its own writes. `done` is called after
-//   the commit is durable (or with the error that stopped it). Nothing a TxnFn
-//   wrote is visible to readers, or reported to anyone, before that.
+//   a transaction (group commit). A TxnFn that returns an error has only its own
+//   writes undone: SQLite wraps each TxnFn in a savepoint; PostgreSQL rolls the
+//   whole batch back and runs the other TxnFns again in a new batch.
+// - So a TxnFn MAY RUN MORE THAN ONCE. It must be a function of what it reads, and
+//   must not change process state: collect effects, and act on them in `done`.
+// - `done` is called once, after the commit is durable (or with the error that
+//   stopped it). Nothing a TxnFn wrote is visible to readers, or reported to
+//   anyone, before that.
 // - UpdateExecution() is an optimistic write: it fails with kConditionFailed unless
 //   the stored version equals `expected_version`, and stores version+1.
 // - Transient failures (locked database, lost connection) are kUnavailable;
@@ -23,6 +27,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "proto/history.pb.h"
 
@@ -174,10 +179,12 @@ struct StoreListeners {
   std::function<void(const std::string& workflow_id, const std::string& run_id)> run_closed;
 };
 
-// What a TxnFn will read, so that a backend may fetch it for a whole batch in one round
-// trip. Only a hint: the TxnFn reads the same whether or not it was followed.
+// What a TxnFn will read first, so that a backend may fetch it for a whole batch in
+// one round trip. Only a hint: the TxnFn reads the same whether or not it was followed.
 struct ReadHint {
-  int64_t task_id = 0;  // a task the TxnFn reads with GetTask; 0 = none
+  int64_t task_id = 0;      // a task it reads with GetTask (and the task's run); 0 = none
+  std::string run_id;       // a run it reads with GetExecution; empty = none
+  std::string workflow_id;  // a workflow id whose current run it reads; empty = none
 };
 
 class Store {
@@ -227,6 +234,18 @@ class Store {
   // (SQLite: processes sharing a data dir find each other's work by polling).
   virtual void SetListeners(StoreListeners listeners) { (void)listeners; }
   virtual Clock* clock() const = 0;
+};
+
+// A backend's write counters in /metrics, labelled store="sqlite"|"postgres":
+//   keel_store_commits_total       database transactions committed
+//   keel_store_transactions_total  TxnFns those commits carried (group commit)
+//   keel_store_rollbacks_total     batches rolled back for a TxnFn's sake; the
+//                                  others in the batch ran again
+struct StoreCounters {
+  Counter& commits;
+  Counter& transactions;
+  Counter& rollbacks;
+  static StoreCounters& For(const std::string& store);
 };
 
 }  // namespace keel::persistence

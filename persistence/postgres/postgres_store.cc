@@ -314,6 +314,15 @@ std::string Qualified(const std::string& cols, const std::string& prefix) {
   return out;
 }
 
+// "a, b" -> "NULL, NULL"
+std::string Nulls(const std::string& cols) {
+  std::string out = "NULL";
+  for (char c : cols) {
+    if (c == ',') out += ", NULL";
+  }
+  return out;
+}
+
 std::string WithSchema(std::string sql, const std::string& schema) {
   size_t pos;
   while ((pos = sql.find("{s}")) != std::string::npos) sql.replace(pos, 3, schema);
@@ -366,10 +375,16 @@ const std::map<std::string, std::string>& Statements() {
        "SELECT {s}.flush($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,"
        "$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,"
        "$43,$44,$45,$46)"},
-      {"get_tasks_exec", "SELECT " + Qualified(kTaskCols, "t.") + ", " +
-                             Qualified(kExecCols, "e.") +
-                             " FROM {s}.tasks t LEFT JOIN {s}.executions e ON e.run_id = t.run_id "
-                             "WHERE t.id = ANY($1::bigint[])"},
+      // A batch's declared reads in one round trip: tasks $1 with their runs, runs $2,
+      // and the current runs of workflow ids $3 (the last column names the workflow id
+      // a row is current for).
+      {"prefetch", "SELECT " + Qualified(kTaskCols, "t.") + ", " + Qualified(kExecCols, "e.") +
+                       ", NULL::text FROM {s}.tasks t LEFT JOIN {s}.executions e "
+                       "ON e.run_id = t.run_id WHERE t.id = ANY($1::bigint[]) UNION ALL SELECT " +
+                       Nulls(kTaskCols) + ", " + Qualified(kExecCols, "e.") +
+                       ", c.workflow_id FROM {s}.executions e LEFT JOIN {s}.current_executions c "
+                       "ON c.run_id = e.run_id AND c.workflow_id = ANY($3::text[]) "
+                       "WHERE e.run_id = ANY($2::text[]) OR c.workflow_id IS NOT NULL"},
       {"list_exec",
        std::string("SELECT ") + kExecCols +
            " FROM {s}.executions WHERE (start_time < $1 OR (start_time = $1 AND run_id < $2)) "
@@ -526,6 +541,8 @@ class PgTxn final : public Txn {
   }
   Result<std::optional<std::string>> GetCurrentRunId(std::string_view workflow_id) override {
     if (dirty_wids_.count(std::string(workflow_id))) KEEL_RETURN_IF_ERROR(Flush());
+    auto hit = prefetched_current_.find(std::string(workflow_id));
+    if (hit != prefetched_current_.end()) return hit->second;
     return Ahead<std::optional<std::string>>("reading current run", [&] {
       auto r = w_.exec_prepared("get_current", std::string(workflow_id));
       return r.empty() ? std::optional<std::string>() : std::string(r[0][0].c_str());
@@ -536,6 +553,7 @@ class PgTxn final : public Txn {
     pending_.currents.push_back({fn_, e.workflow_id, e.run_id});
     DirtyRun(e.run_id);
     dirty_wids_.insert(e.workflow_id);
+    prefetched_current_.erase(e.workflow_id);
     if (e.status != ExecutionStatus::kRunning) Closed(e);
     return Status::Ok();
   }
@@ -596,20 +614,39 @@ class PgTxn final : public Txn {
 
   // Reads the tasks that the batch's TxnFns said they will read (SubmitHint), with
   // their runs, in one round trip. Best effort: what it cannot fetch is read later.
-  void Prefetch(const std::vector<int64_t>& task_ids) {
-    if (task_ids.empty()) return;
-    ArrayLiteral ids;
-    for (int64_t id : task_ids) ids.Int(id);
+  // Reads what a batch declared (persistence::ReadHint) in one round trip; the
+  // TxnFns' reads then find them here unless the batch has changed them since.
+  void Prefetch(const std::vector<ReadHint>& hints) {
+    ArrayLiteral tasks, runs, wids;
+    bool any = false;
+    for (const auto& h : hints) {
+      if (h.task_id > 0) tasks.Int(h.task_id), prefetched_tasks_[h.task_id] = std::nullopt;
+      if (!h.run_id.empty()) runs.Text(h.run_id), prefetched_[h.run_id] = std::nullopt;
+      if (!h.workflow_id.empty()) {
+        wids.Text(h.workflow_id), prefetched_current_[h.workflow_id] = std::nullopt;
+      }
+      any = any || h.task_id > 0 || !h.run_id.empty() || !h.workflow_id.empty();
+    }
+    if (!any) return;
     try {
-      for (int64_t id : task_ids) prefetched_tasks_[id] = std::nullopt;
-      for (const auto& row : w_.exec_prepared("get_tasks_exec", ids.Take())) {
-        TaskRow t = TakeTaskAndExec(row);
-        prefetched_tasks_[t.id] = std::move(t);
+      for (const auto& row : w_.exec_prepared("prefetch", tasks.Take(), runs.Take(), wids.Take())) {
+        if (!row[0].is_null()) {
+          TaskRow t = TakeTaskAndExec(row);
+          prefetched_tasks_[t.id] = std::move(t);
+          continue;
+        }
+        ExecutionRow e = ReadExecRowAt(row, 17);
+        if (!row[33].is_null()) prefetched_current_[row[33].c_str()] = e.run_id;
+        prefetched_[e.run_id] = std::move(e);
       }
     } catch (const std::exception&) {  // the reads will tell
-      prefetched_tasks_.clear();
-      prefetched_.clear();
+      ForgetPrefetched();
     }
+  }
+  void ForgetPrefetched() {
+    prefetched_tasks_.clear();
+    prefetched_.clear();
+    prefetched_current_.clear();
   }
   Status UpdateTask(const TaskRow& t) override {
     if (pending_.updated_tasks.count(t.id)) KEEL_RETURN_IF_ERROR(Flush());  // as for runs
@@ -698,6 +735,7 @@ class PgTxn final : public Txn {
            {"delete_run_history", "delete_run_requests", "delete_run_current", "delete_run_exec"}) {
         w_.exec_prepared(stmt, array);
       }
+      ForgetPrefetched();
       return static_cast<int64_t>(runs.size());
     });
   }
@@ -1043,6 +1081,7 @@ class PgTxn final : public Txn {
   bool deleted_any_task_ = false;
   std::map<std::string, std::optional<ExecutionRow>> prefetched_;
   std::map<int64_t, std::optional<TaskRow>> prefetched_tasks_;
+  std::map<std::string, std::optional<std::string>> prefetched_current_;  // workflow id -> run
   std::set<std::string> notify_;
 };
 
@@ -1118,20 +1157,6 @@ class PgStore final : public Store {
   explicit PgStore(PostgresOptions o) : opts_(std::move(o)), channel_(Channel(opts_.schema)) {}
 
   ~PgStore() override {
-    if (std::getenv("KEEL_STORE_STATS")) {
-      std::fprintf(stderr, "store: %lld batches, %lld transactions, %lld rollbacks\n",
-                   static_cast<long long>(stat_batches_.load()),
-                   static_cast<long long>(stat_items_.load()),
-                   static_cast<long long>(stat_rollbacks_.load()));
-      std::fprintf(stderr,
-                   "store: writer ms in prefetch %lld, transitions %lld, commit %lld, "
-                   "callbacks %lld, waiting %lld\n",
-                   static_cast<long long>(stat_ns_[0] / 1'000'000),
-                   static_cast<long long>(stat_ns_[1] / 1'000'000),
-                   static_cast<long long>(stat_ns_[2] / 1'000'000),
-                   static_cast<long long>(stat_ns_[3] / 1'000'000),
-                   static_cast<long long>(stat_ns_[4] / 1'000'000));
-    }
     {
       std::lock_guard<std::mutex> l(mu_);
       stopping_ = true;
@@ -1420,7 +1445,6 @@ class PgStore final : public Store {
       std::vector<Item> batch;
       {
         std::unique_lock<std::mutex> l(mu_);
-        auto tw = std::chrono::steady_clock::now();
         // Group commit: a writer starts a batch when none is running, or when enough
         // is queued to be worth a second commit in parallel. Idle writers that took
         // whatever was queued would split the load into batches of one or two.
@@ -1429,7 +1453,6 @@ class PgStore final : public Store {
                                (busy_ == 0 || static_cast<int>(queue_.size()) >= kParallelBatch));
         });
         if (queue_.empty() && stopping_) return;
-        stat_ns_[4] += (std::chrono::steady_clock::now() - tw).count();
         while (!queue_.empty() && static_cast<int>(batch.size()) < opts_.max_batch) {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
@@ -1478,14 +1501,10 @@ class PgStore final : public Store {
     try {
       pqxx::nontransaction w(conn);
       PgTxn txn(w, clock()->Now(), channel_, ids);
-      std::vector<int64_t> hinted;
-      for (const auto& it : batch) {
-        if (it.hint.task_id > 0) hinted.push_back(it.hint.task_id);
-      }
-      auto tp0 = std::chrono::steady_clock::now();
-      txn.Prefetch(hinted);
-      auto tp1 = std::chrono::steady_clock::now();
-      stat_ns_[0] += (tp1 - tp0).count();
+      std::vector<ReadHint> hints;
+      hints.reserve(batch.size());
+      for (const auto& it : batch) hints.push_back(it.hint);
+      txn.Prefetch(hints);
       for (size_t i = 0; i < batch.size() && culprits.empty(); ++i) {
         txn.BeginFn(i);
         results[i] = batch[i].fn(txn);
@@ -1499,11 +1518,8 @@ class PgStore final : public Store {
           }
         }
       }
-      auto tp2 = std::chrono::steady_clock::now();
-      stat_ns_[1] += (tp2 - tp1).count();
       if (culprits.empty()) {
         Status c = txn.Commit();
-        stat_ns_[2] += (std::chrono::steady_clock::now() - tp2).count();
         if (txn.aborted()) {
           culprits = txn.culprits();
         } else {
@@ -1514,14 +1530,10 @@ class PgStore final : public Store {
     } catch (const std::exception& e) {
       commit = PgStatus(e, "committing");
     }
-    ++stat_batches_;
-    stat_items_ += batch.size();
     if (!culprits.empty()) {
-      ++stat_rollbacks_;
-      if (std::getenv("KEEL_STORE_STATS")) {
-        spdlog::info("rollback: {} culprits, first: {}", culprits.size(),
-                     culprits.begin()->second.ToString());
-      }
+      counters_.rollbacks.Inc();
+      spdlog::debug("rollback: {} culprits, first: {}", culprits.size(),
+                    culprits.begin()->second.ToString());
       // Rolled back: the culprits learn why; the others run again in a new batch.
       for (const auto& [i, why] : culprits) {
         if (batch[i].done) batch[i].done(why);
@@ -1532,11 +1544,13 @@ class PgStore final : public Store {
       }
       return;
     }
-    auto td = std::chrono::steady_clock::now();
+    if (commit.ok()) {
+      counters_.commits.Inc();
+      counters_.transactions.Inc(static_cast<int64_t>(batch.size()));
+    }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (batch[i].done) batch[i].done(commit.ok() ? results[i] : commit);
     }
-    stat_ns_[3] += (std::chrono::steady_clock::now() - td).count();
   }
 
   // Receives NOTIFYs from every process using this schema.
@@ -1587,9 +1601,7 @@ class PgStore final : public Store {
 
   PostgresOptions opts_;
   std::string channel_;
-  std::atomic<int64_t> stat_batches_{0}, stat_items_{0}, stat_rollbacks_{0};
-  // Writer time (KEEL_STORE_STATS): prefetch, transitions, commit, callbacks, waiting.
-  std::atomic<int64_t> stat_ns_[5] = {};
+  StoreCounters& counters_ = StoreCounters::For("postgres");
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;

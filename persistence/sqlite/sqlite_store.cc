@@ -492,11 +492,6 @@ class SqliteStore final : public Store {
     }
     ckpt_cv_.notify_all();
     if (checkpointer_.joinable()) checkpointer_.join();
-    if (std::getenv("KEEL_STORE_STATS")) {
-      std::fprintf(stderr, "store: %lld commits, %lld transactions, %.1f per commit\n",
-                   static_cast<long long>(commits_), static_cast<long long>(items_),
-                   commits_ ? static_cast<double>(items_) / commits_ : 0.0);
-    }
   }
 
   Status Init() {
@@ -800,8 +795,8 @@ class SqliteStore final : public Store {
       results.assign(batch.size(), Status::Ok());
       size_t ran = batch.size();
       Status commit = RunBatch(txn, batch, results, &ran);
-      ++commits_;
-      items_ += static_cast<int64_t>(ran);
+      counters_.commits.Inc();
+      counters_.transactions.Inc(static_cast<int64_t>(ran));
       if (ran < batch.size()) {  // never ran: back to the front of the queue, in order
         std::lock_guard<std::mutex> l(mu_);
         for (size_t i = batch.size(); i-- > ran;) queue_.push_front(std::move(batch[i]));
@@ -864,8 +859,7 @@ class SqliteStore final : public Store {
   std::condition_variable ckpt_cv_;
   bool ckpt_wanted_ = false;
   bool ckpt_stop_ = false;
-  int64_t commits_ = 0;
-  int64_t items_ = 0;
+  StoreCounters& counters_ = StoreCounters::For("sqlite");
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<SqliteDb>> readers_;
 };

@@ -135,23 +135,19 @@ TEST(ConnectionLossTest, ConnectionsKilledMidTransactionAreRetriedWithoutDuplica
   for (int i = 0; i < kSagas; ++i) {
     StartWorkflowRequest req{
         "cl-" + std::to_string(i), "DemoSaga", kDefaultWorkflowQueue,
-        json::object{{"steps", 4}, {"fail_at", i % 3 == 0 ? 3 : 0}, {"activity_ms", 25}}};
+        json::object{{"steps", 4}, {"fail_at", i % 3 == 0 ? 3 : 0}, {"activity_ms", 60}}};
     ASSERT_TRUE(engine.history().StartWorkflow(req).ok());
   }
   // The killer uses its own connection (another application name) to end ours.
   auto admin = persistence::ParsePostgresUrl(*testutil::TestPgUrl()).value();
   std::string admin_url = admin.url;
   admin_url.replace(admin_url.find("application_name=keel"), 21, "application_name=killer");
+  // Counted just before the first kill (a slow sanitizer build finishes sagas while
+  // the kills are still being set up, so counting afterwards measured the wrong thing).
   int open_at_first_kill = -1;
   int killed = 0;
   for (int round = 0; round < 15; ++round) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
-    pqxx::connection c(admin_url);
-    pqxx::nontransaction t(c);
-    killed +=
-        static_cast<int>(t.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                                "application_name = 'keel_conn_loss'")
-                             .size());
     if (open_at_first_kill < 0) {
       persistence::ListFilter f;
       f.status = ExecutionStatus::kRunning;
@@ -159,6 +155,12 @@ TEST(ConnectionLossTest, ConnectionsKilledMidTransactionAreRetriedWithoutDuplica
       auto page = store->ListExecutions(f);
       open_at_first_kill = page.ok() ? static_cast<int>(page->rows.size()) : 0;
     }
+    pqxx::connection c(admin_url);
+    pqxx::nontransaction t(c);
+    killed +=
+        static_cast<int>(t.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                                "application_name = 'keel_conn_loss'")
+                             .size());
   }
   EXPECT_GT(killed, 10);
   EXPECT_GT(open_at_first_kill, 50) << "kills must land while sagas run";
