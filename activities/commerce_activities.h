@@ -5,24 +5,19 @@
 // the order id, so a retry after a timeout or a dropped reply never charges, refunds
 // or ships twice.
 //
-// Queues (SPEC section 3): inventory, payment, orders, shipping, notifications.
+// Names, queues, inputs and results: activities/contracts.h.
 // Failures: a business refusal is a non-retryable ApplicationError whose type names it
 // (InsufficientStock, CardDeclined, PaymentRejected, HoldLost, IllegalTransition,
 // AlreadyShipped); anything transient (a 5xx, a timeout, a busy database) is retryable.
 
 #include <string>
 
+#include "activities/contracts.h"
 #include "commerce/shop.h"
 #include "engine/history_service.h"
 #include "engine/registry.h"
 
 namespace keel::activities {
-
-inline constexpr const char* kInventoryQueue = "inventory";
-inline constexpr const char* kPaymentQueue = "payment";
-inline constexpr const char* kOrdersQueue = "orders";
-inline constexpr const char* kShippingQueue = "shipping";
-inline constexpr const char* kNotificationsQueue = "notifications";
 
 struct CommerceDeps {
   commerce::Shop* shop = nullptr;

@@ -54,20 +54,17 @@ Result<std::vector<std::string>> Repair(commerce::Shop& shop, persistence::Store
         for (auto& e : events) *h.add_events() = std::move(e);
         intent = IntentOf(h);
       }
-      json::array holds;
+      workflows::OrderExpiryInput expiry{
+          o.order_id, o.buyer_id, intent, {}, "expired by keel audit --repair: its checkout ended"};
       for (const auto& l : o.lines)
-        holds.push_back(json::value(workflows::HoldId(o.order_id, l.item_id)));
+        expiry.hold_ids.push_back(workflows::HoldId(o.order_id, l.item_id));
       StartWorkflowRequest start;
       start.workflow_id = workflows::OrderExpiryWorkflowId(o.order_id);
       start.workflow_type = workflows::kOrderExpiryWorkflow;
       start.task_queue = kDefaultWorkflowQueue;
       start.reuse_policy = proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
       start.identity = "keel-audit-repair";
-      start.input = json::object{{"order_id", o.order_id},
-                                 {"buyer_id", o.buyer_id},
-                                 {"intent_id", intent},
-                                 {"hold_ids", holds},
-                                 {"reason", "expired by keel audit --repair: its checkout ended"}};
+      start.input = Encode(expiry);
       auto started = client->history().StartWorkflow(start);
       if (!started.ok() && started.status().reason() != "workflow_id_reuse_rejected") {
         return started.status();

@@ -262,7 +262,7 @@ Response StorefrontApi::StartCheckout(const ApiRequest& req, const Principal& p,
   } unclaim{this, cart_id, order_id, started};
   HTTP_ASSIGN(commerce::CartView cart, shop_->carts().Get(cart_id));
   if (cart.lines.empty()) return ErrorResponse(422, "cart_empty", "the cart is empty");
-  json::array lines;
+  commerce::CheckoutInput in;
   int64_t units = 0;
   for (const auto& l : cart.lines) {
     if (!l.available) {
@@ -271,8 +271,7 @@ Response StorefrontApi::StartCheckout(const ApiRequest& req, const Principal& p,
                            json::object{{"item_id", l.item_id}});
     }
     units += l.quantity;
-    lines.push_back(json::object{
-        {"item_id", l.item_id}, {"quantity", l.quantity}, {"unit_price", l.unit_price}});
+    in.lines.push_back({l.item_id, l.quantity, l.unit_price});
   }
   if (*amount != cart.total) {
     return ErrorResponse(409, "amount_mismatch",
@@ -291,27 +290,25 @@ Response StorefrontApi::StartCheckout(const ApiRequest& req, const Principal& p,
   start.workflow_type = workflows::kCheckoutWorkflow;
   start.reuse_policy = proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
   start.identity = "api";
-  start.input =
-      json::object{{"order_id", order_id},
-                   {"buyer_id", p.user_id},
-                   {"cart_id", cart_id},
-                   {"idempotency_key", scoped_key},
-                   {"currency", cart.currency},
-                   {"lines", lines},
-                   {"subtotal", cart.subtotal},
-                   {"shipping", cart.shipping},
-                   {"tax", cart.tax},
-                   {"total", cart.total},
-                   {"amount", *amount},
-                   {"payment_method", pm},
-                   {"shipping_address", address},
-                   {"payment_window_ms", checkout_.payment_window_ms},
-                   {"action_window_ms", checkout_.action_window_ms},
-                   {"hold_ttl_ms", checkout_.payment_window_ms + workflows::kHoldGraceMs},
-                   {"return_window_ms", checkout_.return_window_ms},
-                   {"buyer_limits",
-                    json::object{{"max_held_units", checkout_.max_held_units_per_buyer},
-                                 {"max_pending_orders", checkout_.max_pending_orders_per_buyer}}}};
+  in.order_id = order_id;
+  in.buyer_id = p.user_id;
+  in.cart_id = cart_id;
+  in.idempotency_key = scoped_key;
+  in.currency = cart.currency;
+  in.subtotal = cart.subtotal;
+  in.shipping = cart.shipping;
+  in.tax = cart.tax;
+  in.total = cart.total;
+  in.amount = *amount;
+  in.payment_method = pm;
+  in.shipping_address = address;
+  in.payment_window_ms = checkout_.payment_window_ms;
+  in.action_window_ms = checkout_.action_window_ms;
+  in.hold_ttl_ms = checkout_.payment_window_ms + workflows::kHoldGraceMs;
+  in.return_window_ms = checkout_.return_window_ms;
+  in.buyer_limits = commerce::CheckoutBuyerLimits{checkout_.max_held_units_per_buyer,
+                                                  checkout_.max_pending_orders_per_buyer};
+  start.input = Encode(in);
   // From here the claim stays even if the start fails: the start may have committed
   // unseen, and a claim whose saga never appears is taken over later (ClaimCart).
   started = true;

@@ -1,6 +1,6 @@
 // checkout_saga: see workflows/commerce_workflows.h for the steps and the contract.
 
-#include "activities/commerce_activities.h"
+#include "activities/contracts.h"
 #include "engine/combinators.h"
 #include "engine/errors.h"
 #include "engine/saga.h"
@@ -13,47 +13,10 @@ namespace {
 using activities::kInventoryQueue;
 using activities::kOrdersQueue;
 using activities::kPaymentQueue;
-
-struct Line {
-  std::string item_id;
-  int64_t quantity = 0, unit_price = 0;
-};
-
-struct Checkout {
-  std::string order_id, buyer_id, cart_id, currency, payment_method;
-  std::vector<Line> lines;
-  int64_t subtotal = 0, shipping = 0, tax = 0, total = 0, amount = 0;
-  Millis payment_window_ms = 0, hold_ttl_ms = 0;
-  Millis action_window_ms = 0;  // 3-D Secure's own limit (0: the payment window)
-  json::object raw;
-};
-
-Checkout Parse(const json::value& v) {
-  InputReader r(v, "checkout_saga");
-  Checkout c;
-  c.order_id = r.Str("order_id");
-  c.buyer_id = r.Str("buyer_id");
-  c.cart_id = r.Str("cart_id");
-  c.currency = r.Str("currency");
-  c.payment_method = r.Str("payment_method");
-  c.subtotal = r.Int("subtotal");
-  c.shipping = r.Int("shipping");
-  c.tax = r.Int("tax");
-  c.total = r.Int("total");
-  c.amount = r.Int("amount");
-  c.payment_window_ms = r.Int("payment_window_ms");
-  c.hold_ttl_ms = r.Int("hold_ttl_ms");
-  c.action_window_ms = r.Int("action_window_ms", 0);
-  for (const auto& l : r.Array("lines")) {
-    InputReader lr(l, "checkout_saga line");
-    c.lines.push_back({lr.Str("item_id"), lr.Int("quantity"), lr.Int("unit_price")});
-  }
-  c.raw = v.as_object();
-  return c;
-}
+using commerce::CheckoutInput;
 
 // Why the snapshot cannot be checked out, or "".
-std::string Invalid(const Checkout& c) {
+std::string Invalid(const CheckoutInput& c) {
   if (c.lines.empty()) return "the cart is empty";
   int64_t subtotal = 0;
   for (const auto& l : c.lines) {
@@ -67,29 +30,29 @@ std::string Invalid(const Checkout& c) {
   return "";
 }
 
-json::object Result(const Checkout& c, const std::string& status, const std::string& reason = "",
-                    const std::string& detail = "") {
-  json::object o{{"order_id", c.order_id}, {"status", status}};
-  if (!reason.empty()) o["reason"] = reason;
-  if (!detail.empty()) o["detail"] = detail;
-  return o;
+CheckoutResult Result(const CheckoutInput& c, const std::string& status,
+                      const std::string& reason = "", const std::string& detail = "") {
+  CheckoutResult r{c.order_id, status};
+  if (!reason.empty()) r.reason = reason;
+  if (!detail.empty()) r.detail = detail;
+  return r;
 }
 
 // How a checkout that made an order ends when it fails: the payment voided, the holds
 // released, the order moved to `status` (and on to refunded when money came back
 // from a paid order the buyer cancelled), the buyer told.
-Workflow<json::value> Unwind(WorkflowContext* ctx, Checkout c, std::vector<std::string> holds,
-                             std::string intent_id, std::string status, std::string reason,
-                             std::string detail) {
+Workflow<CheckoutResult> Unwind(WorkflowContext* ctx, CheckoutInput c,
+                                std::vector<std::string> holds, std::string intent_id,
+                                std::string status, std::string reason, std::string detail) {
   int64_t refunded = 0;
   if (!intent_id.empty()) {
-    json::object in0 = json::object{{"order_id", c.order_id}, {"intent_id", intent_id}};
-    json::value v =
-        co_await ctx->ExecuteActivity("payment.void", in0, CompensationOptions(kPaymentQueue));
-    refunded = v.at("amount").as_int64();
+    const activities::PaymentIn payment{c.order_id, intent_id};
+    activities::VoidOut v =
+        co_await Call(*ctx, activities::kVoidPayment, payment, CompensationOptions(kPaymentQueue));
+    refunded = v.amount;
   }
-  json::object in1 = json::object{{"hold_ids", ToJson(holds)}};
-  co_await ctx->ExecuteActivity("inventory.release", in1, CompensationOptions(kInventoryQueue));
+  const activities::HoldsIn release{holds};
+  co_await Call(*ctx, activities::kRelease, release, CompensationOptions(kInventoryQueue));
   co_await TransitionOrder(ctx, c.order_id, "pending_payment", status, reason);
   if (refunded > 0) {
     co_await TransitionOrder(ctx, c.order_id, status, "refunded", "payment refunded");
@@ -108,25 +71,23 @@ Workflow<json::value> Unwind(WorkflowContext* ctx, Checkout c, std::vector<std::
 // ".canceled", "payment_error" (succeeded for another amount), or "" when it is
 // still pending (a forged or early webhook). A gateway that cannot be read before
 // the window ends is a payment error.
-Workflow<std::string> VerifiedOutcome(WorkflowContext* ctx, Checkout c, std::string intent_id,
+Workflow<std::string> VerifiedOutcome(WorkflowContext* ctx, CheckoutInput c, std::string intent_id,
                                       Millis window_left_ms) {
-  json::value pi;
+  activities::IntentState pi;
   try {
-    json::object in = json::object{{"order_id", c.order_id}, {"intent_id", intent_id}};
-    pi = co_await ctx->ExecuteActivity("payment.get", in, PaymentOptions(window_left_ms));
+    const activities::PaymentIn payment{c.order_id, intent_id};
+    pi = co_await Call(*ctx, activities::kGetIntent, payment, PaymentOptions(window_left_ms));
   } catch (const ActivityError&) {
     co_return "payment_error";
   }
-  const std::string status(pi.at("status").as_string());
+  const std::string& status = pi.status;
   if (status == "succeeded") {
     auto lower = [](std::string s) {
       for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       return s;
     };
-    const json::value* currency = pi.as_object().if_contains("currency");
     const bool exact =
-        pi.at("amount_received").as_int64() == c.total &&
-        (!currency || lower(std::string(currency->as_string())) == lower(c.currency));
+        pi.amount_received == c.total && (!pi.currency || lower(*pi.currency) == lower(c.currency));
     co_return exact ? "payment_intent.succeeded" : "payment_error";
   }
   if (status == "canceled") co_return "payment_intent.canceled";
@@ -137,22 +98,22 @@ Workflow<std::string> VerifiedOutcome(WorkflowContext* ctx, Checkout c, std::str
 // A checkout refused before it held anything becomes an order in `rejected`, so the
 // buyer who was given its id can see why (sagas recorded before the order came first
 // ended with no order).
-Workflow<json::value> Rejected(WorkflowContext* ctx, Checkout c, bool keep_order,
-                               std::string reason, std::string detail) {
+Workflow<CheckoutResult> Rejected(WorkflowContext* ctx, CheckoutInput c, bool keep_order,
+                                  std::string reason, std::string detail) {
   if (keep_order) {
-    json::object in = c.raw;
-    in["reason"] = reason;
-    co_await ctx->ExecuteActivity("orders.reject", in, StepOptions(kOrdersQueue));
+    activities::RejectIn in;
+    static_cast<CheckoutInput&>(in) = c;
+    in.reason = reason;
+    co_await Call(*ctx, activities::kRejectOrder, in, StepOptions(kOrdersQueue));
   }
   co_return Result(c, "rejected", reason, detail);
 }
 
-Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
+Workflow<CheckoutResult> CheckoutSaga(WorkflowContext& ctx, CheckoutInput c) {
   // Version 1: the order is made first (pending_payment, or rejected when the snapshot
   // is refused), so every order id the API hands out has an order behind it.
   const bool order_first =
       ctx.GetVersion(kOrderFirstChange, WorkflowContext::kDefaultVersion, 1) == 1;
-  Checkout c = Parse(input);
   // Query "state": where the saga is, for operators (`keel workflow query`).
   std::string step = "validating";
   std::string fail_status, reason, detail, intent_id;
@@ -173,8 +134,7 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   }
   if (order_first) {
     step = "creating_order";
-    json::object order = c.raw;
-    co_await ctx.ExecuteActivity("orders.create", order, StepOptions(kOrdersQueue));
+    co_await Call(ctx, activities::kCreateOrder, c, StepOptions(kOrdersQueue));
   }
   SignalChannel& cancel = ctx.GetSignalChannel("cancel");
   SignalChannel& payment = ctx.GetSignalChannel("payment");
@@ -190,19 +150,15 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   // 2. Holds for every line, in parallel; all or none.
   step = "reserving";
   std::vector<std::string> holds;
-  std::vector<Future<json::value>> reserving;
+  std::vector<Future<activities::HoldOut>> reserving;
   Saga saga(ctx);
   for (const auto& l : c.lines) {
     holds.push_back(HoldId(c.order_id, l.item_id));
-    json::object in2 =
-        json::object{{"order_id", c.order_id}, {"hold_id", holds.back()}, {"sku", l.item_id},
-                     {"quantity", l.quantity}, {"ttl_ms", c.hold_ttl_ms}, {"buyer_id", c.buyer_id}};
-    if (const json::value* lim = c.raw.if_contains("buyer_limits")) in2["buyer_limits"] = *lim;
-    reserving.push_back(
-        ctx.ExecuteActivity("inventory.reserve", in2, StepOptions(kInventoryQueue)));
+    const activities::ReserveIn reserve{c.order_id,    holds.back(), l.item_id,     l.quantity,
+                                        c.hold_ttl_ms, c.buyer_id,   c.buyer_limits};
+    reserving.push_back(Call(ctx, activities::kReserve, reserve, StepOptions(kInventoryQueue)));
   }
-  saga.AddCompensation("inventory.release", json::object{{"hold_ids", ToJson(holds)}},
-                       CompensationOptions(kInventoryQueue));
+  AddCompensation(saga, activities::kRelease, {holds}, CompensationOptions(kInventoryQueue));
   std::string refused, refused_type;
   try {
     co_await WhenAll(reserving);
@@ -222,8 +178,7 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   // 3. The order (made before the holds since version 1).
   if (!order_first) {
     step = "creating_order";
-    json::object order = c.raw;
-    co_await ctx.ExecuteActivity("orders.create", order, StepOptions(kOrdersQueue));
+    co_await Call(ctx, activities::kCreateOrder, c, StepOptions(kOrdersQueue));
   }
   Timer window = ctx.NewTimer(c.payment_window_ms);
   const Millis pay_by = ctx.Now() + c.payment_window_ms;
@@ -240,11 +195,10 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   std::string pay_status;
   if (fail_status.empty()) {
     try {
-      json::object in3 =
-          json::object{{"order_id", c.order_id}, {"amount", c.total}, {"currency", c.currency}};
-      json::value r =
-          co_await ctx.ExecuteActivity("payment.create_intent", in3, PaymentOptions(left()));
-      intent_id = std::string(r.at("intent_id").as_string());
+      const activities::IntentIn create{c.order_id, c.total, c.currency};
+      activities::IntentOut r =
+          co_await Call(ctx, activities::kCreateIntent, create, PaymentOptions(left()));
+      intent_id = r.intent_id;
     } catch (const ActivityError& e) {
       fail_status = "payment_failed";
       reason = "the payment could not be started";
@@ -253,10 +207,10 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   }
   if (fail_status.empty()) {
     try {
-      json::object in4 = json::object{
-          {"order_id", c.order_id}, {"intent_id", intent_id}, {"payment_method", c.payment_method}};
-      json::value r = co_await ctx.ExecuteActivity("payment.confirm", in4, PaymentOptions(left()));
-      pay_status = std::string(r.at("status").as_string());
+      const activities::ConfirmIn confirm{c.order_id, intent_id, c.payment_method};
+      activities::IntentOut r =
+          co_await Call(ctx, activities::kConfirm, confirm, PaymentOptions(left()));
+      pay_status = r.status;
     } catch (const ActivityError& e) {
       fail_status = "payment_failed";
       reason = e.type() == "CardDeclined" ? "card_declined" : "payment_error";
@@ -273,8 +227,9 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
     const bool guarded =
         ctx.GetVersion(kPaymentGuardsChange, WorkflowContext::kDefaultVersion, 1) == 1;
     Timer action_window;
-    const bool short_action = guarded && c.action_window_ms > 0 && c.action_window_ms < left();
-    if (short_action) action_window = ctx.NewTimer(c.action_window_ms);
+    const Millis action_window_ms = c.action_window_ms.value_or(0);
+    const bool short_action = guarded && action_window_ms > 0 && action_window_ms < left();
+    if (short_action) action_window = ctx.NewTimer(action_window_ms);
     const Future<bool>& deadline = short_action ? action_window.fired() : window.fired();
     Future<json::value> next_payment = payment.Receive();
     Future<json::value> next_cancel = cancel.Receive();
@@ -337,8 +292,8 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   // saga runs within hold_ttl_ms) cancels the order and refunds it.
   if (fail_status.empty()) {
     try {
-      json::object in5 = json::object{{"hold_ids", ToJson(holds)}};
-      co_await ctx.ExecuteActivity("inventory.commit", in5, StepOptions(kInventoryQueue));
+      const activities::HoldsIn commit{holds};
+      co_await Call(ctx, activities::kCommit, commit, StepOptions(kInventoryQueue));
     } catch (const ActivityError& e) {
       fail_status = "cancelled";
       reason = "stock_lost";
@@ -353,9 +308,10 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   window.Cancel();
   // The cart is emptied before the order leaves pending_payment: the API lets the
   // cart check out again from then on.
-  json::object in6 =
-      json::object{{"cart_id", c.cart_id}, {"order_id", c.order_id}, {"lines", c.raw.at("lines")}};
-  co_await ctx.ExecuteActivity("orders.clear_cart", in6, StepOptions(kOrdersQueue));
+  std::vector<activities::OrderedLine> ordered;
+  for (const auto& l : c.lines) ordered.push_back({l.item_id, l.quantity});
+  const activities::ClearCartIn clear{c.cart_id, c.order_id, ordered};
+  co_await Call(ctx, activities::kClearCart, clear, StepOptions(kOrdersQueue));
   co_await TransitionOrder(&ctx, c.order_id, "pending_payment", "confirmed",
                            "payment " + intent_id + " succeeded");
   co_await NotifyBuyer(&ctx, c.buyer_id, c.order_id, "order_confirmed",
@@ -365,56 +321,45 @@ Workflow<json::value> CheckoutSaga(WorkflowContext& ctx, json::value input) {
   // 7. Shipment tracking takes over the order, as a child workflow that outlives the
   // saga (it is created in the same transaction as this step's command, so a kill
   // cannot lose it). A cancel that came after the confirmation is handed to it.
-  json::object tracking{{"order_id", c.order_id},
-                        {"buyer_id", c.buyer_id},
-                        {"intent_id", intent_id},
-                        {"hold_ids", ToJson(holds)},
-                        {"shipping_address", c.raw.at("shipping_address")}};
-  if (const json::value* rw = c.raw.if_contains("return_window_ms"))
-    tracking["return_window_ms"] = *rw;
+  const activities::TrackingIn tracking{
+      c.order_id, c.buyer_id, intent_id, holds, c.shipping_address.value(), c.return_window_ms};
   if (ctx.GetVersion(kTrackingAsChildChange, WorkflowContext::kDefaultVersion, 1) == 1) {
     ChildWorkflowOptions track;
     track.workflow_id = ShipmentWorkflowId(c.order_id);
     track.parent_close_policy = proto::PARENT_CLOSE_POLICY_ABANDON;
     track.reuse_policy = proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
-    ctx.StartChildWorkflow(kShipmentWorkflow, tracking, track);
+    ctx.StartChildWorkflow(kShipmentWorkflow, Encode(tracking), track);
   } else {
     // Sagas recorded before the change started tracking from an activity.
-    co_await ctx.ExecuteActivity("orders.start_tracking", tracking, StepOptions(kOrdersQueue));
+    co_await Call(ctx, activities::kStartTracking, tracking, StepOptions(kOrdersQueue));
   }
   int forwarded = 0;
   while (auto sig = cancel.TryReceive()) {
-    json::object in7 =
-        json::object{{"workflow_id", ShipmentWorkflowId(c.order_id)},
-                     {"signal", "cancel"},
-                     {"input", *sig},
-                     {"request_id", c.order_id + "/cancel/" + std::to_string(forwarded++)}};
-    co_await ctx.ExecuteActivity("orders.signal", in7, StepOptions(kOrdersQueue));
+    const activities::SignalIn forward{ShipmentWorkflowId(c.order_id), "cancel", *sig,
+                                       c.order_id + "/cancel/" + std::to_string(forwarded++)};
+    co_await Call(ctx, activities::kSignal, forward, StepOptions(kOrdersQueue));
   }
-  json::object done = Result(c, "confirmed");
-  done["payment_intent"] = intent_id;
+  CheckoutResult done = Result(c, "confirmed");
+  done.payment_intent = intent_id;
   co_return done;
 }
 
 // order_expiry: the unwind of a checkout whose saga is gone (terminated by an
 // operator, say) while its order still waits for money: void the payment, release
 // the holds, pending_payment -> expired (-> refunded if money came back), tell the
-// buyer. Started by `keel audit --repair`. Input {order_id, buyer_id, intent_id,
-// hold_ids, reason}.
-Workflow<json::value> OrderExpiry(WorkflowContext& ctx, json::value input) {
-  InputReader r(input, "order_expiry");
-  Checkout c;
-  c.order_id = r.Str("order_id");
-  c.buyer_id = r.Str("buyer_id");
-  std::vector<std::string> holds = StringsOf(r.Array("hold_ids"));
-  co_return co_await Unwind(&ctx, c, holds, r.Str("intent_id"), "expired", r.Str("reason"), "");
+// buyer. Started by `keel audit --repair`.
+Workflow<CheckoutResult> OrderExpiry(WorkflowContext& ctx, OrderExpiryInput in) {
+  CheckoutInput c;
+  c.order_id = in.order_id;
+  c.buyer_id = in.buyer_id;
+  co_return co_await Unwind(&ctx, c, in.hold_ids, in.intent_id, "expired", in.reason, "");
 }
 
 }  // namespace
 
 void RegisterCheckoutSaga(Registry& registry) {
-  registry.RegisterWorkflow(kCheckoutWorkflow, CheckoutSaga);
-  registry.RegisterWorkflow(kOrderExpiryWorkflow, OrderExpiry);
+  Register(registry, kCheckoutSaga, CheckoutSaga);
+  Register(registry, kOrderExpiry, OrderExpiry);
 }
 
 }  // namespace keel::workflows

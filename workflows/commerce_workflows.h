@@ -2,10 +2,7 @@
 // The shop's workflows (SPEC sections 4 and 7; docs/architecture.md has the pictures).
 //
 // checkout_saga (id "checkout-<order_id>"), input: the cart snapshot the API took
-//   {order_id, buyer_id, cart_id, idempotency_key, currency, lines[{item_id, quantity,
-//    unit_price}], subtotal, shipping, tax, total, amount, payment_method,
-//    shipping_address, payment_window_ms, action_window_ms?, hold_ttl_ms,
-//    buyer_limits?{max_held_units, max_pending_orders}}
+//   (commerce::CheckoutInput)
 //   1. validate the snapshot and the amount the client expects; create the order
 //      (pending_payment), or, when the snapshot is refused, the order in rejected;
 //   2. reserve a hold per line, in parallel, all or none, within the buyer's caps;
@@ -31,20 +28,28 @@
 //   leaves cancels it, refunds and restocks; signal "return" after delivery (within
 //   return_window_ms) refunds and restocks.
 
+#include <boost/describe.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "activities/contracts.h"
+#include "commerce/checkout_input.h"
+#include "commerce/workflow_ids.h"
 #include "common/clock.h"
 #include "engine/registry.h"
+#include "engine/typed.h"
 
 namespace keel::workflows {
 
-inline constexpr const char* kCheckoutWorkflow = "checkout_saga";
-inline constexpr const char* kShipmentWorkflow = "shipment_tracking";
-// The unwind of a checkout whose saga is gone (`keel audit --repair` starts it).
-inline constexpr const char* kOrderExpiryWorkflow = "order_expiry";
-inline std::string OrderExpiryWorkflowId(const std::string& order_id) {
-  return "expire-" + order_id;
-}
+// The workflows' names and ids (commerce/workflow_ids.h).
+using commerce::CheckoutWorkflowId;
+using commerce::HoldId;
+using commerce::kCheckoutWorkflow;
+using commerce::kOrderExpiryWorkflow;
+using commerce::kShipmentWorkflow;
+using commerce::OrderExpiryWorkflowId;
+using commerce::ShipmentWorkflowId;
 
 // get_version change ids (a run recorded before a change replays its old path).
 // Version 1: the saga starts shipment_tracking as a child workflow, not from the
@@ -61,16 +66,31 @@ inline constexpr const char* kPaymentGuardsChange = "payment_guards";
 // refused before any hold ends as an order in `rejected` with its reason.
 inline constexpr const char* kOrderFirstChange = "order_first";
 
-// The hold the checkout of `order_id` takes for `item_id`.
-inline std::string HoldId(const std::string& order_id, const std::string& item_id) {
-  return order_id + "/" + item_id;
-}
-inline std::string CheckoutWorkflowId(const std::string& order_id) {
-  return "checkout-" + order_id;
-}
-inline std::string ShipmentWorkflowId(const std::string& order_id) {
-  return "shipment-" + order_id;
-}
+// checkout_saga's result (order_expiry's too).
+struct CheckoutResult {
+  std::string order_id, status;
+  std::optional<std::string> reason, detail;
+  std::optional<std::string> payment_intent;  // confirmed checkouts
+};
+BOOST_DESCRIBE_STRUCT(CheckoutResult, (), (order_id, status, reason, detail, payment_intent))
+
+struct OrderExpiryInput {
+  std::string order_id, buyer_id, intent_id;
+  std::vector<std::string> hold_ids;
+  std::string reason;
+};
+BOOST_DESCRIBE_STRUCT(OrderExpiryInput, (), (order_id, buyer_id, intent_id, hold_ids, reason))
+
+struct ShipmentResult {
+  std::string order_id, status, shipment_id, tracking_number;
+};
+BOOST_DESCRIBE_STRUCT(ShipmentResult, (), (order_id, status, shipment_id, tracking_number))
+
+inline constexpr WorkflowRef<commerce::CheckoutInput, CheckoutResult> kCheckoutSaga{
+    kCheckoutWorkflow};
+inline constexpr WorkflowRef<OrderExpiryInput, CheckoutResult> kOrderExpiry{kOrderExpiryWorkflow};
+inline constexpr WorkflowRef<activities::TrackingIn, ShipmentResult> kShipmentTracking{
+    kShipmentWorkflow};
 
 // Defaults the API puts into each checkout's input.
 inline constexpr Millis kDefaultPaymentWindowMs = 15 * 60 * 1000;

@@ -1,6 +1,6 @@
 // shipment_tracking: see workflows/commerce_workflows.h for the contract.
 
-#include "activities/commerce_activities.h"
+#include "activities/contracts.h"
 #include "engine/combinators.h"
 #include "engine/errors.h"
 #include "workflows/commerce_workflows.h"
@@ -13,20 +13,15 @@ using activities::kInventoryQueue;
 using activities::kPaymentQueue;
 using activities::kShippingQueue;
 
-struct Shipment {
-  std::string order_id, buyer_id, intent_id;
-  std::vector<std::string> holds;
-  json::value address;
-  Millis return_window_ms = 0;
-};
+using activities::TrackingIn;
 
 // Money back and units back on the shelf, then `from` -> `to` -> refunded.
-Workflow<Unit> RefundAndRestock(WorkflowContext* ctx, Shipment s, std::string from, std::string to,
-                                std::string reason, std::string notice) {
-  json::object in0 = json::object{{"order_id", s.order_id}, {"intent_id", s.intent_id}};
-  co_await ctx->ExecuteActivity("payment.void", in0, CompensationOptions(kPaymentQueue));
-  json::object in1 = json::object{{"hold_ids", ToJson(s.holds)}};
-  co_await ctx->ExecuteActivity("inventory.release", in1, CompensationOptions(kInventoryQueue));
+Workflow<Unit> RefundAndRestock(WorkflowContext* ctx, TrackingIn s, std::string from,
+                                std::string to, std::string reason, std::string notice) {
+  const activities::PaymentIn payment{s.order_id, s.intent_id};
+  co_await Call(*ctx, activities::kVoidPayment, payment, CompensationOptions(kPaymentQueue));
+  const activities::HoldsIn release{s.hold_ids};
+  co_await Call(*ctx, activities::kRelease, release, CompensationOptions(kInventoryQueue));
   co_await TransitionOrder(ctx, s.order_id, from, to, reason);
   co_await TransitionOrder(ctx, s.order_id, to, "refunded", "payment refunded");
   co_await NotifyBuyer(ctx, s.buyer_id, s.order_id, notice,
@@ -34,21 +29,13 @@ Workflow<Unit> RefundAndRestock(WorkflowContext* ctx, Shipment s, std::string fr
   co_return Unit{};
 }
 
-Workflow<json::value> ShipmentTracking(WorkflowContext& ctx, json::value input) {
-  InputReader r(input, "shipment_tracking");
-  Shipment s;
-  s.order_id = r.Str("order_id");
-  s.buyer_id = r.Str("buyer_id");
-  s.intent_id = r.Str("intent_id");
-  s.holds = StringsOf(r.Array("hold_ids"));
-  s.address = input.at("shipping_address");
-  s.return_window_ms = r.Int("return_window_ms", kDefaultReturnWindowMs);
-
+Workflow<ShipmentResult> ShipmentTracking(WorkflowContext& ctx, TrackingIn s) {
+  const Millis return_window_ms = s.return_window_ms.value_or(kDefaultReturnWindowMs);
   co_await TransitionOrder(&ctx, s.order_id, "confirmed", "fulfilling", "shipment requested");
-  json::object in2 = json::object{{"order_id", s.order_id}, {"shipping_address", s.address}};
-  json::value shipment =
-      co_await ctx.ExecuteActivity("shipping.create_shipment", in2, StepOptions(kShippingQueue));
-  const std::string shipment_id(shipment.at("shipment_id").as_string());
+  const activities::ShipmentIn ship{s.order_id, s.shipping_address};
+  const activities::ShipmentOut shipment =
+      co_await Call(ctx, activities::kCreateShipment, ship, StepOptions(kShippingQueue));
+  const std::string& shipment_id = shipment.shipment_id;
 
   SignalChannel& carrier = ctx.GetSignalChannel("carrier");
   SignalChannel& cancel = ctx.GetSignalChannel("cancel");
@@ -63,10 +50,7 @@ Workflow<json::value> ShipmentTracking(WorkflowContext& ctx, json::value input) 
   Timer return_window;
   int refused = 0;
   auto done = [&](const std::string& status) {
-    return json::object{{"order_id", s.order_id},
-                        {"status", status},
-                        {"shipment_id", shipment_id},
-                        {"tracking_number", shipment.at("tracking_number")}};
+    return ShipmentResult{s.order_id, status, shipment_id, shipment.tracking_number};
   };
 
   while (true) {
@@ -93,7 +77,7 @@ Workflow<json::value> ShipmentTracking(WorkflowContext& ctx, json::value input) 
         co_await NotifyBuyer(&ctx, s.buyer_id, s.order_id, "order_delivered",
                              "Order " + s.order_id + " was delivered");
         stage = "delivered";
-        return_window = ctx.NewTimer(s.return_window_ms);
+        return_window = ctx.NewTimer(return_window_ms);
       }
       if (status == "exception") {
         // The carrier gave up on the parcel: an operator takes it from here.
@@ -106,8 +90,8 @@ Workflow<json::value> ShipmentTracking(WorkflowContext& ctx, json::value input) 
       if (stage != "fulfilling") continue;  // the API refuses these; a late one is moot
       bool left = false;
       try {
-        json::object in3 = json::object{{"shipment_id", shipment_id}};
-        co_await ctx.ExecuteActivity("shipping.cancel_shipment", in3, StepOptions(kShippingQueue));
+        const activities::CancelShipmentIn stop{shipment_id};
+        co_await Call(ctx, activities::kCancelShipment, stop, StepOptions(kShippingQueue));
       } catch (const ActivityError& e) {
         if (e.type() != "AlreadyShipped") throw;
         left = true;
@@ -137,7 +121,7 @@ Workflow<json::value> ShipmentTracking(WorkflowContext& ctx, json::value input) 
 }  // namespace
 
 void RegisterShipmentTracking(Registry& registry) {
-  registry.RegisterWorkflow(kShipmentWorkflow, ShipmentTracking);
+  Register(registry, kShipmentTracking, ShipmentTracking);
 }
 
 }  // namespace keel::workflows

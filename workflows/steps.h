@@ -1,9 +1,8 @@
 #pragma once
-// What the shop's workflows share: activity options per kind of step, typed input
-// reading, and the two steps every path takes (an order transition, a notification).
+// What the shop's workflows share: activity options per kind of step, and the two
+// steps every path takes (an order transition, a notification).
 
 #include <string>
-#include <vector>
 
 #include "common/json.h"
 #include "engine/options.h"
@@ -19,25 +18,6 @@ ActivityOptions StepOptions(const char* queue);
 ActivityOptions PaymentOptions(Millis window_left_ms);
 // An undo: retried until it succeeds (backoff capped at 30 s).
 ActivityOptions CompensationOptions(const char* queue);
-
-// Reads a workflow's JSON input; a missing or mistyped field fails the workflow with
-// a non-retryable InvalidInput naming it.
-class InputReader {
- public:
-  InputReader(const json::value& v, std::string what);
-  std::string Str(const char* key) const;
-  int64_t Int(const char* key) const;
-  int64_t Int(const char* key, int64_t fallback) const;
-  const json::array& Array(const char* key) const;
-
- private:
-  const json::value& Field(const char* key) const;
-  const json::object* o_;
-  std::string what_;
-};
-
-json::array ToJson(const std::vector<std::string>& v);
-std::vector<std::string> StringsOf(const json::value& v);
 
 // from -> to on the order (a repeat is fine; an illegal move fails the workflow).
 Workflow<Unit> TransitionOrder(WorkflowContext* ctx, std::string order_id, std::string from,
