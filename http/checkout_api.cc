@@ -250,7 +250,13 @@ Response StorefrontApi::StartCheckout(const ApiRequest& req, const Principal& p,
       key.empty() ? "ord_" + NewSecretHex(12) : "ord_" + Sha256Hex(scoped_key).substr(0, 24);
   // Claim the cart first, then read it: a checkout that read the lines before an
   // earlier order emptied them could order them twice (invariant 7).
-  HTTP_CHECK(ClaimCart(cart_id, order_id));
+  if (Status claimed = ClaimCart(cart_id, order_id); !claimed.ok()) {
+    Response res = StatusResponse(claimed);
+    // Another checkout of this cart is still running: retry this one (with the same
+    // Idempotency-Key) once it ends.
+    if (claimed.reason() == "checkout_in_progress") res.set(bhttp::field::retry_after, "1");
+    return res;
+  }
   bool started = false;
   struct Unclaim {
     StorefrontApi* api;

@@ -157,8 +157,10 @@ Response IdempotencyKeys::Run(const std::string& scope, const std::string& key,
   Response res = run();
   unsigned code = res.result_int();
   Status saved = db_->Transact([&](SqlTxn& t) {
-    if (code >= 500) {
-      // A failure that may pass: let the retry run again.
+    if (code >= 500 || res.find(bhttp::field::retry_after) != res.end()) {
+      // A failure that may pass, or a reply that says to come back later (429, or a
+      // 409 for a checkout of the same cart still running): not the key's answer, so
+      // the retry runs again.
       return t.Exec("DELETE FROM idempotency WHERE scope = $1 AND key = $2", {scope, key}).status();
     }
     return t

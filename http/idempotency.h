@@ -7,7 +7,8 @@
 // - the same key and another request is 400 idempotency_error;
 // - a key whose first request is still running is 409 idempotency_key_in_use (a key
 //   left running by a process that died is taken over after a minute);
-// - a 5xx is not remembered: nothing happened, so a retry runs again;
+// - a 5xx is not remembered: nothing happened, so a retry runs again; nor is a reply
+//   with Retry-After (429, or 409 checkout_in_progress): it asks for that retry;
 // - keys are kept 24 h, then pruned by Prune();
 // - a request is remembered by its fingerprint: an HMAC-SHA256 under a key this
 //   database keeps (made once, random), of the request with its secret fields

@@ -602,6 +602,21 @@ int RunDrill(const DrillOptions& in) {
                      .string();
   }
   std::filesystem::create_directories(o.work_dir, ec);
+  // Ctrl-C or SIGTERM ends the drill at once, and its processes with it: they are in
+  // a group of their own, which a terminal's Ctrl-C does not reach. (Blocked before
+  // any thread starts, so only the watcher takes them.)
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::thread([stop_signals] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    KillAllChildren();
+    std::fprintf(stderr, "chaos: interrupted; the drill's processes were killed\n");
+    _exit(130);
+  }).detach();
   Deployment d{o, o.work_dir};
   if (Status s = d.Prepare(); !s.ok()) return ReportError(s);
   std::printf(

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -17,11 +18,22 @@ ChildProcess::ChildProcess(std::string name, std::vector<std::string> argv, std:
 
 ChildProcess::~ChildProcess() { Kill(); }
 
+namespace {
+std::atomic<pid_t> g_children_group{0};  // the first child's pid, once it has started
+}  // namespace
+
+void KillAllChildren() {
+  if (pid_t g = g_children_group.load(); g > 0) kill(-g, SIGKILL);
+}
+
 bool ChildProcess::Start() {
+  const pid_t group = g_children_group.load();
   pid_ = fork();
   if (pid_ < 0) return false;
   if (pid_ == 0) {
-    setpgid(0, 0);  // a Ctrl-C meant for the drill is not delivered to its children
+    // A Ctrl-C meant for the drill is not delivered to its children. (If the group
+    // has no member left, the child leads a group of its own.)
+    if (group == 0 || setpgid(0, group) != 0) setpgid(0, 0);
     int fd = open(log_.c_str(), O_CREAT | O_WRONLY | O_APPEND, 0600);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -36,6 +48,10 @@ bool ChildProcess::Start() {
     execv(argv[0], argv.data());
     _exit(127);
   }
+  // The parent sets the group too, so it holds before either side goes on.
+  if (group == 0 || setpgid(pid_, group) != 0) setpgid(pid_, pid_);
+  pid_t none = 0;
+  g_children_group.compare_exchange_strong(none, pid_);
   paused_ = false;
   return true;
 }

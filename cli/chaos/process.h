@@ -36,6 +36,12 @@ class ChildProcess {
   bool paused_ = false;
 };
 
+// Every child of this process joins one process group, apart from the drill's own
+// (so a Ctrl-C at the terminal reaches only the drill). SIGKILLs that group: what a
+// drill that is interrupted does so that none of its processes outlives it.
+// Async-signal-safe.
+void KillAllChildren();
+
 // A loopback TCP port nobody listens on now.
 int FreePort();
 

@@ -17,283 +17,13 @@
 #include <tuple>
 
 #include "persistence/history_codec.h"
+#include "persistence/migrations.h"
 
 namespace keel::persistence {
 namespace {
 
-// Each entry upgrades the schema by one version; the numbering matches the SQLite
-// store's. {s} is the schema name. Never edit a shipped entry.
-const char* const kMigrations[] = {
-    // v1: the engine's tables.
-    R"sql(
-CREATE TABLE {s}.executions(
-  run_id TEXT PRIMARY KEY,
-  workflow_id TEXT NOT NULL,
-  workflow_type TEXT NOT NULL,
-  task_queue TEXT NOT NULL,
-  status INT NOT NULL,
-  version BIGINT NOT NULL,
-  next_event_id BIGINT NOT NULL,
-  wt_task_id BIGINT NOT NULL,
-  start_time BIGINT NOT NULL,
-  close_time BIGINT NOT NULL,
-  result BYTEA NOT NULL,
-  failure BYTEA NOT NULL,
-  wt_failure BYTEA NOT NULL
-);
-CREATE INDEX executions_by_start ON {s}.executions(start_time DESC, run_id DESC);
-CREATE INDEX executions_by_workflow_id ON {s}.executions(workflow_id);
-CREATE TABLE {s}.current_executions(
-  workflow_id TEXT PRIMARY KEY,
-  run_id TEXT NOT NULL
-);
-CREATE TABLE {s}.history(
-  run_id TEXT NOT NULL,
-  first_event_id BIGINT NOT NULL,
-  last_event_id BIGINT NOT NULL,
-  data BYTEA NOT NULL,
-  PRIMARY KEY(run_id, first_event_id)
-);
-CREATE TABLE {s}.tasks(
-  id BIGSERIAL PRIMARY KEY,
-  queue TEXT NOT NULL,
-  kind INT NOT NULL,
-  workflow_id TEXT NOT NULL,
-  run_id TEXT NOT NULL,
-  activity_id TEXT NOT NULL,
-  attempt INT NOT NULL,
-  visible_at BIGINT NOT NULL,
-  lease_owner TEXT NOT NULL,
-  lease_token BIGINT NOT NULL,
-  lease_expires BIGINT NOT NULL,
-  lease_ms BIGINT NOT NULL,
-  started_at BIGINT NOT NULL,
-  start_deadline BIGINT NOT NULL,
-  close_deadline BIGINT NOT NULL,
-  deadline BIGINT NOT NULL,
-  info BYTEA NOT NULL
-);
-CREATE INDEX tasks_ready ON {s}.tasks(queue, kind, visible_at) WHERE lease_owner = '';
-CREATE INDEX tasks_deadline ON {s}.tasks(deadline) WHERE deadline > 0;
-CREATE INDEX tasks_by_run ON {s}.tasks(run_id, activity_id);
-CREATE TABLE {s}.timers(
-  id BIGSERIAL PRIMARY KEY,
-  workflow_id TEXT NOT NULL,
-  run_id TEXT NOT NULL,
-  timer_id TEXT NOT NULL,
-  fire_at BIGINT NOT NULL
-);
-CREATE INDEX timers_fire ON {s}.timers(fire_at);
-CREATE INDEX timers_by_run ON {s}.timers(run_id, timer_id);
-)sql",
-    // v2: client request ids, so retried signals and cancel requests apply once.
-    R"sql(
-CREATE TABLE {s}.requests(
-  run_id TEXT NOT NULL,
-  request_id TEXT NOT NULL,
-  PRIMARY KEY(run_id, request_id)
-);
-)sql",
-    // v3: child runs know their parent, so a closing child reports to it and a
-    // closing parent finds its open children.
-    R"sql(
-ALTER TABLE {s}.executions ADD COLUMN parent_run_id TEXT NOT NULL DEFAULT '';
-ALTER TABLE {s}.executions ADD COLUMN parent BYTEA NOT NULL DEFAULT '';
-ALTER TABLE {s}.executions ADD COLUMN children BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX executions_by_parent ON {s}.executions(parent_run_id, status) WHERE parent_run_id <> '';
-CREATE INDEX executions_by_close ON {s}.executions(close_time) WHERE status <> 1;
-)sql",
-    // v4: a transaction's queued writes go to the server as one call of flush(), a
-    // column array per field, so a batch costs one round trip and no parsing or
-    // planning (PL/pgSQL keeps its plans), and may run alone in autocommit. When an
-    // execution update's expected version no longer matches, it raises SQLSTATE KL001
-    // naming the 1-based positions of those updates, and nothing is written.
-    R"sql(
-CREATE FUNCTION {s}.flush(
-  e_run TEXT[], e_wid TEXT[], e_type TEXT[], e_queue TEXT[], e_status INT[], e_version BIGINT[],
-  e_next BIGINT[], e_wt BIGINT[], e_start BIGINT[], e_close BIGINT[], e_result BYTEA[],
-  e_failure BYTEA[], e_wtf BYTEA[], e_prun TEXT[], e_parent BYTEA[], e_children BIGINT[],
-  e_expected BIGINT[],
-  c_wid TEXT[], c_run TEXT[],
-  h_run TEXT[], h_first BIGINT[], h_last BIGINT[], h_data BYTEA[],
-  t_insert BOOL[], t_id BIGINT[], t_queue TEXT[], t_kind INT[], t_wid TEXT[], t_run TEXT[],
-  t_aid TEXT[], t_attempt INT[], t_visible BIGINT[], t_owner TEXT[], t_token BIGINT[],
-  t_expires BIGINT[], t_lease_ms BIGINT[], t_started BIGINT[], t_sdl BIGINT[], t_cdl BIGINT[],
-  t_deadline BIGINT[], t_info BYTEA[],
-  d_task BIGINT[], d_task_run TEXT[], d_timer_run TEXT[],
-  n_channel TEXT, n_notes TEXT[]) RETURNS VOID LANGUAGE plpgsql AS $flush$
-DECLARE
-  missed INT[];
-BEGIN
-  IF cardinality(e_run) > 0 THEN
-    INSERT INTO {s}.executions(run_id, workflow_id, workflow_type, task_queue, status, version,
-        next_event_id, wt_task_id, start_time, close_time, result, failure, wt_failure,
-        parent_run_id, parent, children)
-      SELECT r, w, ty, q, st, ve, ne, wt, sa, cl, re, fa, wf, pr, pa, ch
-      FROM unnest(e_run, e_wid, e_type, e_queue, e_status, e_version, e_next, e_wt, e_start,
-                  e_close, e_result, e_failure, e_wtf, e_prun, e_parent, e_children, e_expected)
-        AS v(r, w, ty, q, st, ve, ne, wt, sa, cl, re, fa, wf, pr, pa, ch, ex)
-      WHERE ex < 0;
-  END IF;
-  IF cardinality(c_wid) > 0 THEN
-    INSERT INTO {s}.current_executions(workflow_id, run_id)
-      SELECT w, r FROM unnest(c_wid, c_run) AS v(w, r)
-      ON CONFLICT (workflow_id) DO UPDATE SET run_id = EXCLUDED.run_id;
-  END IF;
-  IF cardinality(e_run) > 0 THEN
-    WITH v AS (
-      SELECT * FROM unnest(e_run, e_wid, e_type, e_queue, e_status, e_version, e_next, e_wt,
-                           e_start, e_close, e_result, e_failure, e_wtf, e_children, e_expected)
-        WITH ORDINALITY AS v(r, w, ty, q, st, ve, ne, wt, sa, cl, re, fa, wf, ch, ex, i)
-      WHERE ex >= 0),
-    u AS (
-      UPDATE {s}.executions x SET workflow_id = v.w, workflow_type = v.ty, task_queue = v.q,
-          status = v.st, version = v.ve, next_event_id = v.ne, wt_task_id = v.wt,
-          start_time = v.sa, close_time = v.cl, result = v.re, failure = v.fa,
-          wt_failure = v.wf, children = v.ch
-        FROM v WHERE x.run_id = v.r AND x.version = v.ex
-        RETURNING x.run_id)
-    SELECT array_agg(v.i ORDER BY v.i) INTO missed FROM v
-      WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.run_id = v.r);
-    IF missed IS NOT NULL THEN
-      RAISE EXCEPTION 'keel: stale execution versions at %', missed USING ERRCODE = 'KL001';
-    END IF;
-  END IF;
-  IF cardinality(h_run) > 0 THEN
-    INSERT INTO {s}.history(run_id, first_event_id, last_event_id, data)
-      SELECT * FROM unnest(h_run, h_first, h_last, h_data);
-  END IF;
-  IF cardinality(t_id) > 0 THEN
-    INSERT INTO {s}.tasks(id, queue, kind, workflow_id, run_id, activity_id, attempt,
-        visible_at, lease_owner, lease_token, lease_expires, lease_ms, started_at,
-        start_deadline, close_deadline, deadline, info)
-      SELECT id, q, k, w, r, a, at, vi, o, tk, ex, lm, sa, sd, cd, dl, inf
-      FROM unnest(t_insert, t_id, t_queue, t_kind, t_wid, t_run, t_aid, t_attempt, t_visible,
-                  t_owner, t_token, t_expires, t_lease_ms, t_started, t_sdl, t_cdl, t_deadline,
-                  t_info)
-        AS v(ins, id, q, k, w, r, a, at, vi, o, tk, ex, lm, sa, sd, cd, dl, inf)
-      WHERE ins;
-    UPDATE {s}.tasks x SET queue = v.q, kind = v.k, workflow_id = v.w, run_id = v.r,
-        activity_id = v.a, attempt = v.at, visible_at = v.vi, lease_owner = v.o,
-        lease_token = v.tk, lease_expires = v.ex, lease_ms = v.lm, started_at = v.sa,
-        start_deadline = v.sd, close_deadline = v.cd, deadline = v.dl, info = v.inf
-      FROM unnest(t_insert, t_id, t_queue, t_kind, t_wid, t_run, t_aid, t_attempt, t_visible,
-                  t_owner, t_token, t_expires, t_lease_ms, t_started, t_sdl, t_cdl, t_deadline,
-                  t_info)
-        AS v(ins, id, q, k, w, r, a, at, vi, o, tk, ex, lm, sa, sd, cd, dl, inf)
-      WHERE x.id = v.id AND NOT v.ins;
-  END IF;
-  IF cardinality(d_task) > 0 THEN
-    DELETE FROM {s}.tasks WHERE id = ANY(d_task);
-  END IF;
-  IF cardinality(d_task_run) > 0 THEN
-    DELETE FROM {s}.tasks WHERE run_id = ANY(d_task_run);
-  END IF;
-  IF cardinality(d_timer_run) > 0 THEN
-    DELETE FROM {s}.timers WHERE run_id = ANY(d_timer_run);
-  END IF;
-  IF cardinality(n_notes) > 0 THEN
-    PERFORM pg_notify(n_channel, n) FROM unnest(n_notes) AS n;
-  END IF;
-END
-$flush$;
-)sql",
-    // v5: flush() runs each statement only when the batch has rows for it (inserts
-    // and updates of executions and of tasks were run for every batch).
-    R"sql(
-CREATE OR REPLACE FUNCTION {s}.flush(
-  e_run TEXT[], e_wid TEXT[], e_type TEXT[], e_queue TEXT[], e_status INT[], e_version BIGINT[],
-  e_next BIGINT[], e_wt BIGINT[], e_start BIGINT[], e_close BIGINT[], e_result BYTEA[],
-  e_failure BYTEA[], e_wtf BYTEA[], e_prun TEXT[], e_parent BYTEA[], e_children BIGINT[],
-  e_expected BIGINT[],
-  c_wid TEXT[], c_run TEXT[],
-  h_run TEXT[], h_first BIGINT[], h_last BIGINT[], h_data BYTEA[],
-  t_insert BOOL[], t_id BIGINT[], t_queue TEXT[], t_kind INT[], t_wid TEXT[], t_run TEXT[],
-  t_aid TEXT[], t_attempt INT[], t_visible BIGINT[], t_owner TEXT[], t_token BIGINT[],
-  t_expires BIGINT[], t_lease_ms BIGINT[], t_started BIGINT[], t_sdl BIGINT[], t_cdl BIGINT[],
-  t_deadline BIGINT[], t_info BYTEA[],
-  d_task BIGINT[], d_task_run TEXT[], d_timer_run TEXT[],
-  n_channel TEXT, n_notes TEXT[]) RETURNS VOID LANGUAGE plpgsql AS $flush$
-DECLARE
-  missed INT[];
-BEGIN
-  IF -1 = ANY(e_expected) THEN
-    INSERT INTO {s}.executions(run_id, workflow_id, workflow_type, task_queue, status, version,
-        next_event_id, wt_task_id, start_time, close_time, result, failure, wt_failure,
-        parent_run_id, parent, children)
-      SELECT r, w, ty, q, st, ve, ne, wt, sa, cl, re, fa, wf, pr, pa, ch
-      FROM unnest(e_run, e_wid, e_type, e_queue, e_status, e_version, e_next, e_wt, e_start,
-                  e_close, e_result, e_failure, e_wtf, e_prun, e_parent, e_children, e_expected)
-        AS v(r, w, ty, q, st, ve, ne, wt, sa, cl, re, fa, wf, pr, pa, ch, ex)
-      WHERE ex < 0;
-  END IF;
-  IF cardinality(c_wid) > 0 THEN
-    INSERT INTO {s}.current_executions(workflow_id, run_id)
-      SELECT w, r FROM unnest(c_wid, c_run) AS v(w, r)
-      ON CONFLICT (workflow_id) DO UPDATE SET run_id = EXCLUDED.run_id;
-  END IF;
-  IF cardinality(e_run) > 0 AND NOT e_expected <@ ARRAY[-1]::BIGINT[] THEN
-    WITH v AS (
-      SELECT * FROM unnest(e_run, e_wid, e_type, e_queue, e_status, e_version, e_next, e_wt,
-                           e_start, e_close, e_result, e_failure, e_wtf, e_children, e_expected)
-        WITH ORDINALITY AS v(r, w, ty, q, st, ve, ne, wt, sa, cl, re, fa, wf, ch, ex, i)
-      WHERE ex >= 0),
-    u AS (
-      UPDATE {s}.executions x SET workflow_id = v.w, workflow_type = v.ty, task_queue = v.q,
-          status = v.st, version = v.ve, next_event_id = v.ne, wt_task_id = v.wt,
-          start_time = v.sa, close_time = v.cl, result = v.re, failure = v.fa,
-          wt_failure = v.wf, children = v.ch
-        FROM v WHERE x.run_id = v.r AND x.version = v.ex
-        RETURNING x.run_id)
-    SELECT array_agg(v.i ORDER BY v.i) INTO missed FROM v
-      WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.run_id = v.r);
-    IF missed IS NOT NULL THEN
-      RAISE EXCEPTION 'keel: stale execution versions at %', missed USING ERRCODE = 'KL001';
-    END IF;
-  END IF;
-  IF cardinality(h_run) > 0 THEN
-    INSERT INTO {s}.history(run_id, first_event_id, last_event_id, data)
-      SELECT * FROM unnest(h_run, h_first, h_last, h_data);
-  END IF;
-  IF true = ANY(t_insert) THEN
-    INSERT INTO {s}.tasks(id, queue, kind, workflow_id, run_id, activity_id, attempt,
-        visible_at, lease_owner, lease_token, lease_expires, lease_ms, started_at,
-        start_deadline, close_deadline, deadline, info)
-      SELECT id, q, k, w, r, a, at, vi, o, tk, ex, lm, sa, sd, cd, dl, inf
-      FROM unnest(t_insert, t_id, t_queue, t_kind, t_wid, t_run, t_aid, t_attempt, t_visible,
-                  t_owner, t_token, t_expires, t_lease_ms, t_started, t_sdl, t_cdl, t_deadline,
-                  t_info)
-        AS v(ins, id, q, k, w, r, a, at, vi, o, tk, ex, lm, sa, sd, cd, dl, inf)
-      WHERE ins;
-  END IF;
-  IF false = ANY(t_insert) THEN
-    UPDATE {s}.tasks x SET queue = v.q, kind = v.k, workflow_id = v.w, run_id = v.r,
-        activity_id = v.a, attempt = v.at, visible_at = v.vi, lease_owner = v.o,
-        lease_token = v.tk, lease_expires = v.ex, lease_ms = v.lm, started_at = v.sa,
-        start_deadline = v.sd, close_deadline = v.cd, deadline = v.dl, info = v.inf
-      FROM unnest(t_insert, t_id, t_queue, t_kind, t_wid, t_run, t_aid, t_attempt, t_visible,
-                  t_owner, t_token, t_expires, t_lease_ms, t_started, t_sdl, t_cdl, t_deadline,
-                  t_info)
-        AS v(ins, id, q, k, w, r, a, at, vi, o, tk, ex, lm, sa, sd, cd, dl, inf)
-      WHERE x.id = v.id AND NOT v.ins;
-  END IF;
-  IF cardinality(d_task) > 0 THEN
-    DELETE FROM {s}.tasks WHERE id = ANY(d_task);
-  END IF;
-  IF cardinality(d_task_run) > 0 THEN
-    DELETE FROM {s}.tasks WHERE run_id = ANY(d_task_run);
-  END IF;
-  IF cardinality(d_timer_run) > 0 THEN
-    DELETE FROM {s}.timers WHERE run_id = ANY(d_timer_run);
-  END IF;
-  IF cardinality(n_notes) > 0 THEN
-    PERFORM pg_notify(n_channel, n) FROM unnest(n_notes) AS n;
-  END IF;
-END
-$flush$;
-)sql",
-};
-constexpr int kLatestVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+// The schema version the migrations end at (persistence/migrations.h).
+int LatestVersion() { return static_cast<int>(PostgresMigrations().size()); }
 
 constexpr const char* kExecCols =
     "run_id, workflow_id, workflow_type, task_queue, status, version, next_event_id, "
@@ -1372,24 +1102,24 @@ class PgStore final : public Store {
              ".schema_version(version INT NOT NULL)");
       auto r = w.exec("SELECT version FROM " + w.quote_name(opts_.schema) + ".schema_version");
       int version = r.empty() ? 0 : r[0][0].as<int>();
-      if (version > kLatestVersion) {
+      if (version > LatestVersion()) {
         return Status::FailedPrecondition(
             "the database schema " + opts_.schema + " has version " + std::to_string(version) +
-                ", newer than this binary knows (" + std::to_string(kLatestVersion) +
+                ", newer than this binary knows (" + std::to_string(LatestVersion()) +
                 "); run a newer keel",
             "schema_too_new");
       }
-      if (version < kLatestVersion && !opts_.migrate) {
+      if (version < LatestVersion() && !opts_.migrate) {
         return Status::FailedPrecondition("the database schema " + opts_.schema + " has version " +
                                               std::to_string(version) + "; run `keel db migrate`",
                                           "schema_out_of_date");
       }
-      for (int v = version; v < kLatestVersion; ++v)
-        w.exec(WithSchema(kMigrations[v], w.quote_name(opts_.schema)));
-      if (version < kLatestVersion) {
+      for (int v = version; v < LatestVersion(); ++v)
+        w.exec(WithSchema(PostgresMigrations()[v].sql, w.quote_name(opts_.schema)));
+      if (version < LatestVersion()) {
         w.exec("DELETE FROM " + w.quote_name(opts_.schema) + ".schema_version");
         w.exec("INSERT INTO " + w.quote_name(opts_.schema) + ".schema_version VALUES(" +
-               std::to_string(kLatestVersion) + ")");
+               std::to_string(LatestVersion()) + ")");
       }
       w.commit();
       return Status::Ok();
@@ -1727,6 +1457,6 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options)
   return std::unique_ptr<Store>(std::move(store));
 }
 
-int PostgresSchemaVersionLatest() { return kLatestVersion; }
+int PostgresSchemaVersionLatest() { return LatestVersion(); }
 
 }  // namespace keel::persistence

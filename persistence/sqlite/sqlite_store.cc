@@ -9,99 +9,14 @@
 #include <thread>
 
 #include "persistence/history_codec.h"
+#include "persistence/migrations.h"
 #include "persistence/sqlite/sqlite_db.h"
 
 namespace keel::persistence {
 namespace {
 
-// Each entry upgrades the schema by one version. Never edit a shipped entry.
-const char* const kMigrations[] = {
-    // v1: the engine's tables.
-    R"sql(
-CREATE TABLE executions(
-  run_id TEXT PRIMARY KEY,
-  workflow_id TEXT NOT NULL,
-  workflow_type TEXT NOT NULL,
-  task_queue TEXT NOT NULL,
-  status INTEGER NOT NULL,
-  version INTEGER NOT NULL,
-  next_event_id INTEGER NOT NULL,
-  wt_task_id INTEGER NOT NULL,
-  start_time INTEGER NOT NULL,
-  close_time INTEGER NOT NULL,
-  result BLOB,
-  failure BLOB,
-  wt_failure BLOB
-) WITHOUT ROWID;
-CREATE INDEX executions_by_start ON executions(start_time DESC, run_id DESC);
-CREATE INDEX executions_by_workflow_id ON executions(workflow_id);
-CREATE TABLE current_executions(
-  workflow_id TEXT PRIMARY KEY,
-  run_id TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE history(
-  run_id TEXT NOT NULL,
-  first_event_id INTEGER NOT NULL,
-  last_event_id INTEGER NOT NULL,
-  data BLOB NOT NULL,
-  PRIMARY KEY(run_id, first_event_id)
-) WITHOUT ROWID;
-CREATE TABLE tasks(
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  queue TEXT NOT NULL,
-  kind INTEGER NOT NULL,
-  workflow_id TEXT NOT NULL,
-  run_id TEXT NOT NULL,
-  activity_id TEXT NOT NULL,
-  attempt INTEGER NOT NULL,
-  visible_at INTEGER NOT NULL,
-  lease_owner TEXT NOT NULL,
-  lease_token INTEGER NOT NULL,
-  lease_expires INTEGER NOT NULL,
-  lease_ms INTEGER NOT NULL,
-  started_at INTEGER NOT NULL,
-  start_deadline INTEGER NOT NULL,
-  close_deadline INTEGER NOT NULL,
-  deadline INTEGER NOT NULL,
-  info BLOB
-);
-CREATE INDEX tasks_ready ON tasks(queue, kind, visible_at) WHERE lease_owner = '';
-CREATE INDEX tasks_deadline ON tasks(deadline) WHERE deadline > 0;
-CREATE INDEX tasks_by_run ON tasks(run_id, activity_id);
-CREATE TABLE timers(
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  workflow_id TEXT NOT NULL,
-  run_id TEXT NOT NULL,
-  timer_id TEXT NOT NULL,
-  fire_at INTEGER NOT NULL
-);
-CREATE INDEX timers_fire ON timers(fire_at);
-CREATE INDEX timers_by_run ON timers(run_id, timer_id);
-)sql",
-    // v2: client request ids, so retried signals and cancel requests apply once.
-    R"sql(
-CREATE TABLE requests(
-  run_id TEXT NOT NULL,
-  request_id TEXT NOT NULL,
-  PRIMARY KEY(run_id, request_id)
-) WITHOUT ROWID;
-)sql",
-    // v3: child runs know their parent, so a closing child reports to it and a
-    // closing parent finds its open children.
-    R"sql(
-ALTER TABLE executions ADD COLUMN parent_run_id TEXT NOT NULL DEFAULT '';
-ALTER TABLE executions ADD COLUMN parent BLOB NOT NULL DEFAULT X'';
-ALTER TABLE executions ADD COLUMN children INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX executions_by_parent ON executions(parent_run_id, status) WHERE parent_run_id <> '';
-CREATE INDEX executions_by_close ON executions(close_time) WHERE status <> 1;
-)sql",
-    // v4: no change here. PostgreSQL gains its flush() function; both stores keep one
-    // numbering.
-    "SELECT 1;",
-    // v5: no change here. PostgreSQL's flush() skips statements with no rows.
-    "SELECT 1;",
-};
-constexpr int kLatestVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+// The schema version the migrations end at (persistence/migrations.h).
+int LatestVersion() { return static_cast<int>(SqliteMigrations().size()); }
 
 constexpr const char* kExecCols =
     "run_id, workflow_id, workflow_type, task_queue, status, version, next_event_id, "
@@ -182,20 +97,20 @@ Status Migrate(SqliteDb& db, bool allowed) {
     PREPARE(st, db, "PRAGMA user_version");
     if (st.Step() == SQLITE_ROW) version = static_cast<int>(st.Int(0));
   }
-  if (version > kLatestVersion) {
+  if (version > LatestVersion()) {
     return fail(
         Status::FailedPrecondition("the data dir has schema version " + std::to_string(version) +
                                        ", newer than this binary knows (" +
-                                       std::to_string(kLatestVersion) + "); run a newer keel",
+                                       std::to_string(LatestVersion()) + "); run a newer keel",
                                    "schema_too_new"));
   }
-  if (version < kLatestVersion && !allowed) {
+  if (version < LatestVersion() && !allowed) {
     return fail(Status::FailedPrecondition(
         "the data dir has schema version " + std::to_string(version) + "; run `keel db migrate`",
         "schema_out_of_date"));
   }
-  for (int v = version; v < kLatestVersion; ++v) {
-    Status s = db.Exec(kMigrations[v]);
+  for (int v = version; v < LatestVersion(); ++v) {
+    Status s = db.Exec(SqliteMigrations()[v].sql);
     if (!s.ok()) return fail(s);
     s = db.Exec("PRAGMA user_version=" + std::to_string(v + 1));
     if (!s.ok()) return fail(s);
@@ -866,7 +781,7 @@ class SqliteStore final : public Store {
 
 }  // namespace
 
-int SqliteSchemaVersionLatest() { return kLatestVersion; }
+int SqliteSchemaVersionLatest() { return LatestVersion(); }
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
   auto store = std::make_unique<SqliteStore>(options);

@@ -1,4 +1,5 @@
-// Idempotency keys' fingerprints: keyed, and blind to secret fields.
+// Idempotency keys' fingerprints: keyed, and blind to secret fields. Which answers a
+// key remembers.
 
 #include "http/idempotency.h"
 
@@ -48,6 +49,38 @@ TEST(IdempotencyTest, FingerprintsAreKeyedAndLeaveSecretsOut) {
   auto pruned = keys.Prune();
   ASSERT_TRUE(pruned.ok());
   EXPECT_EQ(*pruned, 1);
+}
+
+// A reply that asks for a retry (a 5xx, or anything with Retry-After: a 429, a 409
+// because another checkout of the cart is still running) is not the key's answer: the
+// retry with the same key runs again, and only a final answer is replayed.
+TEST(IdempotencyTest, RepliesThatAskForARetryAreNotRemembered) {
+  auto dir = TempDir::Create("keel-idem");
+  auto db = persistence::OpenSqlDatabase("sqlite:" + dir->path(), "api", {});
+  ASSERT_TRUE(db.ok());
+  FakeClock clock(1'000'000);
+  IdempotencyKeys keys(db->get(), &clock);
+  std::vector<Response> replies;
+  for (auto [code, retry_after] :
+       {std::pair{bhttp::status::conflict, true}, std::pair{bhttp::status::too_many_requests, true},
+        std::pair{bhttp::status::service_unavailable, false},
+        std::pair{bhttp::status::accepted, false}}) {
+    Response r{code, 11};
+    if (retry_after) r.set(bhttp::field::retry_after, "1");
+    r.body() = std::to_string(static_cast<int>(code));
+    replies.push_back(r);
+  }
+  size_t runs = 0;
+  auto run = [&] { return replies[std::min(runs++, replies.size() - 1)]; };
+  for (int i = 0; i < 4; ++i) {
+    Response r = keys.Run("scope", "k", "req", run);
+    EXPECT_EQ(r.body(), replies[i].body());
+  }
+  EXPECT_EQ(runs, 4u);
+  Response again = keys.Run("scope", "k", "req", run);  // the 202 is the answer now
+  EXPECT_EQ(runs, 4u);
+  EXPECT_EQ(again.body(), "202");
+  EXPECT_EQ(again["Idempotent-Replayed"], "true");
 }
 
 }  // namespace

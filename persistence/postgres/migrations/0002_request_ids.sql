@@ -1,0 +1,6 @@
+-- v2: client request ids, so retried signals and cancel requests apply once.
+CREATE TABLE {s}.requests(
+  run_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  PRIMARY KEY(run_id, request_id)
+);

@@ -1,0 +1,3 @@
+-- v4: no change here. PostgreSQL gains its flush() function; both stores keep one
+-- numbering.
+SELECT 1;
