@@ -282,18 +282,10 @@ Result<std::unique_ptr<Backend>> OpenBackend(const Registry& registry) {
 int Start(const Registry& registry) {
   auto input = JsonFlag(F().input, "--input");
   if (!input.ok()) return ReportError(input.status());
-  proto::WorkflowIdReusePolicy policy;
-  if (F().reuse == "allow_duplicate") {
-    policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
-  } else if (F().reuse == "allow_duplicate_failed_only") {
-    policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY;
-  } else if (F().reuse == "reject_duplicate") {
-    policy = proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
-  } else {
-    return ReportError(Status::InvalidArgument(
-        "--reuse-policy must be allow_duplicate, allow_duplicate_failed_only or "
-        "reject_duplicate"));
-  }
+  auto parsed = ParseReusePolicy(F().reuse);
+  if (!parsed.ok())
+    return ReportError(Status::InvalidArgument("--reuse-policy: " + parsed.status().message()));
+  const proto::WorkflowIdReusePolicy policy = *parsed;
   std::string queue = F().task_queue;
   if (F().address.empty()) {  // (a server checks the type itself)
     const WorkflowDef* def = registry.FindWorkflow(F().type);

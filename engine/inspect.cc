@@ -121,4 +121,15 @@ std::string EventDetails(const proto::HistoryEvent& e, size_t max_chars) {
   return out;
 }
 
+Result<proto::WorkflowIdReusePolicy> ParseReusePolicy(std::string_view name) {
+  if (name.empty() || name == "allow_duplicate") return proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
+  if (name == "allow_duplicate_failed_only") {
+    return proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY;
+  }
+  if (name == "reject_duplicate") return proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
+  return Status::InvalidArgument(
+      "must be allow_duplicate, allow_duplicate_failed_only or reject_duplicate",
+      "validation_failed");
+}
+
 }  // namespace keel

@@ -3,6 +3,7 @@
 // and GET /v1/workflows show. One place, so the CLI and the API say the same thing.
 
 #include <string>
+#include <string_view>
 
 #include "common/json.h"
 #include "engine/history_service.h"
@@ -20,6 +21,11 @@ json::object ExecutionJson(const persistence::ExecutionRow& r);
 // ExecutionJson plus pending_activities (attempt, state, last failure) and
 // workflow_task_failure.
 json::object DescriptionJson(const WorkflowDescription& d);
+
+// A workflow id reuse policy by its name: allow_duplicate (also ""),
+// allow_duplicate_failed_only, reject_duplicate. Anything else: kInvalidArgument
+// naming them.
+Result<proto::WorkflowIdReusePolicy> ParseReusePolicy(std::string_view name);
 
 // Walks protobuf JSON and decodes every json/plain payload ({encoding, data}): adds
 // "decoded" beside it, or (`replace`) puts the decoded value in its place.

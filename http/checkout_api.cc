@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "commerce/test_cards.h"
 #include "commerce/validation.h"
 #include "common/hex.h"
 #include "common/ids.h"
@@ -11,7 +12,6 @@
 #include "http/idempotency.h"
 #include "http/storefront_api.h"
 #include "http/webhook_signature.h"
-#include "sims/payments/payments_sim.h"
 #include "workflows/commerce_workflows.h"
 
 namespace keel::http {
@@ -55,12 +55,12 @@ Result<std::string> PaymentMethod(const json::object& body) {
     return commerce::FieldError("paymentInfo.paymentType", "must be CARD");
   }
   if (const json::value* card = p.if_contains("cardNo")) {
-    std::string token = card->is_string() ? sims::TestCardToken(card->as_string()) : "";
+    std::string token = card->is_string() ? commerce::TestCardToken(card->as_string()) : "";
     if (token.empty()) {
       return commerce::FieldError("paymentInfo.cardNo",
-                                  "only gateway test cards are accepted (4242424242424242, "
-                                  "4000000000000002, 4000000000003220); send a paymentMethod "
-                                  "token otherwise");
+                                  "only gateway test cards are accepted (" +
+                                      commerce::TestCardNumbers() +
+                                      "); send a paymentMethod token otherwise");
     }
     return token;
   }

@@ -40,16 +40,6 @@ Result<json::object> OptionalBody(const ApiRequest& req) {
   return ParseBodyObject(req.raw);
 }
 
-Result<proto::WorkflowIdReusePolicy> ParseReusePolicy(const std::string& s) {
-  if (s.empty() || s == "allow_duplicate") return proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
-  if (s == "allow_duplicate_failed_only") {
-    return proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY;
-  }
-  if (s == "reject_duplicate") return proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
-  return commerce::FieldError(
-      "reuse_policy", "must be allow_duplicate, allow_duplicate_failed_only or reject_duplicate");
-}
-
 Response Ack(const std::string& workflow_id, const std::string& what) {
   return JsonResponse(202, json::object{{"workflow_id", workflow_id}, {"accepted", what}});
 }
@@ -136,7 +126,10 @@ Reply EngineApi::Start(const ApiRequest& req) {
   HTTP_ASSIGN(std::string id, StringField(body, "workflow_id", true));
   HTTP_ASSIGN(std::string queue, StringField(body, "task_queue", false));
   HTTP_ASSIGN(std::string reuse, StringField(body, "reuse_policy", false));
-  HTTP_ASSIGN(auto policy, ParseReusePolicy(reuse));
+  auto parsed = ParseReusePolicy(reuse);
+  if (!parsed.ok())
+    return StatusResponse(commerce::FieldError("reuse_policy", parsed.status().message()));
+  const proto::WorkflowIdReusePolicy policy = *parsed;
   HTTP_ASSIGN(int64_t wait, QueryInt(req, "wait", 0));
   HTTP_CHECK(commerce::CheckRange("wait", wait, 0, o_.waiters ? o_.max_wait_s : 0));
   const WorkflowDef* def = o_.registry->FindWorkflow(type);

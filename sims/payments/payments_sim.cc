@@ -89,17 +89,6 @@ Response UnexpectedState(const json::object& intent, const std::string& action) 
 
 }  // namespace
 
-std::string TestCardToken(std::string_view card_number) {
-  std::string digits;
-  for (char c : card_number) {
-    if (c >= '0' && c <= '9') digits.push_back(c);
-  }
-  if (digits == "4242424242424242") return "pm_card_visa";
-  if (digits == "4000000000000002") return "pm_card_chargeDeclined";
-  if (digits == "4000000000003220") return "pm_card_threeDSecure";
-  return "";
-}
-
 struct PaymentsSim::Impl {
   std::unique_ptr<persistence::SqlDatabase> db;
   Clock* clock;

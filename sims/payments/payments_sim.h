@@ -81,9 +81,6 @@ class PaymentsSim {
   std::string secret_;
 };
 
-// The payment method a gateway test card number stands for ("" if it is none).
-std::string TestCardToken(std::string_view card_number);
-
 // One PaymentIntent as an auditor sees it.
 struct LedgerIntent {
   std::string id, order_id, status, currency;  // order_id: metadata.order_id, or ""

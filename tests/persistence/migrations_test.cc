@@ -69,7 +69,7 @@ TEST(MigrationsTest, BothStoresKeepOneNumberingInFileOrder) {
   const auto& lite = SqliteMigrations();
   ASSERT_EQ(pg.size(), lite.size());
   for (size_t i = 0; i < pg.size(); ++i) {
-    char prefix[8];
+    char prefix[24];
     std::snprintf(prefix, sizeof prefix, "%04zu_", i + 1);
     EXPECT_EQ(pg[i].name.rfind(prefix, 0), 0u) << pg[i].name;
     EXPECT_EQ(lite[i].name, pg[i].name) << "one change, one number, one name";

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "commerce/test_cards.h"
 #include "common/temp_dir.h"
 #include "http/client.h"
 #include "http/server.h"
@@ -363,10 +364,10 @@ TEST_F(PaymentsSimTest, BadInputGetsClearErrors) {
 }
 
 TEST(TestCardTokenTest, MapsGatewayTestNumbersOnly) {
-  EXPECT_EQ(TestCardToken("4242 4242 4242 4242"), "pm_card_visa");
-  EXPECT_EQ(TestCardToken("4000000000000002"), "pm_card_chargeDeclined");
-  EXPECT_EQ(TestCardToken("4000000000003220"), "pm_card_threeDSecure");
-  EXPECT_EQ(TestCardToken("5555555555554444"), "");
+  EXPECT_EQ(commerce::TestCardToken("4242 4242 4242 4242"), "pm_card_visa");
+  EXPECT_EQ(commerce::TestCardToken("4000000000000002"), "pm_card_chargeDeclined");
+  EXPECT_EQ(commerce::TestCardToken("4000000000003220"), "pm_card_threeDSecure");
+  EXPECT_EQ(commerce::TestCardToken("5555555555554444"), "");
 }
 
 }  // namespace
