@@ -400,9 +400,14 @@ struct FaultLog {
   }
 };
 
-// The runs a worker holds leases on now, with how far each has got.
-std::map<std::string, int64_t> HeldRuns(persistence::Store& store, const std::string& owner) {
-  std::map<std::string, int64_t> held;
+// What a worker held when it was killed or stopped: per run, the run's next event id
+// and the lease token of each task it had leased.
+struct Held {
+  int64_t next_event_id = 0;
+  std::map<int64_t, int64_t> tasks;  // task id -> lease token
+};
+std::map<std::string, Held> HeldRuns(persistence::Store& store, const std::string& owner) {
+  std::map<std::string, Held> held;
   for (const char* q :
        {"workflows", "inventory", "payment", "orders", "shipping", "notifications"}) {
     auto tasks = store.ListQueueTasks(q, 100'000);
@@ -410,25 +415,49 @@ std::map<std::string, int64_t> HeldRuns(persistence::Store& store, const std::st
     for (const auto& t : *tasks) {
       if (t.lease_owner != owner) continue;
       auto e = store.ReadExecution(t.run_id);
-      if (e.ok() && *e) held[t.run_id] = (*e)->next_event_id;
+      if (!e.ok() || !*e) continue;
+      held[t.run_id].next_event_id = (*e)->next_event_id;
+      held[t.run_id].tasks[t.id] = t.lease_token;
     }
   }
   return held;
 }
 
-// Seconds until every run in `held` has a new event (or closed), up to `limit_s`;
-// -1 when that never happened.
-double WaitMoved(persistence::Store& store, std::map<std::string, int64_t> held,
+// Whether the system has taken over from the worker for this run: the run has a new
+// event or closed, or every task the worker held is done or leased again (a step
+// retried with backoff writes no event until it succeeds, so events alone would count
+// a retry's wait as the fault's).
+bool TakenOver(persistence::Store& store, const std::string& run, const Held& h) {
+  auto e = store.ReadExecution(run);
+  if (!e.ok()) return false;
+  if (!*e || (*e)->next_event_id > h.next_event_id ||
+      (*e)->status != persistence::ExecutionStatus::kRunning) {
+    return true;
+  }
+  auto tasks = store.ListTasksOfRun(run);
+  if (!tasks.ok()) return false;
+  for (const auto& [id, token] : h.tasks) {
+    for (const auto& t : *tasks) {
+      if (t.id == id && t.lease_token <= token) return false;  // not leased again yet
+    }
+  }
+  return true;
+}
+
+// Seconds until every run in `held` was taken over (TakenOver), up to `limit_s`; -1
+// when that never happened, after printing the runs still waiting.
+double WaitMoved(persistence::Store& store, std::map<std::string, Held> held,
                  Clock::time_point since, double limit_s) {
   while (SecondsSince(since) < limit_s) {
     for (auto it = held.begin(); it != held.end();) {
-      auto e = store.ReadExecution(it->first);
-      const bool moved = e.ok() && (!*e || (*e)->next_event_id > it->second ||
-                                    (*e)->status != persistence::ExecutionStatus::kRunning);
-      it = moved ? held.erase(it) : std::next(it);
+      it = TakenOver(store, it->first, it->second) ? held.erase(it) : std::next(it);
     }
     if (held.empty()) return SecondsSince(since);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (const auto& [run, h] : held) {
+    std::printf("chaos: run %s not taken over after %.0f s (%zu tasks held)\n", run.c_str(),
+                limit_s, h.tasks.size());
   }
   return -1;
 }
@@ -740,7 +769,7 @@ int RunDrill(const DrillOptions& in) {
   std::printf("recovery, servers (answering again):     p50 %.2f s, max %.2f s (%zu faults)\n",
               Percentile(servers, 0.5), Percentile(servers, 1.0), servers.size());
   std::printf(
-      "recovery, workers (held runs move again): p50 %.2f s, max %.2f s (%zu faults "
+      "recovery, workers (held runs taken over): p50 %.2f s, max %.2f s (%zu faults "
       "that held runs)\n",
       Percentile(workers, 0.5), Percentile(workers, 1.0), workers.size());
   if (log.unrecovered > 0) std::printf("NOT recovered: %d faults\n", log.unrecovered);
