@@ -57,7 +57,11 @@ Engine::Engine(persistence::Store* store, const Registry* registry, EngineOption
   }
 }
 
-Engine::~Engine() { Stop(); }
+Engine::~Engine() {
+  Stop();
+  // The store may outlive this engine: its listeners must not call into our matcher.
+  if (matcher_) store_->SetListeners({});
+}
 
 void Engine::Start() {
   if (started_) return;

@@ -230,8 +230,10 @@ class Store {
 
   // The schema version this store is at.
   virtual Result<int> SchemaVersion() = 0;
-  // Installs cross-process listeners; a no-op for backends without notifications
-  // (SQLite: processes sharing a data dir find each other's work by polling).
+  // Installs cross-process listeners, replacing the ones before; a no-op for backends
+  // without notifications (SQLite: processes sharing a data dir find each other's work
+  // by polling). When it returns, no call of the old listeners is running or will
+  // start, so their owner may go (SetListeners({}) before destroying it).
   virtual void SetListeners(StoreListeners listeners) { (void)listeners; }
   virtual Clock* clock() const = 0;
 };

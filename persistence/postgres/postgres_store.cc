@@ -449,11 +449,10 @@ class PgStore final : public Store {
   };
 
   void OnNotify(const std::string& payload) {
-    StoreListeners l;
-    {
-      std::lock_guard<std::mutex> g(listeners_mu_);
-      l = listeners_;
-    }
+    // Held while the listener runs: SetListeners returns only once no call of the
+    // old listeners is running (their owner may be destroyed right after).
+    std::lock_guard<std::mutex> g(listeners_mu_);
+    const StoreListeners& l = listeners_;
     auto first = payload.find('|');
     auto second = payload.find('|', first + 1);
     if (first == std::string::npos || second == std::string::npos) return;
