@@ -32,9 +32,9 @@ Future<std::vector<T>> WhenAll(std::vector<Future<T>> fs) {
     std::vector<std::exception_ptr> errors;
     size_t remaining;
   };
-  auto c = std::make_shared<Collect>(Collect{out, std::vector<std::optional<T>>(fs.size()),
-                                             std::vector<std::exception_ptr>(fs.size()),
-                                             fs.size()});
+  auto c =
+      std::make_shared<Collect>(Collect{out, std::vector<std::optional<T>>(fs.size()),
+                                        std::vector<std::exception_ptr>(fs.size()), fs.size()});
   for (size_t i = 0; i < fs.size(); ++i) {
     // A callback runs only from its own state's resolution, so the state is alive.
     internal::FutureState<T>* s = fs[i].state();
