@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <pqxx/pqxx>
@@ -102,7 +103,8 @@ int RunBenchEngine() {
   if (external) {  // this process only starts sagas and watches them close
     eo.run_workflows = eo.run_activities = eo.run_timers = false;
   }
-  Engine engine(store->get(), &registry, eo);
+  auto engine_owner = std::make_unique<Engine>(store->get(), &registry, eo);
+  Engine& engine = *engine_owner;
   auto commits = PgCommits(url);
 
   std::mutex mu;
@@ -233,6 +235,7 @@ int RunBenchEngine() {
                   static_cast<double>(*after - *commits) / closed, f.worker_processes);
     }
   }
+  engine_owner.reset();  // before the store it listens to
   store->reset();
   temp.reset();
 
