@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "persistence/migrations.h"
+#include "persistence/postgres/pg_write_buffer.h"
 
 namespace keel::persistence::pg {
 int LatestVersion() { return static_cast<int>(PostgresMigrations().size()); }
@@ -88,10 +89,7 @@ const std::map<std::string, std::string>& Statements() {
                             " FROM {s}.executions WHERE parent_run_id=$1 AND status=1"},
       {"insert_request",
        "INSERT INTO {s}.requests(run_id, request_id) VALUES($1,$2) ON CONFLICT DO NOTHING"},
-      {"flush",
-       "SELECT {s}.flush($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,"
-       "$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,"
-       "$43,$44,$45,$46)"},
+      {"flush", FlushStatement()},
       // A batch's declared reads in one round trip: tasks $1 with their runs, runs $2,
       // and the current runs of workflow ids $3 (the last column names the workflow id
       // a row is current for).

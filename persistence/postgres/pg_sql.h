@@ -32,8 +32,11 @@ TaskRow ReadTaskRow(const pqxx::row& r);
 std::vector<TaskRow> LeaseStatement(pqxx::transaction_base& t, std::string_view queue,
                                     TaskKind kind, std::string_view owner, Millis now, int limit);
 
-// What flush() raises when an execution update's expected version no longer matches.
+// What flush() raises, with the conflicting writes' positions, when an execution insert
+// finds its run taken or an update's expected version no longer matches ...
 inline constexpr const char* kVersionConflictState = "KL001";
+// ... and when a history append finds its (run, first event) taken.
+inline constexpr const char* kHistoryConflictState = "KL002";
 
 // Task ids come from the sequence in blocks, so inserting a task needs no round trip
 // for its id. One per writer connection.

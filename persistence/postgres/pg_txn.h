@@ -1,7 +1,7 @@
 #pragma once
 // One batch's transaction on PostgreSQL, as the store's writer drives it: it runs the
 // batch's TxnFns one after another (BeginFn names the one running), queues their
-// writes and sends them as one call of flush() (pg_txn.cc explains when), and says
+// writes and sends them as one call of flush() (pg_txn_impl.h explains when), and says
 // which TxnFn to blame when the server refuses a write. Internal to
 // persistence/postgres/.
 

@@ -38,6 +38,8 @@ const std::map<std::string, std::string> kShipped = {
      "4d16cad69891a4b1ee63011c954a19e65e46a1837cb19b08d80f382b11fb88a6"},
     {"postgres/0005_flush_skips_empty.sql",
      "158e7ade3236f384fb9201de66934b9a35408c5a870b4aadedad7bb19afa8930"},
+    {"postgres/0006_flush_reports_conflicts.sql",
+     "2a3aeb536bd61e1454eafcb20048d3208312c651da3ddc3095f31a8d761f41aa"},
     {"sqlite/0001_engine_tables.sql",
      "c644598861cd170b60e724a4e1228270a3b5f756fd592773335556536e965f44"},
     {"sqlite/0002_request_ids.sql",
@@ -48,6 +50,8 @@ const std::map<std::string, std::string> kShipped = {
      "1cead18b6bf856940fd420b9c3f6f36246f52e718fd647d35935d73ca1d64cba"},
     {"sqlite/0005_flush_skips_empty.sql",
      "e2274dd8235a3f9eafcecd7aacdad4c56cc505962ffac78908ab908812ccd197"},
+    {"sqlite/0006_flush_reports_conflicts.sql",
+     "317aa1e3548082d5db92f9b95fbcfbfe64f6b28ac1d5800fee286ece9e846899"},
 };
 
 TEST(MigrationsTest, ShippedMigrationsAreNeverEdited) {

@@ -152,6 +152,28 @@ TEST_P(StoreTest, AppendingEventsTwiceIsAConflict) {
   EXPECT_EQ(store_->ReadHistory("r", 1).value().size(), 2u);
 }
 
+// An append that repeats events, in a group commit: that transition alone conflicts.
+TEST_P(StoreTest, ARepeatedAppendFailsOnlyItsOwnTransition) {
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) {
+                    KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("w1", "r1")));
+                    KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("w2", "r2")));
+                    return t.AppendHistory("r1", Events(1, 2));
+                  })
+                  .ok());
+  std::promise<Status> repeated, fresh;
+  store_->Submit([&](Txn& t) { return t.AppendHistory("r2", Events(1, 1)); },
+                 [&](const Status& s) { fresh.set_value(s); });
+  store_->Submit([&](Txn& t) { return t.AppendHistory("r1", Events(1, 3)); },
+                 [&](const Status& s) { repeated.set_value(s); });
+  Status s = repeated.get_future().get();
+  EXPECT_EQ(s.code(), StatusCode::kConditionFailed) << s.ToString();
+  EXPECT_EQ(s.reason(), "version_conflict");
+  EXPECT_TRUE(fresh.get_future().get().ok());
+  EXPECT_EQ(store_->ReadHistory("r1", 1).value().size(), 2u);
+  EXPECT_EQ(store_->ReadHistory("r2", 1).value().size(), 1u);
+}
+
 // Reads inside a transaction see its own writes, however the backend defers them.
 TEST_P(StoreTest, ATransactionReadsItsOwnWrites) {
   TaskRow t = NewTask(TaskKind::kActivity, "a1", 1000);

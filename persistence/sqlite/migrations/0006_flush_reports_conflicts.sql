@@ -1,0 +1,2 @@
+-- v6: no change here. PostgreSQL's flush() reports conflicts by position.
+SELECT 1;
