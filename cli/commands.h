@@ -8,6 +8,7 @@
 
 #include "activities/commerce_activities.h"
 #include "common/status.h"
+#include "engine/client.h"
 #include "engine/registry.h"
 #include "persistence/store.h"
 
@@ -28,6 +29,12 @@ int ReportError(const Status& s);
 // PostgreSQL is retried with backoff for `connect_retry_ms`.
 Result<std::unique_ptr<persistence::Store>> OpenDb(const std::string& url,
                                                    Millis connect_retry_ms = 3000);
+// The engine a command talks to: a running keel serve's engine API when `address` is
+// set (which needs `admin_token`), else the store at `db`. `registry` must outlive it.
+Result<std::unique_ptr<EngineClient>> OpenEngineClient(const std::string& db,
+                                                       const std::string& address,
+                                                       const std::string& admin_token,
+                                                       const Registry& registry);
 // The registry of every workflow and activity type this binary knows. Processes that
 // run activities pass `run_activities` so activities get their resources (the
 // DemoSaga effect log beside a sqlite: store), and `commerce` for the shop's

@@ -5,14 +5,9 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/json.h"
-#include "http/client.h"
-#include "proto/history.pb.h"
 
 namespace keel::cli {
 namespace {
-
-using persistence::TaskKind;
-using persistence::TaskRow;
 
 struct Flags {
   std::string db = "sqlite:./keel-data";
@@ -27,35 +22,12 @@ Flags& F() {
   return f;
 }
 
-Millis AgeOf(Millis since, Millis now) { return since > 0 && now > since ? now - since : 0; }
-
-json::object StatsJson(const persistence::QueueStats& q, Millis now) {
-  return json::object{{"queue", q.queue},
-                      {"ready", q.ready},
-                      {"leased", q.leased},
-                      {"delayed", q.delayed},
-                      {"oldest_ready_age_ms", AgeOf(q.oldest_ready_at, now)}};
-}
-
-// {"queues":[StatsJson...]}, from the store or from a running server.
-Result<json::value> QueuesJson() {
-  if (!F().address.empty()) {
-    KEEL_ASSIGN_OR_RETURN(auto url, http::ParseHttpUrl(F().address));
-    KEEL_ASSIGN_OR_RETURN(auto r, http::HttpCall(url, "GET", url.path + "/v1/task-queues", "",
-                                                 {{"Authorization", "Bearer " + F().admin_token}}));
-    if (r.status != 200) {
-      return Status::FailedPrecondition(
-          "the server answered " + std::to_string(r.status) + ": " + r.body.substr(0, 300),
-          "http_" + std::to_string(r.status));
-    }
-    return ParseJson(r.body);
-  }
-  KEEL_ASSIGN_OR_RETURN(auto store, OpenDb(F().db));
-  KEEL_ASSIGN_OR_RETURN(auto stats, store->QueueStatistics());
-  Millis now = SystemClock().Now();
-  json::array out;
-  for (const auto& q : stats) out.push_back(StatsJson(q, now));
-  return json::value(json::object{{"queues", out}});
+// {"queues":[{queue, ready, leased, delayed, oldest_ready_age_ms}...]}, from the store
+// or from a running server.
+Result<json::object> QueuesJson() {
+  Registry none;  // a queue listing runs no workflow code
+  KEEL_ASSIGN_OR_RETURN(auto client, OpenEngineClient(F().db, F().address, F().admin_token, none));
+  return client->TaskQueues();
 }
 
 int List() {
@@ -80,75 +52,41 @@ int List() {
   return kExitOk;
 }
 
-std::string StateOf(const TaskRow& t, Millis now) {
-  if (!t.lease_owner.empty()) return "leased";
-  return t.visible_at > now ? "delayed" : "ready";
-}
-
 int Describe() {
-  if (!F().address.empty()) {
-    return ReportError(Status::InvalidArgument(
-        "taskqueue describe reads the store: use --db (the API has GET /v1/task-queues, which "
-        "`taskqueue list --address` shows)"));
-  }
-  auto store = OpenDb(F().db);
-  if (!store.ok()) return ReportError(store.status());
-  auto stats = (*store)->QueueStatistics();
-  if (!stats.ok()) return ReportError(stats.status());
-  auto tasks = (*store)->ListQueueTasks(F().queue, F().limit);
-  if (!tasks.ok()) return ReportError(tasks.status());
-  Millis now = SystemClock().Now();
-  persistence::QueueStats mine;
-  mine.queue = F().queue;
-  for (const auto& q : *stats) {
-    if (q.queue == F().queue) mine = q;
-  }
-  json::array list;
-  for (const auto& t : *tasks) {
-    proto::ActivityTaskInfo info;
-    if (t.kind == TaskKind::kActivity) info.ParseFromString(t.info);
-    json::object o{{"task_id", t.id},
-                   {"kind", t.kind == TaskKind::kWorkflow ? "workflow" : "activity"},
-                   {"workflow_id", t.workflow_id},
-                   {"run_id", t.run_id},
-                   {"activity_type", info.activity_type()},
-                   {"attempt", t.attempt},
-                   {"state", StateOf(t, now)},
-                   {"visible_at", FormatUtc(t.visible_at)},
-                   {"lease_owner", t.lease_owner}};
-    if (info.has_last_failure()) {
-      o["last_failure"] = info.last_failure().type() + ": " + info.last_failure().message();
-    }
-    list.push_back(o);
-  }
+  Registry none;  // a queue listing runs no workflow code
+  auto client = OpenEngineClient(F().db, F().address, F().admin_token, none);
+  if (!client.ok()) return ReportError(client.status());
+  auto q = (*client)->DescribeTaskQueue(F().queue, F().limit);
+  if (!q.ok()) return ReportError(q.status());
   if (F().output == "json") {
-    json::object out = StatsJson(mine, now);
-    out["tasks"] = list;
-    std::cout << json::serialize(out) << "\n";
+    std::cout << json::serialize(*q) << "\n";
     return kExitOk;
   }
-  PrintTable({{"Queue", mine.queue},
-              {"Ready", std::to_string(mine.ready)},
-              {"Leased", std::to_string(mine.leased)},
-              {"Delayed (retry backoff)", std::to_string(mine.delayed)},
+  const json::object& o = *q;
+  auto num = [&](const char* k) { return o.at(k).as_int64(); };
+  PrintTable({{"Queue", F().queue},
+              {"Ready", std::to_string(num("ready"))},
+              {"Leased", std::to_string(num("leased"))},
+              {"Delayed (retry backoff)", std::to_string(num("delayed"))},
               {"Oldest ready age",
-               mine.ready ? std::to_string(AgeOf(mine.oldest_ready_at, now)) + " ms" : "-"}});
-  if (list.empty()) {
+               num("ready") ? std::to_string(num("oldest_ready_age_ms")) + " ms" : "-"}});
+  const json::array& tasks = o.at("tasks").as_array();
+  if (tasks.empty()) {
     std::cout << "\n(no tasks)\n";
     return kExitOk;
   }
   std::cout << "\nTasks, next first:\n";
   std::vector<std::vector<std::string>> rows = {
       {"TASK", "KIND", "WORKFLOW ID", "ACTIVITY", "ATTEMPT", "STATE", "LEASE OWNER"}};
-  for (const auto& v : list) {
-    const auto& o = v.as_object();
-    rows.push_back(
-        {std::to_string(o.at("task_id").as_int64()), std::string(o.at("kind").as_string()),
-         std::string(o.at("workflow_id").as_string()),
-         std::string(o.at("activity_type").as_string()), std::to_string(o.at("attempt").as_int64()),
-         std::string(o.at("state").as_string()),
-         o.at("lease_owner").as_string().empty() ? "-"
-                                                 : std::string(o.at("lease_owner").as_string())});
+  auto str = [](const json::value& v) {
+    return v.is_string() && !v.as_string().empty() ? std::string(v.as_string()) : "-";
+  };
+  for (const auto& v : tasks) {
+    const auto& t = v.as_object();
+    rows.push_back({std::to_string(t.at("task_id").as_int64()), str(t.at("kind")),
+                    str(t.at("workflow_id")), str(t.at("activity_type")),
+                    std::to_string(t.at("attempt").as_int64()), str(t.at("state")),
+                    str(t.at("lease_owner"))});
   }
   PrintTable(rows);
   return kExitOk;

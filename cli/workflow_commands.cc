@@ -9,12 +9,13 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/json.h"
+#include "engine/client.h"
 #include "engine/engine.h"
 #include "engine/history_events.h"
 #include "engine/inspect.h"
 #include "engine/payload.h"
 #include "engine/replayer.h"
-#include "http/client.h"
+#include "http/engine_client.h"
 
 namespace keel::cli {
 namespace {
@@ -65,219 +66,14 @@ Result<Millis> ParseTimeFlag(const std::string& s, const char* flag) {
   return static_cast<Millis>(timegm(&tm)) * 1000;
 }
 
-struct ListQuery {
-  std::string type, status, cursor;
-  int limit = 50;
-  Millis start_after = 0, start_before = 0;
-};
-
-// Where a command's workflows live: the store itself (--db), or a running keel serve's
-// engine API (--address). Both answer in the API's JSON shapes (engine/inspect.h).
-class Backend {
- public:
-  virtual ~Backend() = default;
-  // {workflow_id, run_id, started}
-  virtual Result<json::value> Start(const StartWorkflowRequest& req) = 0;
-  virtual Result<json::object> Describe(const std::string& id) = 0;
-  // {workflows: [ExecutionJson], next_cursor}
-  virtual Result<json::object> List(const ListQuery& q) = 0;
-  virtual Result<proto::History> History(const std::string& id, const std::string& run) = 0;
-  virtual Status Signal(const std::string& id, const std::string& name,
-                        const json::value& input) = 0;
-  virtual Result<json::value> Query(const std::string& id, const std::string& name,
-                                    const json::value& args) = 0;
-  virtual Status Cancel(const std::string& id, const std::string& reason) = 0;
-  virtual Status Terminate(const std::string& id, const std::string& reason) = 0;
-  virtual Result<std::string> Reset(const ResetRequest& req) = 0;
-};
-
-class LocalBackend final : public Backend {
- public:
-  LocalBackend(std::unique_ptr<persistence::Store> store, const Registry* registry)
-      : store_(std::move(store)),
-        registry_(registry),
-        engine_(MakeClientEngine(store_.get(), registry)) {}
-
-  Result<json::value> Start(const StartWorkflowRequest& req) override {
-    KEEL_ASSIGN_OR_RETURN(auto r, engine_->history().StartWorkflow(req));
-    json::object o{{"workflow_id", req.workflow_id}, {"run_id", r.run_id}, {"started", r.started}};
-    return json::value(std::move(o));
-  }
-  Result<json::object> Describe(const std::string& id) override {
-    KEEL_ASSIGN_OR_RETURN(auto d, engine_->history().Describe(id));
-    return DescriptionJson(d);
-  }
-  Result<json::object> List(const ListQuery& q) override {
-    persistence::ListFilter f;
-    f.workflow_type = q.type;
-    f.cursor = q.cursor;
-    f.limit = q.limit;
-    f.start_after = q.start_after;
-    f.start_before = q.start_before;
-    if (!q.status.empty()) f.status = persistence::ParseExecutionStatus(q.status);
-    KEEL_ASSIGN_OR_RETURN(auto page, store_->ListExecutions(f));
-    json::array rows;
-    for (const auto& r : page.rows) rows.push_back(ExecutionJson(r));
-    return json::object{{"workflows", rows},
-                        {"next_cursor", page.next_cursor.empty() ? json::value(nullptr)
-                                                                 : json::value(page.next_cursor)}};
-  }
-  Result<proto::History> History(const std::string& id, const std::string& run) override {
-    return engine_->history().ReadRunHistory(id, run);
-  }
-  Status Signal(const std::string& id, const std::string& name, const json::value& input) override {
-    return engine_->history().SignalWorkflow(id, name, input, "keel-cli");
-  }
-  Result<json::value> Query(const std::string& id, const std::string& name,
-                            const json::value& args) override {
-    KEEL_ASSIGN_OR_RETURN(auto h, History(id, ""));
-    return QueryHistory(*registry_, h, name, args);
-  }
-  Status Cancel(const std::string& id, const std::string& reason) override {
-    return engine_->history().RequestCancelWorkflow(id, reason, "keel-cli");
-  }
-  Status Terminate(const std::string& id, const std::string& reason) override {
-    return engine_->history().TerminateWorkflow(id, reason, "keel-cli");
-  }
-  Result<std::string> Reset(const ResetRequest& req) override {
-    return engine_->history().ResetWorkflow(req);
-  }
-
- private:
-  std::unique_ptr<persistence::Store> store_;
-  const Registry* registry_;
-  std::unique_ptr<Engine> engine_;
-};
-
-// Percent-encodes a path segment or query value.
-std::string Enc(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
-class RemoteBackend final : public Backend {
- public:
-  RemoteBackend(http::Url url, std::string token)
-      : url_(std::move(url)), token_(std::move(token)) {}
-
-  Result<json::value> Start(const StartWorkflowRequest& req) override {
-    json::object body{{"type", req.workflow_type},
-                      {"workflow_id", req.workflow_id},
-                      {"input", req.input},
-                      {"task_queue", req.task_queue},
-                      {"reuse_policy", F().reuse}};
-    return CallJson("POST", "/v1/workflows", json::serialize(body));
-  }
-  Result<json::object> Describe(const std::string& id) override {
-    KEEL_ASSIGN_OR_RETURN(auto v, CallJson("GET", "/v1/workflows/" + Enc(id)));
-    return v.as_object();
-  }
-  Result<json::object> List(const ListQuery& q) override {
-    std::string t = "/v1/workflows?size=" + std::to_string(q.limit);
-    if (!q.type.empty()) t += "&type=" + Enc(q.type);
-    if (!q.status.empty()) t += "&status=" + Enc(q.status);
-    if (!q.cursor.empty()) t += "&cursor=" + Enc(q.cursor);
-    if (q.start_after) t += "&start_after_ms=" + std::to_string(q.start_after);
-    if (q.start_before) t += "&start_before_ms=" + std::to_string(q.start_before);
-    KEEL_ASSIGN_OR_RETURN(auto v, CallJson("GET", t));
-    return v.as_object();
-  }
-  Result<proto::History> History(const std::string& id, const std::string& run) override {
-    KEEL_ASSIGN_OR_RETURN(std::string body,
-                          Call("GET", "/v1/workflows/" + Enc(id) + "/history" +
-                                          (run.empty() ? "" : "?run_id=" + Enc(run))));
-    return ParseHistoryJson(body);
-  }
-  Status Signal(const std::string& id, const std::string& name, const json::value& input) override {
-    return Call("POST", "/v1/workflows/" + Enc(id) + "/signals/" + Enc(name),
-                json::serialize(input))
-        .status();
-  }
-  Result<json::value> Query(const std::string& id, const std::string& name,
-                            const json::value& args) override {
-    KEEL_ASSIGN_OR_RETURN(auto v,
-                          CallJson("GET", "/v1/workflows/" + Enc(id) + "/queries/" + Enc(name) +
-                                              "?args=" + Enc(json::serialize(args))));
-    return v.at("result");
-  }
-  Status Cancel(const std::string& id, const std::string& reason) override {
-    return Call("POST", "/v1/workflows/" + Enc(id) + "/cancel",
-                json::serialize(json::object{{"reason", reason}}))
-        .status();
-  }
-  Status Terminate(const std::string& id, const std::string& reason) override {
-    return Call("POST", "/v1/workflows/" + Enc(id) + "/terminate",
-                json::serialize(json::object{{"reason", reason}}))
-        .status();
-  }
-  Result<std::string> Reset(const ResetRequest& req) override {
-    json::object body{{"reason", req.reason}, {"run_id", req.run_id}};
-    if (req.event_id > 0) body["event_id"] = req.event_id;
-    KEEL_ASSIGN_OR_RETURN(auto v,
-                          CallJson("POST", "/v1/workflows/" + Enc(req.workflow_id) + "/reset",
-                                   json::serialize(body)));
-    return std::string(v.at("run_id").as_string());
-  }
-
- private:
-  // The response body of a 2xx; an error response becomes a Status with its code.
-  Result<std::string> Call(const std::string& method, const std::string& target,
-                           const std::string& body = "") {
-    http::CallOptions o;
-    o.timeout_ms = 30'000;
-    KEEL_ASSIGN_OR_RETURN(auto r, http::HttpCall(url_, method, url_.path + target, body,
-                                                 {{"Authorization", "Bearer " + token_},
-                                                  {"Content-Type", "application/json"}},
-                                                 o));
-    if (r.status >= 200 && r.status < 300) return r.body;
-    std::string code = "http_" + std::to_string(r.status), message = r.body.substr(0, 500);
-    auto v = ParseJson(r.body);
-    if (v.ok() && v->is_object() && v->as_object().contains("error")) {
-      const auto& e = v->at("error");
-      if (e.as_object().contains("code")) code = std::string(e.at("code").as_string());
-      if (e.as_object().contains("message")) message = std::string(e.at("message").as_string());
-    }
-    if (r.status == 404) return Status::NotFound(message, code);
-    if (r.status == 400 || r.status == 422) return Status::InvalidArgument(message, code);
-    if (r.status >= 500) return Status::Unavailable(message, code);
-    return Status::FailedPrecondition(message, code);
-  }
-  Result<json::value> CallJson(const std::string& method, const std::string& target,
-                               const std::string& body = "") {
-    KEEL_ASSIGN_OR_RETURN(std::string text, Call(method, target, body));
-    return ParseJson(text);
-  }
-
-  http::Url url_;
-  std::string token_;
-};
-
-Result<std::unique_ptr<Backend>> OpenBackend(const Registry& registry) {
-  if (!F().address.empty()) {
-    KEEL_ASSIGN_OR_RETURN(auto url, http::ParseHttpUrl(F().address));
-    if (F().admin_token.empty()) {
-      return Status::InvalidArgument("--address needs --admin-token (or KEEL_ADMIN_TOKEN)");
-    }
-    return std::unique_ptr<Backend>(new RemoteBackend(std::move(url), F().admin_token));
-  }
-  KEEL_ASSIGN_OR_RETURN(auto store, OpenDb(F().db));
-  return std::unique_ptr<Backend>(new LocalBackend(std::move(store), &registry));
+Result<std::unique_ptr<EngineClient>> OpenBackend(const Registry& registry) {
+  return OpenEngineClient(F().db, F().address, F().admin_token, registry);
 }
 
 #define OPEN_BACKEND(var, registry)                          \
   auto var##_or = OpenBackend(registry);                     \
   if (!var##_or.ok()) return ReportError(var##_or.status()); \
-  Backend& var = **var##_or
+  EngineClient& var = **var##_or
 
 int Start(const Registry& registry) {
   auto input = JsonFlag(F().input, "--input");
@@ -286,22 +82,11 @@ int Start(const Registry& registry) {
   if (!parsed.ok())
     return ReportError(Status::InvalidArgument("--reuse-policy: " + parsed.status().message()));
   const proto::WorkflowIdReusePolicy policy = *parsed;
-  std::string queue = F().task_queue;
-  if (F().address.empty()) {  // (a server checks the type itself)
-    const WorkflowDef* def = registry.FindWorkflow(F().type);
-    if (!def) {
-      std::string known;
-      for (const auto& t : registry.WorkflowTypes()) known += (known.empty() ? "" : ", ") + t;
-      return ReportError(Status::InvalidArgument("unknown workflow type '" + F().type +
-                                                 "'; registered types: " + known));
-    }
-    if (queue.empty()) queue = def->task_queue;
-  }
   OPEN_BACKEND(b, registry);
   StartWorkflowRequest req;
   req.workflow_id = F().id;
   req.workflow_type = F().type;
-  req.task_queue = queue;
+  req.task_queue = F().task_queue;
   req.input = std::move(input).value();
   req.reuse_policy = policy;
   req.identity = "keel-cli";
@@ -323,7 +108,7 @@ std::string Str(const json::value& v) {
 
 int Describe(const Registry& registry) {
   OPEN_BACKEND(b, registry);
-  auto d = b.Describe(F().id);
+  auto d = b.Describe(F().id, F().run);
   if (!d.ok()) return ReportError(d.status());
   json::object& o = *d;
   if (F().output == "json") {
@@ -367,17 +152,14 @@ int Describe(const Registry& registry) {
 }
 
 int List(const Registry& registry) {
-  ListQuery q;
-  q.type = F().type;
+  persistence::ListFilter q;
+  q.workflow_type = F().type;
   q.cursor = F().cursor;
   q.limit = F().limit;
   if (!F().status.empty()) {
-    if (!persistence::ParseExecutionStatus(F().status)) {
-      return ReportError(Status::InvalidArgument(
-          "--status must be running, completed, failed, cancelled, terminated, "
-          "continued_as_new or timed_out"));
-    }
-    q.status = F().status;
+    auto status = ParseStatusFilter(F().status);
+    if (!status.ok()) return ReportError(Status::InvalidArgument("--" + status.status().message()));
+    q.status = *status;
   }
   auto after = ParseTimeFlag(F().start_after, "--start-after");
   if (!after.ok()) return ReportError(after.status());
@@ -457,9 +239,9 @@ int Replay(const Registry& registry) {
     if (!F().id.empty()) {
       runs.emplace_back(F().id, F().run);
     } else {
-      ListQuery q;
-      q.type = F().type;
-      q.status = "running";
+      persistence::ListFilter q;
+      q.workflow_type = F().type;
+      q.status = ExecutionStatus::kRunning;
       q.limit = 500;
       do {
         auto page = b.List(q);
@@ -511,7 +293,7 @@ int Query(const Registry& registry) {
   auto args = JsonFlag(F().input, "--input");
   if (!args.ok()) return ReportError(args.status());
   OPEN_BACKEND(b, registry);
-  auto v = b.Query(F().id, F().name, *args);
+  auto v = b.Query(F().id, F().run, F().name, *args);
   if (!v.ok()) return ReportError(v.status());
   std::cout << json::serialize(*v) << "\n";
   return kExitOk;
@@ -521,7 +303,7 @@ int Signal(const Registry& registry) {
   auto input = JsonFlag(F().input, "--input");
   if (!input.ok()) return ReportError(input.status());
   OPEN_BACKEND(b, registry);
-  Status s = b.Signal(F().id, F().name, *input);
+  Status s = b.Signal(F().id, F().name, *input, "");
   if (!s.ok()) return ReportError(s);
   std::cout << "signal '" << F().name << "' sent to " << F().id << "\n";
   return kExitOk;
@@ -537,7 +319,7 @@ int Terminate(const Registry& registry) {
 
 int Cancel(const Registry& registry) {
   OPEN_BACKEND(b, registry);
-  Status s = b.Cancel(F().id, F().reason);
+  Status s = b.Cancel(F().id, F().reason, "");
   if (!s.ok()) return ReportError(s);
   std::cout << "cancel requested for " << F().id << "\n";
   return kExitOk;
@@ -664,6 +446,21 @@ void AddWorkflowCommands(CLI::App& app, CliState& state) {
   cancel->add_option("id", F().id, "workflow id")->required();
   cancel->add_option("--reason", F().reason, "why");
   cancel->callback(action(Cancel));
+}
+
+Result<std::unique_ptr<EngineClient>> OpenEngineClient(const std::string& db,
+                                                       const std::string& address,
+                                                       const std::string& admin_token,
+                                                       const Registry& registry) {
+  if (!address.empty()) {
+    KEEL_ASSIGN_OR_RETURN(auto url, http::ParseHttpUrl(address));
+    if (admin_token.empty()) {
+      return Status::InvalidArgument("--address needs --admin-token (or KEEL_ADMIN_TOKEN)");
+    }
+    return http::MakeRemoteEngineClient(std::move(url), admin_token);
+  }
+  KEEL_ASSIGN_OR_RETURN(auto store, OpenDb(db));
+  return OpenLocalEngineClient(std::move(store), &registry, "keel-cli");
 }
 
 }  // namespace keel::cli

@@ -3,6 +3,8 @@
 #include <google/protobuf/stubs/strutil.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <utility>
+
 #include "engine/history_events.h"
 #include "engine/payload.h"
 
@@ -121,15 +123,31 @@ std::string EventDetails(const proto::HistoryEvent& e, size_t max_chars) {
   return out;
 }
 
+namespace {
+
+constexpr std::pair<const char*, proto::WorkflowIdReusePolicy> kReusePolicies[] = {
+    {"allow_duplicate", proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE},
+    {"allow_duplicate_failed_only", proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY},
+    {"reject_duplicate", proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE},
+};
+
+}  // namespace
+
 Result<proto::WorkflowIdReusePolicy> ParseReusePolicy(std::string_view name) {
-  if (name.empty() || name == "allow_duplicate") return proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
-  if (name == "allow_duplicate_failed_only") {
-    return proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY;
+  if (name.empty()) return proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;
+  for (const auto& [n, p] : kReusePolicies) {
+    if (name == n) return p;
   }
-  if (name == "reject_duplicate") return proto::WORKFLOW_ID_REUSE_REJECT_DUPLICATE;
   return Status::InvalidArgument(
       "must be allow_duplicate, allow_duplicate_failed_only or reject_duplicate",
       "validation_failed");
+}
+
+const char* ReusePolicyName(proto::WorkflowIdReusePolicy policy) {
+  for (const auto& [n, p] : kReusePolicies) {
+    if (policy == p) return n;
+  }
+  return kReusePolicies[0].first;
 }
 
 }  // namespace keel

@@ -26,6 +26,8 @@ json::object DescriptionJson(const WorkflowDescription& d);
 // allow_duplicate_failed_only, reject_duplicate. Anything else: kInvalidArgument
 // naming them.
 Result<proto::WorkflowIdReusePolicy> ParseReusePolicy(std::string_view name);
+// The name ParseReusePolicy reads.
+const char* ReusePolicyName(proto::WorkflowIdReusePolicy policy);
 
 // Walks protobuf JSON and decodes every json/plain payload ({encoding, data}): adds
 // "decoded" beside it, or (`replace`) puts the decoded value in its place.

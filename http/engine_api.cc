@@ -46,7 +46,9 @@ Response Ack(const std::string& workflow_id, const std::string& what) {
 
 }  // namespace
 
-EngineApi::EngineApi(EngineApiOptions options) : o_(std::move(options)) {
+EngineApi::EngineApi(EngineApiOptions options)
+    : o_(std::move(options)),
+      client_(MakeLocalEngineClient(o_.store, o_.history, o_.registry, kIdentity)) {
   if (o_.waiters && o_.history) {
     Waiters* w = o_.waiters;
     o_.history->AddCloseHook(
@@ -77,6 +79,7 @@ void EngineApi::AddRoutes(Router& router) {
   router.Add(verb::post, "/v1/workflows/{id}/terminate", admin(&EngineApi::Terminate));
   router.Add(verb::post, "/v1/workflows/{id}/reset", admin(&EngineApi::Reset));
   router.Add(verb::get, "/v1/task-queues", admin(&EngineApi::TaskQueues));
+  router.Add(verb::get, "/v1/task-queues/{queue}", admin(&EngineApi::TaskQueue));
   router.Add(verb::get, "/metrics", [this](const ApiRequest& req) { return MetricsText(req); });
 }
 
@@ -122,56 +125,42 @@ Response EngineApi::MetricsText(const ApiRequest&) {
 
 Reply EngineApi::Start(const ApiRequest& req) {
   HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
-  HTTP_ASSIGN(std::string type, StringField(body, "type", true));
-  HTTP_ASSIGN(std::string id, StringField(body, "workflow_id", true));
-  HTTP_ASSIGN(std::string queue, StringField(body, "task_queue", false));
+  StartWorkflowRequest start;
+  HTTP_ASSIGN(start.workflow_type, StringField(body, "type", true));
+  HTTP_ASSIGN(start.workflow_id, StringField(body, "workflow_id", true));
+  HTTP_ASSIGN(start.task_queue, StringField(body, "task_queue", false));
   HTTP_ASSIGN(std::string reuse, StringField(body, "reuse_policy", false));
-  auto parsed = ParseReusePolicy(reuse);
-  if (!parsed.ok())
-    return StatusResponse(commerce::FieldError("reuse_policy", parsed.status().message()));
-  const proto::WorkflowIdReusePolicy policy = *parsed;
+  auto policy = ParseReusePolicy(reuse);
+  if (!policy.ok())
+    return StatusResponse(commerce::FieldError("reuse_policy", policy.status().message()));
+  start.reuse_policy = *policy;
   HTTP_ASSIGN(int64_t wait, QueryInt(req, "wait", 0));
   HTTP_CHECK(commerce::CheckRange("wait", wait, 0, o_.waiters ? o_.max_wait_s : 0));
-  const WorkflowDef* def = o_.registry->FindWorkflow(type);
-  if (!def) {
-    std::string known;
-    for (const auto& t : o_.registry->WorkflowTypes()) known += (known.empty() ? "" : ", ") + t;
-    return StatusResponse(
-        commerce::FieldError("type", "is not a registered workflow type (known: " + known + ")"));
-  }
-  StartWorkflowRequest start;
-  start.workflow_id = id;
-  start.workflow_type = type;
-  start.task_queue = queue.empty() ? def->task_queue : queue;
   const json::value* input = body.if_contains("input");
   start.input = input ? *input : json::value(nullptr);
-  start.reuse_policy = policy;
-  start.identity = kIdentity;
-  HTTP_ASSIGN(StartWorkflowResult r, o_.history->StartWorkflow(start));
-  json::object out{{"workflow_id", id}, {"run_id", r.run_id}, {"started", r.started}};
-  if (wait > 0) {
-    // The run as it is once it closes, or when the wait ends.
-    auto check = [store = o_.store, run_id = r.run_id,
-                  started = r.started](bool final) -> std::optional<Response> {
-      auto row = store->ReadExecution(run_id);
-      if (!row.ok()) {
-        if (!final) return std::nullopt;
-        return StatusResponse(row.status());
-      }
-      if (!row.value()) {
-        if (!final) return std::nullopt;
-        return StatusResponse(Status::NotFound("run " + run_id + " is gone", "workflow_not_found"));
-      }
-      const persistence::ExecutionRow& e = *row.value();
-      if (e.status == persistence::ExecutionStatus::kRunning && !final) return std::nullopt;
-      json::object j = ExecutionJson(e);
-      j["started"] = started;
-      return JsonResponse(200, j);
-    };
-    return o_.waiters->Park({RunWaitKey(id)}, "admin:" + req.info.client_ip, wait * 1000,
-                            std::move(check));
-  }
-  return JsonResponse(r.started ? 201 : 200, out);
+  HTTP_ASSIGN(json::object out, client_->Start(start));
+  const bool started = out.at("started").as_bool();
+  if (wait == 0) return JsonResponse(started ? 201 : 200, out);
+  // The run as it is once it closes, or when the wait ends.
+  auto check = [store = o_.store, run_id = std::string(out.at("run_id").as_string()),
+                started](bool final) -> std::optional<Response> {
+    auto row = store->ReadExecution(run_id);
+    if (!row.ok()) {
+      if (!final) return std::nullopt;
+      return StatusResponse(row.status());
+    }
+    if (!row.value()) {
+      if (!final) return std::nullopt;
+      return StatusResponse(Status::NotFound("run " + run_id + " is gone", "workflow_not_found"));
+    }
+    const persistence::ExecutionRow& e = *row.value();
+    if (e.status == persistence::ExecutionStatus::kRunning && !final) return std::nullopt;
+    json::object j = ExecutionJson(e);
+    j["started"] = started;
+    return JsonResponse(200, j);
+  };
+  return o_.waiters->Park({RunWaitKey(start.workflow_id)}, "admin:" + req.info.client_ip,
+                          wait * 1000, std::move(check));
 }
 
 Response EngineApi::List(const ApiRequest& req) {
@@ -182,33 +171,21 @@ Response EngineApi::List(const ApiRequest& req) {
   HTTP_CHECK(commerce::CheckRange("size", size, 1, 1000));
   f.limit = static_cast<int>(size);
   if (std::string st = req.Query("status"); !st.empty()) {
-    auto parsed = persistence::ParseExecutionStatus(st);
-    if (!parsed) {
-      return StatusResponse(commerce::FieldError(
-          "status",
-          "must be running, completed, failed, cancelled, terminated, continued_as_new or "
-          "timed_out"));
-    }
-    f.status = parsed;
+    HTTP_ASSIGN(f.status, ParseStatusFilter(st));
   }
   HTTP_ASSIGN(f.start_after, QueryInt(req, "start_after_ms", 0));
   HTTP_ASSIGN(f.start_before, QueryInt(req, "start_before_ms", 0));
-  HTTP_ASSIGN(auto page, o_.store->ListExecutions(f));
-  json::array rows;
-  for (const auto& r : page.rows) rows.push_back(ExecutionJson(r));
-  return JsonResponse(
-      200, json::object{{"workflows", rows},
-                        {"next_cursor", page.next_cursor.empty() ? json::value(nullptr)
-                                                                 : json::value(page.next_cursor)}});
+  HTTP_ASSIGN(json::object page, client_->List(f));
+  return JsonResponse(200, page);
 }
 
 Response EngineApi::Describe(const ApiRequest& req) {
-  HTTP_ASSIGN(auto d, o_.history->Describe(req.path.at("id"), req.Query("run_id")));
-  return JsonResponse(200, DescriptionJson(d));
+  HTTP_ASSIGN(json::object d, client_->Describe(req.path.at("id"), req.Query("run_id")));
+  return JsonResponse(200, d);
 }
 
 Response EngineApi::History(const ApiRequest& req) {
-  HTTP_ASSIGN(proto::History h, o_.history->ReadRunHistory(req.path.at("id"), req.Query("run_id")));
+  HTTP_ASSIGN(proto::History h, client_->History(req.path.at("id"), req.Query("run_id")));
   Response res{bhttp::status::ok, 11};
   res.set(bhttp::field::content_type, "application/json");
   res.body() = HistoryToJson(h);  // the format `keel workflow replay --file` reads
@@ -221,9 +198,8 @@ Response EngineApi::Signal(const ApiRequest& req) {
     HTTP_ASSIGN(input, ParseJson(req.raw.body()));
   }
   // A retried request with the same key is applied once.
-  std::string request_id = req.Header("Idempotency-Key");
-  HTTP_CHECK(o_.history->SignalWorkflow(req.path.at("id"), req.path.at("name"), input, kIdentity,
-                                        request_id));
+  HTTP_CHECK(client_->Signal(req.path.at("id"), req.path.at("name"), input,
+                             req.Header("Idempotency-Key")));
   return Ack(req.path.at("id"), "signal");
 }
 
@@ -234,23 +210,22 @@ Response EngineApi::Query(const ApiRequest& req) {
     if (!parsed.ok()) return StatusResponse(commerce::FieldError("args", "is not valid JSON"));
     args = std::move(parsed).value();
   }
-  HTTP_ASSIGN(proto::History h, o_.history->ReadRunHistory(req.path.at("id"), req.Query("run_id")));
-  HTTP_ASSIGN(json::value v, QueryHistory(*o_.registry, h, req.path.at("name"), args));
+  HTTP_ASSIGN(json::value v,
+              client_->Query(req.path.at("id"), req.Query("run_id"), req.path.at("name"), args));
   return JsonResponse(200, json::object{{"result", v}});
 }
 
 Response EngineApi::Cancel(const ApiRequest& req) {
   HTTP_ASSIGN(json::object body, OptionalBody(req));
   HTTP_ASSIGN(std::string reason, StringField(body, "reason", false));
-  HTTP_CHECK(o_.history->RequestCancelWorkflow(req.path.at("id"), reason, kIdentity,
-                                               req.Header("Idempotency-Key")));
+  HTTP_CHECK(client_->Cancel(req.path.at("id"), reason, req.Header("Idempotency-Key")));
   return Ack(req.path.at("id"), "cancel");
 }
 
 Response EngineApi::Terminate(const ApiRequest& req) {
   HTTP_ASSIGN(json::object body, OptionalBody(req));
   HTTP_ASSIGN(std::string reason, StringField(body, "reason", false));
-  HTTP_CHECK(o_.history->TerminateWorkflow(req.path.at("id"), reason, kIdentity));
+  HTTP_CHECK(client_->Terminate(req.path.at("id"), reason));
   return JsonResponse(200,
                       json::object{{"workflow_id", req.path.at("id")}, {"status", "terminated"}});
 }
@@ -261,24 +236,21 @@ Response EngineApi::Reset(const ApiRequest& req) {
   HTTP_ASSIGN(std::string run, StringField(body, "run_id", false));
   HTTP_ASSIGN(auto event, IntField(body, "event_id", false));
   ResetRequest r{req.path.at("id"), run, event.value_or(0), reason, kIdentity};
-  HTTP_ASSIGN(std::string new_run, o_.history->ResetWorkflow(r));
+  HTTP_ASSIGN(std::string new_run, client_->Reset(r));
   return JsonResponse(200, json::object{{"workflow_id", r.workflow_id}, {"run_id", new_run}});
 }
 
 Response EngineApi::TaskQueues(const ApiRequest&) {
-  HTTP_ASSIGN(auto stats, o_.store->QueueStatistics());
-  Millis now = o_.store->clock()->Now();
-  json::array out;
-  for (const auto& q : stats) {
-    out.push_back(
-        json::object{{"queue", q.queue},
-                     {"ready", q.ready},
-                     {"leased", q.leased},
-                     {"delayed", q.delayed},
-                     {"oldest_ready_age_ms",
-                      q.oldest_ready_at > 0 ? std::max<Millis>(0, now - q.oldest_ready_at) : 0}});
-  }
-  return JsonResponse(200, json::object{{"queues", out}});
+  HTTP_ASSIGN(json::object queues, client_->TaskQueues());
+  return JsonResponse(200, queues);
+}
+
+Response EngineApi::TaskQueue(const ApiRequest& req) {
+  HTTP_ASSIGN(int64_t size, QueryInt(req, "size", 20));
+  HTTP_CHECK(commerce::CheckRange("size", size, 1, 1000));
+  HTTP_ASSIGN(json::object queue,
+              client_->DescribeTaskQueue(req.path.at("queue"), static_cast<int>(size)));
+  return JsonResponse(200, queue);
 }
 
 }  // namespace keel::http

@@ -3,13 +3,16 @@
 // signal, query, cancel, terminate and reset workflows, and the task queues. Every
 // /v1 route needs `Authorization: Bearer <admin token>` (401 without, 403 wrong);
 // with no admin token configured they answer 403 admin_api_disabled. What they return
-// is what `keel workflow ... --output json` prints (engine/inspect.h).
+// is what `keel workflow ... --output json` prints: both go through an engine client
+// (engine/client.h).
 // GET /metrics (Prometheus text: the process's counters and histograms, plus the
 // store's queue backlogs and pending timers) needs no token: scrapers and probes
 // reach it, and it names no workflow.
 
+#include <memory>
 #include <string>
 
+#include "engine/client.h"
 #include "engine/history_service.h"
 #include "engine/registry.h"
 #include "http/router.h"
@@ -42,9 +45,11 @@ class EngineApi {
   Response Terminate(const ApiRequest& req);
   Response Reset(const ApiRequest& req);
   Response TaskQueues(const ApiRequest& req);
+  Response TaskQueue(const ApiRequest& req);
   Response MetricsText(const ApiRequest& req);
 
   EngineApiOptions o_;
+  std::unique_ptr<EngineClient> client_;  // local: what every route does
 };
 
 }  // namespace keel::http

@@ -364,6 +364,14 @@ TEST_F(CliTest, CommandsWorkAgainstARunningServer) {
   EXPECT_EQ(replay.code, 0) << replay.out << replay.err;
   CmdResult queues = Keel("taskqueue list --output json" + at);
   EXPECT_EQ(queues.code, 0) << queues.err;
+  CmdResult queue = Keel("taskqueue describe demo --output json" + at);
+  ASSERT_EQ(queue.code, 0) << queue.err;
+  json::value q = json::parse(queue.out);
+  EXPECT_EQ(q.at("queue"), "demo");
+  EXPECT_TRUE(q.at("tasks").is_array()) << queue.out;
+  CmdResult sleeping = Keel("workflow list --status sleeping" + at);
+  EXPECT_EQ(sleeping.code, 2);
+  EXPECT_NE(sleeping.err.find("--status"), std::string::npos) << sleeping.err;
 
   CmdResult unknown = Keel("workflow describe nope" + at);
   EXPECT_EQ(unknown.code, 1);

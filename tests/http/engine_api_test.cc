@@ -135,6 +135,16 @@ TEST_P(EngineApiTest, AStuckRunIsDescribedSignalledResetAndTerminated) {
   });
   EXPECT_EQ(d.at("status"), "running");
   EXPECT_FALSE(d.at("pending_activities").as_array()[0].at("last_failure").is_null());
+  // Its queue shows the task that keeps failing.
+  HttpResult queue = Admin("GET", "/v1/task-queues/demo?size=5");
+  ASSERT_EQ(queue.status, 200) << queue.body;
+  const json::value qv = queue.Json();
+  const auto& tasks = qv.at("tasks").as_array();
+  ASSERT_EQ(tasks.size(), 1u) << queue.body;
+  EXPECT_EQ(tasks[0].at("workflow_id"), "stuck");
+  EXPECT_EQ(tasks[0].at("kind"), "activity");
+  EXPECT_FALSE(tasks[0].at("last_failure").is_null()) << queue.body;
+  EXPECT_EQ(Admin("GET", "/v1/task-queues/demo?size=0").status, 422);
 
   EXPECT_EQ(Admin("POST", "/v1/workflows/stuck/signals/nudge", R"({"n":1})").status, 202);
   HttpResult q = Admin("GET", "/v1/workflows/stuck/queries/state");
