@@ -287,122 +287,137 @@ int WorkflowInstance::GetVersion(const std::string& change_id, int min_supported
   return version;
 }
 
+// The events that wake the workflow's code, each with its handler; any other event
+// only records what the code already did.
 Status WorkflowInstance::Deliver(const proto::HistoryEvent& e) {
   using E = proto::HistoryEvent;
-  switch (e.attributes_case()) {
-    case E::kWorkflowExecutionStarted: {
-      const auto& a = e.workflow_execution_started();
-      rng_.seed(a.random_seed());
-      auto input = FromPayload(a.input());
-      if (!input.ok()) {
-        return Status::InvalidArgument("workflow input is not JSON: " + input.status().message(),
-                                       "malformed_input");
-      }
-      root_.emplace(def_->fn(*this, std::move(input).value()));
-      Schedule(root_->handle());
-      break;
-    }
-    case E::kActivityTaskCompleted: {
-      auto it = activities_.find(e.activity_task_completed().activity_id());
-      if (it == activities_.end()) break;
-      auto v = FromPayload(e.activity_task_completed().result());
-      auto f = it->second.future;
-      activities_.erase(it);
-      if (v.ok()) {
-        f.state()->Resolve(std::move(v).value());
-      } else {
-        f.state()->Fail(std::make_exception_ptr(
-            ActivityError("", "MalformedResult", v.status().message(), false, 1)));
-      }
-      break;
-    }
-    case E::kActivityTaskFailed:
-    case E::kActivityTaskTimedOut: {
-      bool failed = e.has_activity_task_failed();
-      const std::string& id = failed ? e.activity_task_failed().activity_id()
-                                     : e.activity_task_timed_out().activity_id();
-      const proto::Failure& f =
-          failed ? e.activity_task_failed().failure() : e.activity_task_timed_out().failure();
-      int attempt =
-          failed ? e.activity_task_failed().attempt() : e.activity_task_timed_out().attempt();
-      auto it = activities_.find(id);
-      if (it == activities_.end()) break;
-      auto fut = it->second.future;
-      std::string type = it->second.type;
-      activities_.erase(it);
-      fut.state()->Fail(std::make_exception_ptr(
-          ActivityError(type, f.type(), f.message(), !f.non_retryable(), attempt)));
-      break;
-    }
-    case E::kActivityTaskCanceled: {
-      auto it = activities_.find(e.activity_task_canceled().activity_id());
-      if (it == activities_.end()) break;
-      auto fut = it->second.future;
-      activities_.erase(it);
-      fut.state()->Fail(std::make_exception_ptr(CanceledError("activity canceled")));
-      break;
-    }
-    case E::kTimerFired: {
-      auto it = timers_.find(e.timer_fired().timer_id());
-      if (it == timers_.end()) break;  // cancelled before the code saw it fire
-      auto f = it->second;
-      timers_.erase(it);
-      f.state()->Resolve(true);
-      break;
-    }
-    case E::kWorkflowExecutionSignaled: {
-      auto v = FromPayload(e.workflow_execution_signaled().input());
-      auto& ch =
-          static_cast<Channel&>(GetSignalChannel(e.workflow_execution_signaled().signal_name()));
-      ch.Push(v.ok() ? std::move(v).value() : json::value(nullptr));
-      break;
-    }
-    case E::kWorkflowExecutionCancelRequested:
-      cancel_requested_ = true;
-      if (cancel_future_) cancel_future_->state()->Resolve(Unit{});
-      break;
-    case E::kChildWorkflowExecutionStarted: {
-      auto it = children_.find(e.child_workflow_execution_started().child_id());
-      if (it != children_.end()) {
-        it->second.started.state()->Resolve(e.child_workflow_execution_started().run_id());
-      }
-      break;
-    }
-    case E::kChildWorkflowExecutionCompleted: {
-      auto it = children_.find(e.child_workflow_execution_completed().child_id());
-      if (it == children_.end()) break;
-      auto child = it->second;
-      children_.erase(it);
-      auto v = FromPayload(e.child_workflow_execution_completed().result());
-      if (v.ok()) {
-        child.result.state()->Resolve(std::move(v).value());
-      } else {
-        child.result.state()->Fail(std::make_exception_ptr(ChildWorkflowError(
-            child.type, child.workflow_id, "MalformedResult", v.status().message())));
-      }
-      break;
-    }
-    case E::kChildWorkflowExecutionFailed:
-    case E::kStartChildWorkflowExecutionFailed: {
-      bool start = e.has_start_child_workflow_execution_failed();
-      const std::string& id = start ? e.start_child_workflow_execution_failed().child_id()
-                                    : e.child_workflow_execution_failed().child_id();
-      const proto::Failure& f = start ? e.start_child_workflow_execution_failed().failure()
-                                      : e.child_workflow_execution_failed().failure();
-      auto it = children_.find(id);
-      if (it == children_.end()) break;
-      auto child = it->second;
-      children_.erase(it);
-      auto err = std::make_exception_ptr(
-          ChildWorkflowError(child.type, child.workflow_id, f.type(), f.message()));
-      if (start) child.started.state()->Fail(err);
-      child.result.state()->Fail(err);
-      break;
-    }
-    default:
-      break;
-  }
+  using Handler = void (WorkflowInstance::*)(const proto::HistoryEvent&);
+  static const std::unordered_map<int, Handler> kHandlers = {
+      {E::kActivityTaskCompleted, &WorkflowInstance::OnActivityCompleted},
+      {E::kActivityTaskFailed, &WorkflowInstance::OnActivityFailed},
+      {E::kActivityTaskTimedOut, &WorkflowInstance::OnActivityFailed},
+      {E::kActivityTaskCanceled, &WorkflowInstance::OnActivityCanceled},
+      {E::kTimerFired, &WorkflowInstance::OnTimerFired},
+      {E::kWorkflowExecutionSignaled, &WorkflowInstance::OnSignaled},
+      {E::kWorkflowExecutionCancelRequested, &WorkflowInstance::OnCancelRequested},
+      {E::kChildWorkflowExecutionStarted, &WorkflowInstance::OnChildStarted},
+      {E::kChildWorkflowExecutionCompleted, &WorkflowInstance::OnChildCompleted},
+      {E::kChildWorkflowExecutionFailed, &WorkflowInstance::OnChildFailed},
+      {E::kStartChildWorkflowExecutionFailed, &WorkflowInstance::OnChildFailed},
+  };
+  if (e.has_workflow_execution_started()) return OnStarted(e.workflow_execution_started());
+  auto h = kHandlers.find(e.attributes_case());
+  if (h != kHandlers.end()) (this->*h->second)(e);
   return Status::Ok();
+}
+
+Status WorkflowInstance::OnStarted(const proto::WorkflowExecutionStarted& a) {
+  rng_.seed(a.random_seed());
+  auto input = FromPayload(a.input());
+  if (!input.ok()) {
+    return Status::InvalidArgument("workflow input is not JSON: " + input.status().message(),
+                                   "malformed_input");
+  }
+  root_.emplace(def_->fn(*this, std::move(input).value()));
+  Schedule(root_->handle());
+  return Status::Ok();
+}
+
+void WorkflowInstance::OnActivityCompleted(const proto::HistoryEvent& e) {
+  auto it = activities_.find(e.activity_task_completed().activity_id());
+  if (it == activities_.end()) return;
+  auto v = FromPayload(e.activity_task_completed().result());
+  auto f = it->second.future;
+  activities_.erase(it);
+  if (v.ok()) {
+    f.state()->Resolve(std::move(v).value());
+  } else {
+    f.state()->Fail(std::make_exception_ptr(
+        ActivityError("", "MalformedResult", v.status().message(), false, 1)));
+  }
+}
+
+// ActivityTaskFailed or ActivityTaskTimedOut: the activity's future fails.
+void WorkflowInstance::OnActivityFailed(const proto::HistoryEvent& e) {
+  bool failed = e.has_activity_task_failed();
+  const std::string& id =
+      failed ? e.activity_task_failed().activity_id() : e.activity_task_timed_out().activity_id();
+  const proto::Failure& f =
+      failed ? e.activity_task_failed().failure() : e.activity_task_timed_out().failure();
+  int attempt = failed ? e.activity_task_failed().attempt() : e.activity_task_timed_out().attempt();
+  auto it = activities_.find(id);
+  if (it == activities_.end()) return;
+  auto fut = it->second.future;
+  std::string type = it->second.type;
+  activities_.erase(it);
+  fut.state()->Fail(std::make_exception_ptr(
+      ActivityError(type, f.type(), f.message(), !f.non_retryable(), attempt)));
+}
+
+void WorkflowInstance::OnActivityCanceled(const proto::HistoryEvent& e) {
+  auto it = activities_.find(e.activity_task_canceled().activity_id());
+  if (it == activities_.end()) return;
+  auto fut = it->second.future;
+  activities_.erase(it);
+  fut.state()->Fail(std::make_exception_ptr(CanceledError("activity canceled")));
+}
+
+void WorkflowInstance::OnTimerFired(const proto::HistoryEvent& e) {
+  auto it = timers_.find(e.timer_fired().timer_id());
+  if (it == timers_.end()) return;  // cancelled before the code saw it fire
+  auto f = it->second;
+  timers_.erase(it);
+  f.state()->Resolve(true);
+}
+
+void WorkflowInstance::OnSignaled(const proto::HistoryEvent& e) {
+  auto v = FromPayload(e.workflow_execution_signaled().input());
+  auto& ch = static_cast<Channel&>(GetSignalChannel(e.workflow_execution_signaled().signal_name()));
+  ch.Push(v.ok() ? std::move(v).value() : json::value(nullptr));
+}
+
+void WorkflowInstance::OnCancelRequested(const proto::HistoryEvent&) {
+  cancel_requested_ = true;
+  if (cancel_future_) cancel_future_->state()->Resolve(Unit{});
+}
+
+void WorkflowInstance::OnChildStarted(const proto::HistoryEvent& e) {
+  auto it = children_.find(e.child_workflow_execution_started().child_id());
+  if (it != children_.end()) {
+    it->second.started.state()->Resolve(e.child_workflow_execution_started().run_id());
+  }
+}
+
+void WorkflowInstance::OnChildCompleted(const proto::HistoryEvent& e) {
+  auto it = children_.find(e.child_workflow_execution_completed().child_id());
+  if (it == children_.end()) return;
+  auto child = it->second;
+  children_.erase(it);
+  auto v = FromPayload(e.child_workflow_execution_completed().result());
+  if (v.ok()) {
+    child.result.state()->Resolve(std::move(v).value());
+  } else {
+    child.result.state()->Fail(std::make_exception_ptr(ChildWorkflowError(
+        child.type, child.workflow_id, "MalformedResult", v.status().message())));
+  }
+}
+
+// ChildWorkflowExecutionFailed or StartChildWorkflowExecutionFailed: the child's
+// futures fail (both, when it never started).
+void WorkflowInstance::OnChildFailed(const proto::HistoryEvent& e) {
+  bool start = e.has_start_child_workflow_execution_failed();
+  const std::string& id = start ? e.start_child_workflow_execution_failed().child_id()
+                                : e.child_workflow_execution_failed().child_id();
+  const proto::Failure& f = start ? e.start_child_workflow_execution_failed().failure()
+                                  : e.child_workflow_execution_failed().failure();
+  auto it = children_.find(id);
+  if (it == children_.end()) return;
+  auto child = it->second;
+  children_.erase(it);
+  auto err = std::make_exception_ptr(
+      ChildWorkflowError(child.type, child.workflow_id, f.type(), f.message()));
+  if (start) child.started.state()->Fail(err);
+  child.result.state()->Fail(err);
 }
 
 Status WorkflowInstance::RunUntilBlocked() {

@@ -77,7 +77,18 @@ class WorkflowInstance final : public WorkflowContext, public ReadyQueue {
     Future<json::value> result;
   };
 
+  // Wakes what waits on `e` (a table of the handlers below).
   Status Deliver(const proto::HistoryEvent& e);
+  Status OnStarted(const proto::WorkflowExecutionStarted& a);
+  void OnActivityCompleted(const proto::HistoryEvent& e);
+  void OnActivityFailed(const proto::HistoryEvent& e);
+  void OnActivityCanceled(const proto::HistoryEvent& e);
+  void OnTimerFired(const proto::HistoryEvent& e);
+  void OnSignaled(const proto::HistoryEvent& e);
+  void OnCancelRequested(const proto::HistoryEvent& e);
+  void OnChildStarted(const proto::HistoryEvent& e);
+  void OnChildCompleted(const proto::HistoryEvent& e);
+  void OnChildFailed(const proto::HistoryEvent& e);
   Status RunUntilBlocked();
   Status Match(const std::vector<const proto::HistoryEvent*>& recorded, int64_t wt_event_id);
   std::string NextId() { return std::to_string(++seq_); }
