@@ -199,6 +199,39 @@ bool ApplyOwnCompletion(internal::WorkflowInstance& instance,
 
 }  // namespace
 
+// The events the task's creating transition appended, when they continue exactly where
+// the instance stopped (at `from`); otherwise they are read back.
+Result<std::vector<proto::HistoryEvent>> Workers::NewEvents(const TaskRow& task, int64_t from) {
+  const bool attached =
+      task.events && !task.events->empty() && task.events->front().event_id() == from;
+  Metrics::Global()
+      .GetCounter("keel_workflow_task_history_total",
+                  "Where workflow tasks got their new events: handed over with the task "
+                  "(attached) or read from the store.",
+                  {{"source", attached ? "attached" : "store"}})
+      .Inc();
+  if (attached) return *task.events;
+  return history_->store()->ReadHistory(task.run_id, from);
+}
+
+// A new instance of the run's workflow, from its whole history's first event.
+Status Workers::Instantiate(WorkflowCache::Entry& e, const TaskRow& task,
+                            const std::vector<proto::HistoryEvent>& events) {
+  if (events.empty() || !events.front().has_workflow_execution_started()) {
+    return Status::Corruption("history does not begin with a start event", "history_corrupt");
+  }
+  const auto& started = events.front().workflow_execution_started();
+  const WorkflowDef* def = registry_->FindWorkflow(started.workflow_type());
+  if (!def) {
+    return Status::NotFound(
+        "workflow type '" + started.workflow_type() + "' is not registered in this worker",
+        internal::kReasonUnknownWorkflowType);
+  }
+  WorkflowInfo info{task.workflow_id, task.run_id, started.workflow_type(), started.task_queue()};
+  e.instance = std::make_unique<internal::WorkflowInstance>(def, std::move(info));
+  return Status::Ok();
+}
+
 void Workers::ProcessWorkflowTask(const TaskRow& task) {
   const auto began = std::chrono::steady_clock::now();
   auto entry = cache_.Acquire(task.run_id);
@@ -211,42 +244,12 @@ void Workers::ProcessWorkflowTask(const TaskRow& task) {
     if (entry) cache_.Release(task.run_id, entry, keep);
   };
   int64_t from = e.instance ? e.instance->last_event_id() + 1 : 1;
-  // The events the task's creating transition appended, when they continue exactly
-  // where the instance stopped; otherwise read them back.
-  const bool attached =
-      task.events && !task.events->empty() && task.events->front().event_id() == from;
-  Metrics::Global()
-      .GetCounter("keel_workflow_task_history_total",
-                  "Where workflow tasks got their new events: handed over with the task "
-                  "(attached) or read from the store.",
-                  {{"source", attached ? "attached" : "store"}})
-      .Inc();
-  Result<std::vector<proto::HistoryEvent>> events =
-      attached ? Result<std::vector<proto::HistoryEvent>>(*task.events)
-               : history_->store()->ReadHistory(task.run_id, from);
-  if (!events.ok()) {
+  Result<std::vector<proto::HistoryEvent>> events = NewEvents(task, from);
+  Status made = events.ok() && !e.instance ? Instantiate(e, task, *events) : events.status();
+  if (!made.ok()) {
     release(false);
-    FailWorkflowTask(task, events.status());
+    FailWorkflowTask(task, made);
     return;
-  }
-  if (!e.instance) {
-    if (events->empty() || !events->front().has_workflow_execution_started()) {
-      release(false);
-      FailWorkflowTask(
-          task, Status::Corruption("history does not begin with a start event", "history_corrupt"));
-      return;
-    }
-    const auto& started = events->front().workflow_execution_started();
-    const WorkflowDef* def = registry_->FindWorkflow(started.workflow_type());
-    if (!def) {
-      release(false);
-      FailWorkflowTask(task, Status::NotFound("workflow type '" + started.workflow_type() +
-                                                  "' is not registered in this worker",
-                                              internal::kReasonUnknownWorkflowType));
-      return;
-    }
-    WorkflowInfo info{task.workflow_id, task.run_id, started.workflow_type(), started.task_queue()};
-    e.instance = std::make_unique<internal::WorkflowInstance>(def, std::move(info));
   }
   Result<std::vector<proto::Command>> commands = Status::Internal("not run");
   try {

@@ -79,6 +79,10 @@ class Workers {
   void TaskLoop(Matcher::Pool* pool, void (Workers::*process)(const persistence::TaskRow&));
   void PollLoop(Matcher::Pool* pool);
   void ProcessWorkflowTask(const persistence::TaskRow& task);
+  Result<std::vector<proto::HistoryEvent>> NewEvents(const persistence::TaskRow& task,
+                                                     int64_t from);
+  Status Instantiate(WorkflowCache::Entry& e, const persistence::TaskRow& task,
+                     const std::vector<proto::HistoryEvent>& events);
   void ProcessActivityTask(const persistence::TaskRow& task);
   void FailWorkflowTask(const persistence::TaskRow& task, const Status& why);
 
