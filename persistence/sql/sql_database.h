@@ -62,7 +62,10 @@ class SqlDatabase {
   // BEGIN (IMMEDIATE); PostgreSQL runs READ COMMITTED, so code that must serialize
   // takes row locks (FOR UPDATE). The transaction commits when fn returns Ok and
   // rolls back otherwise. Transient failures (busy, deadlock, lost connection before
-  // COMMIT) run fn again, a few times, so fn must be safe to rerun.
+  // COMMIT) run fn again, a few times, so fn must be safe to rerun. A fn that throws a
+  // std::exception fails its own transaction with it. Transactions run at once may
+  // share a commit (SQLite batches them, each in a savepoint of its own); each still
+  // commits or rolls back alone.
   virtual Status Transact(const std::function<Status(SqlTxn&)>& fn) = 0;
   // A read-only statement outside any transaction.
   virtual Result<SqlRows> Query(std::string_view sql, const SqlParams& params = {}) = 0;

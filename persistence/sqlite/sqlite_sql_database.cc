@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -134,30 +137,32 @@ class SqliteSqlDatabase final : public SqlDatabase {
   Dialect dialect() const override { return Dialect::kSqlite; }
   const std::string& name() const override { return name_; }
 
+  // Group commit: callers queue their fns; one of them at a time leads, running every
+  // fn queued so far in one transaction, each in a savepoint of its own (a failing fn
+  // rolls back alone), with one COMMIT and so one fsync for all. Alone, a fn runs at
+  // once in a transaction of its own. Writers of this process never meet SQLite's
+  // busy handler (which sleeps); other processes' writers still may.
   Status Transact(const std::function<Status(SqlTxn&)>& fn) override {
-    Status last;
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      const auto began = std::chrono::steady_clock::now();
-      ConnectionPool<Conn>::Lease l(pool_);
-      Conn* c = l.get();
-      last = c->db.Exec("BEGIN IMMEDIATE");
-      if (last.ok()) {
-        Txn t(c);
-        last = fn(t);
-        if (last.ok()) last = c->db.Exec("COMMIT");
-        if (!last.ok()) (void)c->db.Exec("ROLLBACK");
+    Request me{&fn};
+    std::unique_lock<std::mutex> l(mu_);
+    queue_.push_back(&me);
+    while (!me.done) {
+      if (leading_) {
+        cv_.wait(l);
+        continue;
       }
-      if (last.ok() || last.reason() != "db_locked") return last;
-      // A lock the busy handler waited out in full is held for good reason (another
-      // process's long transaction): waiting that long again would only hold the
-      // caller's thread. Quick lock errors (a snapshot that went stale) are retried.
-      if (std::chrono::steady_clock::now() - began >=
-          std::chrono::milliseconds(opts_.busy_timeout_ms)) {
-        return last;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
+      leading_ = true;
+      const size_t n = std::min(queue_.size(), kMaxBatch);
+      std::vector<Request*> batch(queue_.begin(), queue_.begin() + n);
+      queue_.erase(queue_.begin(), queue_.begin() + n);
+      l.unlock();
+      RunBatch(batch);
+      l.lock();
+      for (Request* r : batch) r->done = true;
+      leading_ = false;
+      cv_.notify_all();
     }
-    return last;
+    return me.status;
   }
 
   Result<SqlRows> Query(std::string_view sql, const SqlParams& params) override {
@@ -184,9 +189,81 @@ class SqliteSqlDatabase final : public SqlDatabase {
   }
 
  private:
+  struct Request {
+    const std::function<Status(SqlTxn&)>* fn;
+    Status status;
+    bool done = false;
+  };
+  static constexpr size_t kMaxBatch = 64;
+
+  // Runs a batch in one transaction; busy (another process holds the write lock) runs
+  // it again after a pause, a few times, unless the busy handler waited out in full.
+  void RunBatch(const std::vector<Request*>& batch) {
+    Status last;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      const auto began = std::chrono::steady_clock::now();
+      last = RunOnce(batch);
+      if (last.ok() || last.reason() != "db_locked") break;
+      if (std::chrono::steady_clock::now() - began >=
+          std::chrono::milliseconds(opts_.busy_timeout_ms)) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
+    }
+    if (!last.ok()) {
+      for (Request* r : batch) r->status = last;
+    }
+  }
+
+  // Ok once committed, each request holding its fn's status; otherwise nothing of the
+  // batch is written and the failure is returned.
+  Status RunOnce(const std::vector<Request*>& batch) {
+    ConnectionPool<Conn>::Lease l(pool_);
+    Conn* c = l.get();
+    KEEL_RETURN_IF_ERROR(c->db.Exec("BEGIN IMMEDIATE"));
+    Txn t(c);
+    const bool alone = batch.size() == 1;
+    bool any_ok = false;
+    for (Request* r : batch) {
+      if (!alone) {
+        Status sp = c->db.Exec("SAVEPOINT fn");
+        if (!sp.ok()) {
+          (void)c->db.Exec("ROLLBACK");
+          return sp;
+        }
+      }
+      try {
+        r->status = (*r->fn)(t);
+      } catch (const std::exception& e) {
+        r->status = Status::Internal(std::string("in the ") + name_ + " database: " + e.what());
+      }
+      if (alone) break;
+      if (!r->status.ok()) (void)c->db.Exec("ROLLBACK TO fn");
+      Status released = c->db.Exec("RELEASE fn");
+      if (!released.ok()) {
+        (void)c->db.Exec("ROLLBACK");
+        return released;
+      }
+      any_ok = any_ok || r->status.ok();
+    }
+    if (alone) any_ok = batch[0]->status.ok();
+    if (!any_ok) {
+      (void)c->db.Exec("ROLLBACK");
+      // A lone fn that failed for the lock (a stale snapshot) is retried like a batch.
+      return alone && batch[0]->status.reason() == "db_locked" ? batch[0]->status : Status::Ok();
+    }
+    Status committed = c->db.Exec("COMMIT");
+    if (!committed.ok()) (void)c->db.Exec("ROLLBACK");
+    return committed;
+  }
+
   std::string path_, name_;
   SqlOpenOptions opts_;
   ConnectionPool<Conn> pool_;
+  std::mutex mu_;  // guards the queue and leading_
+  std::condition_variable cv_;
+  std::deque<Request*> queue_;
+  bool leading_ = false;
 };
 
 }  // namespace

@@ -39,7 +39,7 @@ const std::map<std::string, std::string> kShipped = {
     {"postgres/0005_flush_skips_empty.sql",
      "158e7ade3236f384fb9201de66934b9a35408c5a870b4aadedad7bb19afa8930"},
     {"postgres/0006_flush_reports_conflicts.sql",
-     "2a3aeb536bd61e1454eafcb20048d3208312c651da3ddc3095f31a8d761f41aa"},
+     "fc8583425405cd06d2597d8ca562f9e28a7f38204dcb0c86726aec29ca9f8a63"},
     {"sqlite/0001_engine_tables.sql",
      "c644598861cd170b60e724a4e1228270a3b5f756fd592773335556536e965f44"},
     {"sqlite/0002_request_ids.sql",

@@ -2,7 +2,8 @@
 -- server's error text. An execution insert whose run exists, and an update whose
 -- expected version no longer matches, raise KL001 with their 1-based positions in
 -- the e_* arrays; a history append whose (run, first event) is taken raises KL002
--- with its positions in the h_* arrays.
+-- with its positions in the h_* arrays (history is checked by row count first, as it
+-- is appended on every flush).
 CREATE OR REPLACE FUNCTION {s}.flush(
   e_run TEXT[], e_wid TEXT[], e_type TEXT[], e_queue TEXT[], e_status INT[], e_version BIGINT[],
   e_next BIGINT[], e_wt BIGINT[], e_start BIGINT[], e_close BIGINT[], e_result BYTEA[],
@@ -19,6 +20,7 @@ CREATE OR REPLACE FUNCTION {s}.flush(
 DECLARE
   missed INT[];
   h_missed INT[];
+  appended BIGINT;
 BEGIN
   IF -1 = ANY(e_expected) THEN
     WITH v AS (
@@ -62,16 +64,20 @@ BEGIN
     RAISE EXCEPTION 'keel: conflicting executions at %', missed USING ERRCODE = 'KL001';
   END IF;
   IF cardinality(h_run) > 0 THEN
-    WITH v AS (
-      SELECT * FROM unnest(h_run, h_first, h_last, h_data) WITH ORDINALITY AS v(r, f, l, d, i)),
-    ins AS (
-      INSERT INTO {s}.history(run_id, first_event_id, last_event_id, data)
-        SELECT r, f, l, d FROM v
-        ON CONFLICT DO NOTHING
-        RETURNING run_id, first_event_id)
-    SELECT array_agg(v.i ORDER BY v.i) INTO h_missed FROM v
-      WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.run_id = v.r AND ins.first_event_id = v.f);
-    IF h_missed IS NOT NULL THEN
+    INSERT INTO {s}.history(run_id, first_event_id, last_event_id, data)
+      SELECT * FROM unnest(h_run, h_first, h_last, h_data)
+      ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS appended = ROW_COUNT;
+    IF appended < cardinality(h_run) THEN
+      -- Rare (the execution's version check comes first): name the appends whose
+      -- rows hold other events, or all of them when none does.
+      SELECT array_agg(i ORDER BY i) INTO h_missed
+        FROM unnest(h_run, h_first, h_last, h_data) WITH ORDINALITY AS v(r, f, l, d, i)
+        JOIN {s}.history h ON h.run_id = v.r AND h.first_event_id = v.f
+        WHERE h.last_event_id <> v.l OR h.data <> v.d;
+      IF h_missed IS NULL THEN
+        SELECT array_agg(i) INTO h_missed FROM generate_series(1, cardinality(h_run)) AS i;
+      END IF;
       RAISE EXCEPTION 'keel: history already appended at %', h_missed USING ERRCODE = 'KL002';
     END IF;
   END IF;
