@@ -90,15 +90,33 @@ Response WorkflowError(const Status& s) {
 
 }  // namespace
 
-Status StorefrontApi::ClaimCart(const std::string& cart_id, const std::string& order_id) {
+Status StorefrontApi::EnsureClaimSchema() {
+  if (claim_schema_ready_) return Status::Ok();
   persistence::SqlDatabase& db = shop_->api_db();
-  return db.Transact([&](SqlTxn& t) -> Status {
-    if (db.postgres()) {
+  KEEL_RETURN_IF_ERROR(db.Transact([&](SqlTxn& t) -> Status {
+    if (db.postgres()) {  // concurrent CREATE ... IF NOT EXISTS can still collide
       KEEL_RETURN_IF_ERROR(
           t.Query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.checkout_carts'))")
               .status());
     }
-    KEEL_RETURN_IF_ERROR(t.Exec(kCheckoutCartsSchema).status());
+    return t.Exec(kCheckoutCartsSchema).status();
+  }));
+  claim_schema_ready_ = true;
+  return Status::Ok();
+}
+
+Status StorefrontApi::ClaimCart(const std::string& cart_id, const std::string& order_id) {
+  KEEL_RETURN_IF_ERROR(EnsureClaimSchema());
+  persistence::SqlDatabase& db = shop_->api_db();
+  return db.Transact([&](SqlTxn& t) -> Status {
+    if (db.postgres()) {
+      // Claims of one cart take turns (SQLite's writers always do); claims of other
+      // carts do not wait for them.
+      KEEL_RETURN_IF_ERROR(
+          t.Query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.cart.' || $1))",
+                  {cart_id})
+              .status());
+    }
     KEEL_ASSIGN_OR_RETURN(
         SqlRows rows,
         t.Query("SELECT order_id, created_at FROM checkout_carts WHERE cart_id = $1", {cart_id}));

@@ -18,6 +18,7 @@
 // - Password hashing (register, login) runs on a small pool, never on an I/O thread.
 // - ?wait= parks the request on Waiters (http/waiters.h): no thread is held.
 
+#include <atomic>
 #include <memory>
 
 #include "commerce/shop.h"
@@ -67,6 +68,7 @@ class StorefrontApi {
   // Claims `cart_id` for `order_id` unless another checkout of it still runs, and
   // gives the claim back.
   Status ClaimCart(const std::string& cart_id, const std::string& order_id);
+  Status EnsureClaimSchema();  // the claims' table, made once per process
   void UnclaimCart(const std::string& cart_id, const std::string& order_id);
   // Checks the request, claims the cart, reads it, starts the saga: 202, or why not.
   Response StartCheckout(const ApiRequest& req, const commerce::Principal& p,
@@ -93,6 +95,7 @@ class StorefrontApi {
   LoginBackoff logins_;
   IdempotencyKeys idempotency_;
   WorkPool hashing_;
+  std::atomic<bool> claim_schema_ready_{false};
 };
 
 // The JSON form of an item, with its available stock.

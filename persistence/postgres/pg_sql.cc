@@ -85,8 +85,11 @@ const std::map<std::string, std::string>& Statements() {
       {"delete_run_requests", "DELETE FROM {s}.requests WHERE run_id=ANY($1::text[])"},
       {"delete_run_current", "DELETE FROM {s}.current_executions WHERE run_id=ANY($1::text[])"},
       {"delete_run_exec", "DELETE FROM {s}.executions WHERE run_id=ANY($1::text[])"},
+      // The last term lets a generic plan use the partial index executions_by_parent
+      // (a parameter alone cannot prove it); without it every close scanned the table.
       {"open_children", std::string("SELECT ") + kExecCols +
-                            " FROM {s}.executions WHERE parent_run_id=$1 AND status=1"},
+                            " FROM {s}.executions WHERE parent_run_id=$1 AND status=1 "
+                            "AND parent_run_id <> ''"},
       {"insert_request",
        "INSERT INTO {s}.requests(run_id, request_id) VALUES($1,$2) ON CONFLICT DO NOTHING"},
       {"flush", FlushStatement()},

@@ -357,10 +357,12 @@ class PgStore final : public Store {
           conn = Connect(opts_);
           // A writer's statements touch a few rows by key. Plan them once (generic
           // plans), and through the keys' indexes: a plan made while a table was
-          // empty would otherwise scan it whole for the rest of the session.
+          // empty would otherwise scan it whole for the rest of the session. No JIT:
+          // these statements are small, and a plan that must scan anyway would carry
+          // enable_seqscan's huge cost into a JIT compile on every run.
           pqxx::nontransaction(*conn).exec(
               "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; "
-              "SET enable_hashjoin = off; SET enable_mergejoin = off");
+              "SET enable_hashjoin = off; SET enable_mergejoin = off; SET jit = off");
           backoff = 0;
         } catch (const std::exception& e) {
           Status s = PgStatus(e, "connecting to " + RedactUrl(opts_.url));

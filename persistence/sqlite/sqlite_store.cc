@@ -337,8 +337,10 @@ class SqliteTxn final : public Txn {
     return static_cast<int64_t>(runs.size());
   }
   Result<std::vector<ExecutionRow>> ListOpenChildren(std::string_view parent_run_id) override {
-    static const std::string sql =
-        std::string("SELECT ") + kExecCols + " FROM executions WHERE parent_run_id=?1 AND status=1";
+    // The last term lets the plan use the partial index executions_by_parent.
+    static const std::string sql = std::string("SELECT ") + kExecCols +
+                                   " FROM executions WHERE parent_run_id=?1 AND status=1 "
+                                   "AND parent_run_id <> ''";
     PREPARE(st, db_, sql.c_str());
     st.Bind(1, parent_run_id);
     std::vector<ExecutionRow> out;
