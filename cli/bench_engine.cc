@@ -190,11 +190,37 @@ int RunBenchEngine() {
       }
     });
   }
+  // Runs closed by other processes serving the same store (a `keel worker`, another
+  // bench) are not heard here: the store is asked about sagas in flight for a while.
+  auto sweep = [&] {
+    std::vector<std::string> stale;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      const auto before = Clock::now() - std::chrono::seconds(1);
+      for (const auto& [id, at] : started_at) {
+        if (at < before && stale.size() < 256) stale.push_back(id);
+      }
+    }
+    for (const auto& id : stale) {
+      auto row = (*store)->ReadCurrentExecution(id);
+      if (row.ok() && *row && (*row)->status != persistence::ExecutionStatus::kRunning) {
+        on_close(id, (*row)->status == persistence::ExecutionStatus::kCompleted);
+      }
+    }
+  };
   bool tty = isatty(STDERR_FILENO);
   {
+    auto swept = Clock::now();
     std::unique_lock<std::mutex> l(mu);
     while (closed + start_errors.load() < f.sagas) {
       cv.wait_for(l, std::chrono::seconds(1));
+      if (closed + start_errors.load() < f.sagas &&
+          Clock::now() - swept > std::chrono::seconds(1)) {
+        l.unlock();
+        sweep();
+        l.lock();
+        swept = Clock::now();
+      }
       if (tty) {
         std::cerr << "\r" << closed << "/" << f.sagas << " sagas closed" << std::flush;
       }
