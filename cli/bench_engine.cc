@@ -305,6 +305,7 @@ void AddBenchCommands(CLI::App& app, CliState& state) {
       ->check(CLI::IsMember({"FULL", "NORMAL", "OFF"}));
   engine->callback([&state] { state.action = RunBenchEngine; });
   AddCheckoutBench(bench, state);
+  AddRecoveryBench(bench, state);
 }
 
 }  // namespace keel::cli

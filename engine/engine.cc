@@ -1,22 +1,12 @@
 #include "engine/engine.h"
 
-#include <unistd.h>
-
-#include "common/ids.h"
+#include "engine/lease_owners.h"
 
 namespace keel {
 
-namespace {
-std::string DefaultIdentity() {
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return std::string(host) + "-" + std::to_string(getpid()) + "-" + NewRandomUuid().substr(0, 6);
-}
-}  // namespace
-
 Engine::Engine(persistence::Store* store, const Registry* registry, EngineOptions options)
     : store_(store), registry_(registry), options_(std::move(options)) {
-  if (options_.identity.empty()) options_.identity = DefaultIdentity();
+  if (options_.identity.empty()) options_.identity = NewEngineIdentity();
   bool workers = options_.run_workflows || options_.run_activities;
   if (workers) matcher_ = std::make_unique<Matcher>();
   HistoryServiceOptions ho;

@@ -409,4 +409,8 @@ void HistoryService::HandleTaskDeadline(int64_t task_id, Done done) {
   Run(transitions::TaskDeadline(task_id), std::move(done));
 }
 
+void HistoryService::HandleLostLease(const persistence::TaskRow& task, Done done) {
+  Run(transitions::LeaseLost(task.id, task.lease_owner, task.lease_token), std::move(done));
+}
+
 }  // namespace keel

@@ -132,6 +132,8 @@ class HistoryService {
   // ---- Timer service API ----
   void FireTimer(const persistence::TimerRow& timer, Done done);
   void HandleTaskDeadline(int64_t task_id, Done done);
+  // `task` is leased by a process that is gone (engine/lease_owners.h): taken back now.
+  void HandleLostLease(const persistence::TaskRow& task, Done done);
 
   // Called with the earliest time something new waits for (timer, deadline, backoff).
   void SetWakeHook(std::function<void(Millis)> hook) { wake_hook_ = std::move(hook); }

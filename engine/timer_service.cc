@@ -3,6 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <latch>
+#include <map>
+#include <vector>
+
+#include "engine/lease_owners.h"
 
 namespace keel {
 
@@ -26,6 +30,36 @@ void TimerService::SweepIfDue(Millis now) {
     if (*n > 0) spdlog::info("retention: deleted {} closed runs", *n);
     if (*n < 500) return;
   }
+}
+
+void TimerService::ReapIfDue(Millis now) {
+  if (last_reap_ != 0 && now - last_reap_ < kReapInterval) return;
+  last_reap_ = now;
+  auto leased = history_->store()->ListLeasedTasks(10'000);
+  if (!leased.ok()) {
+    spdlog::warn("looking for leases of exited workers: {}", leased.status().ToString());
+    return;
+  }
+  std::map<std::string, bool> gone;  // by owner, asked once per pass
+  std::vector<persistence::TaskRow> lost;
+  for (auto& t : *leased) {
+    auto it = gone.try_emplace(t.lease_owner, false);
+    if (it.second) it.first->second = LeaseOwnerIsGone(t.lease_owner);
+    if (it.first->second) lost.push_back(std::move(t));
+  }
+  if (lost.empty()) return;
+  for (const auto& [owner, dead] : gone) {
+    if (dead) spdlog::info("worker {} has exited: taking back the tasks it leased", owner);
+  }
+  std::latch all(static_cast<std::ptrdiff_t>(lost.size()));
+  for (const auto& t : lost) {
+    history_->HandleLostLease(t, [&all, wf = t.workflow_id](const Status& s) {
+      if (!s.ok()) spdlog::warn("[wf={}] taking back a lost lease: {}", wf, s.ToString());
+      all.count_down();
+    });
+  }
+  all.wait();
+  if (matcher_) matcher_->NotifyAll();
 }
 
 TimerService::~TimerService() { Stop(); }
@@ -62,6 +96,7 @@ void TimerService::Loop() {
     }
     Millis now = clock_->Now();
     SweepIfDue(now);
+    ReapIfDue(now);
     auto timers = store->DueTimers(now, 256);
     auto tasks = store->DueTaskDeadlines(now, 256);
     if (!timers.ok() || !tasks.ok()) {

@@ -217,6 +217,8 @@ class Store {
   virtual Result<std::vector<TaskRow>> ListTasksOfRun(std::string_view run_id) = 0;
   // Up to `limit` tasks of `queue` (both kinds), the next to be handed out first.
   virtual Result<std::vector<TaskRow>> ListQueueTasks(std::string_view queue, int limit) = 0;
+  // Up to `limit` leased tasks (lease_owner set), of every queue and owner.
+  virtual Result<std::vector<TaskRow>> ListLeasedTasks(int limit) = 0;
   virtual Result<std::vector<TimerRow>> DueTimers(Millis now, int limit) = 0;
   virtual Result<std::vector<TaskRow>> DueTaskDeadlines(Millis now, int limit) = 0;
   // Earliest time anything waits for: a timer, a task deadline, or a delayed task

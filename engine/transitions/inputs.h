@@ -72,6 +72,11 @@ Input HeartbeatActivity(TaskRow task, proto::Payload details);
 // task whose deadline passed (a workflow task offered again, an activity timed out).
 Input FireTimer(TimerRow timer);
 Input TaskDeadline(int64_t task_id);
+// A task leased by a process that died on this machine (engine/lease_owners.h), taken
+// back before its lease runs out: a workflow task is offered again, an activity
+// attempt fails with WorkerLost and is retried by its policy. Moot once the task was
+// leased again (another owner or token).
+Input LeaseLost(int64_t task_id, std::string owner, int64_t lease_token);
 
 // Retention: up to `limit` runs closed more than `retention` ago go (reply.deleted).
 Input Retention(Millis retention, int limit);

@@ -302,6 +302,16 @@ bool Retry(Tx& tx, TaskRow& task, proto::ActivityTaskInfo& info, const proto::Fa
 
 }  // namespace
 
+void OfferWorkflowTaskAgain(Tx& tx, TaskRow task) {
+  task.lease_owner.clear();
+  task.lease_expires = 0;
+  task.attempt += 1;
+  task.visible_at = tx.Now();
+  task.deadline = persistence::ComputeTaskDeadline(task);
+  tx.UpdateTask(task);
+  tx.fx().notify.emplace_back(task.kind, task.queue);
+}
+
 Status RetryOrFailActivity(Tx& tx, TaskRow task, const proto::Failure& failure, bool timed_out,
                            bool was_started) {
   proto::ActivityTaskInfo info;

@@ -69,6 +69,8 @@ std::optional<Status> RefuseStart(const ExecutionRow& prev, proto::WorkflowIdReu
 
 // The task that runs a scheduled activity's first attempt, from now.
 void CreateActivityTask(Tx& tx, const ExecutionRow& exec, const proto::ActivityTaskScheduled& a);
+// A workflow task whose worker died or stalled goes back to its queue, visible now.
+void OfferWorkflowTaskAgain(Tx& tx, TaskRow task);
 // Retries the activity attempt, or records its final failure and wakes the workflow.
 Status RetryOrFailActivity(Tx& tx, TaskRow task, const proto::Failure& failure, bool timed_out,
                            bool was_started);

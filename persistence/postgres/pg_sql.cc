@@ -112,6 +112,8 @@ const std::map<std::string, std::string>& Statements() {
       {"count_timers", "SELECT count(*) FROM {s}.timers"},
       {"queue_tasks", std::string("SELECT ") + kTaskCols +
                           " FROM {s}.tasks WHERE queue=$1 ORDER BY visible_at, id LIMIT $2"},
+      {"leased_tasks",
+       std::string("SELECT ") + kTaskCols + " FROM {s}.tasks WHERE lease_owner <> '' LIMIT $1"},
       {"tasks_of_run",
        std::string("SELECT ") + kTaskCols + " FROM {s}.tasks WHERE run_id=$1 ORDER BY id"},
       {"due_timers",

@@ -137,6 +137,13 @@ class PgStore final : public Store {
       return out;
     });
   }
+  Result<std::vector<TaskRow>> ListLeasedTasks(int limit) override {
+    return Read<std::vector<TaskRow>>("listing leased tasks", [&](pqxx::nontransaction& t) {
+      std::vector<TaskRow> out;
+      for (const auto& r : t.exec_prepared("leased_tasks", limit)) out.push_back(ReadTaskRow(r));
+      return out;
+    });
+  }
   Result<std::vector<TaskRow>> ListTasksOfRun(std::string_view run_id) override {
     return ReadTasks("listing tasks", "tasks_of_run", std::string(run_id));
   }

@@ -563,6 +563,19 @@ class SqliteStore final : public Store {
       return out;
     });
   }
+  Result<std::vector<TaskRow>> ListLeasedTasks(int limit) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::vector<TaskRow>> {
+      static const std::string sql =
+          std::string("SELECT ") + kTaskCols + " FROM tasks WHERE lease_owner <> '' LIMIT ?1";
+      PREPARE(st, db, sql.c_str());
+      st.Bind(1, static_cast<int64_t>(limit));
+      std::vector<TaskRow> out;
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadTaskRow(st));
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db.handle(), "listing leased tasks");
+      return out;
+    });
+  }
   Result<std::vector<TaskRow>> ListTasksOfRun(std::string_view run_id) override {
     return WithReader([&](SqliteDb& db) -> Result<std::vector<TaskRow>> {
       static const std::string sql =

@@ -7,16 +7,6 @@
 namespace keel::transitions {
 namespace {
 
-void OfferAgain(Tx& tx, TaskRow task) {
-  task.lease_owner.clear();
-  task.lease_expires = 0;
-  task.attempt += 1;
-  task.visible_at = tx.Now();
-  task.deadline = persistence::ComputeTaskDeadline(task);
-  tx.UpdateTask(task);
-  tx.fx().notify.emplace_back(task.kind, task.queue);
-}
-
 // Which timeout an activity attempt hit now, if any.
 std::optional<proto::Failure> ActivityTimeout(const TaskRow& task, Millis now) {
   proto::Failure f;
@@ -55,7 +45,7 @@ Input TaskDeadline(int64_t task_id) {
     const Millis now = tx.Now();
     if (!found || found->deadline == 0 || found->deadline > now) return Status::Ok();
     if (found->kind == TaskKind::kWorkflow) {
-      OfferAgain(tx, std::move(*found));
+      OfferWorkflowTaskAgain(tx, std::move(*found));
       return Status::Ok();
     }
     auto timeout = ActivityTimeout(*found, now);
