@@ -306,6 +306,7 @@ void AddBenchCommands(CLI::App& app, CliState& state) {
   engine->callback([&state] { state.action = RunBenchEngine; });
   AddCheckoutBench(bench, state);
   AddRecoveryBench(bench, state);
+  AddHttpBench(bench, state);
 }
 
 }  // namespace keel::cli

@@ -54,5 +54,7 @@ void AddChaosCommand(CLI::App& app, CliState& state);
 void AddCheckoutBench(CLI::App* bench, CliState& state);
 // `keel bench recovery`: how long a crashed worker's sagas wait.
 void AddRecoveryBench(CLI::App* bench, CliState& state);
+// `keel bench http`: the engine workload through POST /v1/workflows?wait=.
+void AddHttpBench(CLI::App* bench, CliState& state);
 
 }  // namespace keel::cli
