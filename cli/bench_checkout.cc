@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "cli/shop_stack.h"
 #include "common/temp_dir.h"
 #include "http/client.h"
@@ -25,6 +26,7 @@ struct CheckoutBenchFlags {
   std::string payment_method = "pm_card_visa";
   std::string limits = "on";
   bool access_log = false;
+  std::string latencies;  // file for each checkout's latency
 };
 
 CheckoutBenchFlags& F() {
@@ -162,6 +164,7 @@ int RunCheckoutBench() {
   for (auto& t : threads) t.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::sort(latencies.begin(), latencies.end());
+  if (Status w = WriteLatencies(f.latencies, latencies); !w.ok()) return ReportError(w);
   auto pct = [&](double p) {
     if (latencies.empty()) return 0.0;
     return latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()))];
@@ -193,6 +196,7 @@ void AddCheckoutBench(CLI::App* bench, CliState& state) {
                   "off: none")
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_flag("--access-log", F().access_log, "write the API's access log (stderr)");
+  cmd->add_option("--latencies", F().latencies, "write each checkout's latency (ms) to this file");
   cmd->callback([&state] { state.action = RunCheckoutBench; });
 }
 

@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "common/temp_dir.h"
 #include "engine/engine.h"
 #include "examples/demo_saga.h"
@@ -37,6 +38,7 @@ struct BenchFlags {
   int activity_threads = 8;
   int worker_processes = 0;  // 0: workers in this process
   std::string synchronous = "FULL";
+  std::string latencies;  // file for each saga's latency
 };
 
 BenchFlags& B() {
@@ -267,6 +269,7 @@ int RunBenchEngine() {
 
   double seconds = std::chrono::duration<double>(t1 - t0).count();
   std::sort(latencies.begin(), latencies.end());
+  if (Status w = WriteLatencies(f.latencies, latencies); !w.ok()) return ReportError(w);
   auto pct = [&](double p) {
     if (latencies.empty()) return 0.0;
     size_t idx = std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()));
@@ -303,6 +306,7 @@ void AddBenchCommands(CLI::App& app, CliState& state) {
       ->check(CLI::Range(0, 64));
   engine->add_option("--synchronous", B().synchronous, "SQLite synchronous mode")
       ->check(CLI::IsMember({"FULL", "NORMAL", "OFF"}));
+  engine->add_option("--latencies", B().latencies, "write each saga's latency (ms) to this file");
   engine->callback([&state] { state.action = RunBenchEngine; });
   AddCheckoutBench(bench, state);
   AddRecoveryBench(bench, state);
