@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "persistence/columns.h"
 #include "persistence/migrations.h"
 #include "persistence/postgres/pg_write_buffer.h"
 
@@ -10,15 +11,6 @@ namespace keel::persistence::pg {
 int LatestVersion() { return static_cast<int>(PostgresMigrations().size()); }
 
 namespace {
-
-constexpr const char* kExecCols =
-    "run_id, workflow_id, workflow_type, task_queue, status, version, next_event_id, "
-    "wt_task_id, start_time, close_time, result, failure, wt_failure, parent_run_id, parent, "
-    "children";
-constexpr const char* kTaskCols =
-    "id, queue, kind, workflow_id, run_id, activity_id, attempt, visible_at, lease_owner, "
-    "lease_token, lease_expires, lease_ms, started_at, start_deadline, close_deadline, deadline, "
-    "info";
 
 // "a, b" -> "t.a, t.b"
 std::string Qualified(const std::string& cols, const std::string& prefix) {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "persistence/columns.h"
 #include "persistence/history_codec.h"
 #include "persistence/migrations.h"
 #include "persistence/sqlite/sqlite_db.h"
@@ -17,15 +18,6 @@ namespace {
 
 // The schema version the migrations end at (persistence/migrations.h).
 int LatestVersion() { return static_cast<int>(SqliteMigrations().size()); }
-
-constexpr const char* kExecCols =
-    "run_id, workflow_id, workflow_type, task_queue, status, version, next_event_id, "
-    "wt_task_id, start_time, close_time, result, failure, wt_failure, parent_run_id, parent, "
-    "children";
-constexpr const char* kTaskCols =
-    "id, queue, kind, workflow_id, run_id, activity_id, attempt, visible_at, lease_owner, "
-    "lease_token, lease_expires, lease_ms, started_at, start_deadline, close_deadline, deadline, "
-    "info";
 
 ExecutionRow ReadExecRow(const SqliteStmt& st) {
   ExecutionRow r;
