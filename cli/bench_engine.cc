@@ -311,6 +311,7 @@ void AddBenchCommands(CLI::App& app, CliState& state) {
   AddCheckoutBench(bench, state);
   AddRecoveryBench(bench, state);
   AddHttpBench(bench, state);
+  AddOpenBench(bench, state);
 }
 
 }  // namespace keel::cli

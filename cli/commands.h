@@ -56,5 +56,7 @@ void AddCheckoutBench(CLI::App* bench, CliState& state);
 void AddRecoveryBench(CLI::App* bench, CliState& state);
 // `keel bench http`: the engine workload through POST /v1/workflows?wait=.
 void AddHttpBench(CLI::App* bench, CliState& state);
+// `keel bench open`: a worker's memory with many open workflows.
+void AddOpenBench(CLI::App* bench, CliState& state);
 
 }  // namespace keel::cli

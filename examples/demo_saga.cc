@@ -14,6 +14,7 @@ namespace {
 
 struct DemoInput {
   int64_t steps, fail_at, activity_ms, stuck_at;
+  int64_t wait_ms;  // a durable timer before the first step (0: none)
 };
 
 DemoInput ParseInput(const json::value& v) {
@@ -37,6 +38,7 @@ DemoInput ParseInput(const json::value& v) {
   in.fail_at = get("fail_at", 0, 0, in.steps);
   in.activity_ms = get("activity_ms", 0, 0, 600000);
   in.stuck_at = get("stuck_at", 0, 0, in.steps);
+  in.wait_ms = get("wait_ms", 0, 0, 365LL * 24 * 3600 * 1000);
   return in;
 }
 
@@ -64,6 +66,7 @@ Workflow<json::value> DemoSaga(WorkflowContext& ctx, json::value raw) {
   Saga saga(ctx);
   json::array completed;
   bool failed = false;
+  if (in.wait_ms > 0) co_await ctx.Sleep(in.wait_ms);
   for (int64_t k = 1; k <= in.steps && !failed; ++k) {
     try {
       co_await ctx.ExecuteActivity("DemoStep", StepInput(ctx, k, in, "do"),
