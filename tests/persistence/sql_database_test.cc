@@ -19,8 +19,8 @@ namespace {
 class SqlDatabaseTest : public ::testing::TestWithParam<testutil::Backend> {
  protected:
   void SetUp() override {
-    backend_ = GetParam().make();
-    if (!backend_) GTEST_SKIP();
+    backend_ = GetParam().make();  // null: the backend recorded why (skip or failure)
+    if (!backend_) return;
     SqlOpenOptions o;
     o.pool_size = 4;
     auto db = OpenSqlDatabase(backend_->url(), "sqltest", o);
@@ -37,6 +37,7 @@ class SqlDatabaseTest : public ::testing::TestWithParam<testutil::Backend> {
 };
 
 TEST_P(SqlDatabaseTest, ConcurrentTransactionsCommitOrFailEachOnItsOwn) {
+  if (!db_) return;
   const int kThreads = 48;
   std::atomic<int> ok{0}, refused{0}, threw{0}, escaped{0};
   std::vector<std::thread> threads;
