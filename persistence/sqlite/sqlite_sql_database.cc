@@ -143,6 +143,11 @@ class SqliteSqlDatabase final : public SqlDatabase {
   // once in a transaction of its own. Writers of this process never meet SQLite's
   // busy handler (which sleeps); other processes' writers still may.
   Status Transact(const std::function<Status(SqlTxn&)>& fn) override {
+    // A fn that opened another transaction of this database would wait for itself.
+    if (tls_leading_ == this) {
+      return Status::Internal("a transaction of the " + name_ + " database began inside another",
+                              "nested_transaction");
+    }
     Request me{&fn};
     std::unique_lock<std::mutex> l(mu_);
     queue_.push_back(&me);
@@ -199,6 +204,10 @@ class SqliteSqlDatabase final : public SqlDatabase {
   // Runs a batch in one transaction; busy (another process holds the write lock) runs
   // it again after a pause, a few times, unless the busy handler waited out in full.
   void RunBatch(const std::vector<Request*>& batch) {
+    tls_leading_ = this;
+    struct Clear {
+      ~Clear() { tls_leading_ = nullptr; }
+    } clear;
     Status last;
     for (int attempt = 0; attempt < 5; ++attempt) {
       const auto began = std::chrono::steady_clock::now();
@@ -264,7 +273,10 @@ class SqliteSqlDatabase final : public SqlDatabase {
   std::condition_variable cv_;
   std::deque<Request*> queue_;
   bool leading_ = false;
+  static thread_local const SqliteSqlDatabase* tls_leading_;  // whose batch this thread runs
 };
+
+thread_local const SqliteSqlDatabase* SqliteSqlDatabase::tls_leading_ = nullptr;
 
 }  // namespace
 

@@ -95,6 +95,25 @@ TEST_P(SqlDatabaseTest, ConcurrentTransactionsCommitOrFailEachOnItsOwn) {
                   .ok());
 }
 
+// A transaction begun inside another of the same database fails at once on SQLite
+// (it would wait for the one that runs it), and is a transaction of its own on
+// PostgreSQL: neither hangs.
+TEST_P(SqlDatabaseTest, ATransactionInsideAnotherDoesNotHang) {
+  if (!db_) return;
+  Status inner;
+  Status outer = db_->Transact([&](SqlTxn& t) -> Status {
+    KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO t(k, v) VALUES(1, 'outer')").status());
+    inner = db_->Transact(
+        [](SqlTxn& t2) { return t2.Exec("INSERT INTO t(k, v) VALUES(2, 'inner')").status(); });
+    return Status::Ok();
+  });
+  EXPECT_TRUE(outer.ok()) << outer.ToString();
+  if (!db_->postgres()) {
+    EXPECT_EQ(inner.reason(), "nested_transaction") << inner.ToString();
+  }
+  EXPECT_EQ(Count("k = 1"), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, SqlDatabaseTest, ::testing::ValuesIn(testutil::AllBackends()),
                          [](const auto& info) { return info.param.name; });
 
