@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cli/bench_util.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/shop_stack.h"
@@ -51,15 +52,11 @@ Result<json::value> CallJson(const http::Url& api, const std::string& method,
 int RunCheckoutBench() {
   const CheckoutBenchFlags& f = F();
   std::optional<TempDir> tmp;
-  std::string db = f.db;
   auto sims_dir = TempDir::Create("keel-bench-sims");
   if (!sims_dir.ok()) return ReportError(sims_dir.status());
-  if (db.empty()) {
-    auto t = TempDir::Create("keel-bench-checkout");
-    if (!t.ok()) return ReportError(t.status());
-    tmp.emplace(std::move(t).value());
-    db = "sqlite:" + tmp->path();
-  }
+  auto url = BenchStoreUrl(f.db, "keel-bench-checkout", &tmp);
+  if (!url.ok()) return ReportError(url.status());
+  const std::string db = *url;
   ShopStackOptions o;
   o.db = db;
   o.serve = true;
@@ -165,10 +162,7 @@ int RunCheckoutBench() {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::sort(latencies.begin(), latencies.end());
   if (Status w = WriteLatencies(f.latencies, latencies); !w.ok()) return ReportError(w);
-  auto pct = [&](double p) {
-    if (latencies.empty()) return 0.0;
-    return latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()))];
-  };
+  auto pct = [&](double p) { return Percentile(latencies, p); };
   s.Stop();
   if (!first_error.empty()) std::cerr << "first failure: " << first_error.substr(0, 400) << "\n";
   std::printf(

@@ -18,6 +18,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "cli/bench_util.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/temp_dir.h"
@@ -80,14 +81,10 @@ pid_t SpawnWorker(const std::string& url, const BenchFlags& f) {
 
 int RunBenchEngine() {
   const BenchFlags& f = B();
-  std::string url = f.db;
   std::optional<TempDir> temp;  // removed at the end
-  if (url.empty()) {
-    auto made = TempDir::Create("keel-bench");
-    if (!made.ok()) return ReportError(made.status());
-    temp.emplace(std::move(made).value());
-    url = "sqlite:" + temp->path();
-  }
+  auto made = BenchStoreUrl(f.db, "keel-bench", &temp);
+  if (!made.ok()) return ReportError(made.status());
+  const std::string url = *made;
   persistence::OpenOptions oo;
   oo.synchronous = f.synchronous;
   auto store = persistence::OpenStore(url, oo);
@@ -270,11 +267,7 @@ int RunBenchEngine() {
   double seconds = std::chrono::duration<double>(t1 - t0).count();
   std::sort(latencies.begin(), latencies.end());
   if (Status w = WriteLatencies(f.latencies, latencies); !w.ok()) return ReportError(w);
-  auto pct = [&](double p) {
-    if (latencies.empty()) return 0.0;
-    size_t idx = std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()));
-    return latencies[idx];
-  };
+  auto pct = [&](double p) { return Percentile(latencies, p); };
   std::printf("sagas=%d seconds=%.3f sagas_per_s=%.1f p50_ms=%.2f p99_ms=%.2f\n", closed, seconds,
               closed / seconds, pct(0.50), pct(0.99));
   if (not_completed > 0 || start_errors > 0 || closed < f.sagas) {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cli/bench_util.h"
 #include "cli/commands.h"
 #include "cli/shop_stack.h"
 #include "common/ids.h"
@@ -35,17 +36,12 @@ HttpBenchFlags& F() {
 int RunBenchHttp() {
   const HttpBenchFlags& f = F();
   std::optional<TempDir> tmp;
-  std::string db = f.db;
-  if (db.empty()) {
-    auto t = TempDir::Create("keel-bench-http");
-    if (!t.ok()) return ReportError(t.status());
-    tmp.emplace(std::move(t).value());
-    db = "sqlite:" + tmp->path();
-  }
+  auto db = BenchStoreUrl(f.db, "keel-bench-http", &tmp);
+  if (!db.ok()) return ReportError(db.status());
   auto sims = TempDir::Create("keel-bench-http-sims");
   if (!sims.ok()) return ReportError(sims.status());
   ShopStackOptions o;
-  o.db = db;
+  o.db = *db;
   o.serve = true;
   o.demo_effects = false;
   o.http = o.payments_http = o.carrier_http = "127.0.0.1:0";
@@ -99,11 +95,7 @@ int RunBenchHttp() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   (*stack)->Stop();
   std::sort(latencies.begin(), latencies.end());
-  auto pct = [&](double p) {
-    return latencies.empty() ? 0.0
-                             : latencies[std::min(latencies.size() - 1,
-                                                  static_cast<size_t>(p * latencies.size()))];
-  };
+  auto pct = [&](double p) { return Percentile(latencies, p); };
   if (!first_error.empty()) std::cerr << "first failure: " << first_error << "\n";
   std::printf("sagas=%d seconds=%.3f sagas_per_s=%.1f p50_ms=%.2f p99_ms=%.2f via=http failed=%d\n",
               completed.load(), seconds, completed.load() / seconds, pct(0.5), pct(0.99),

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <thread>
 
+#include "cli/bench_util.h"
 #include "cli/commands.h"
 #include "common/temp_dir.h"
 #include "engine/engine.h"
@@ -44,14 +45,9 @@ std::pair<double, double> Rss() {
 int RunBenchOpen() {
   const OpenBenchFlags& f = F();
   std::optional<TempDir> temp;
-  std::string url = f.db;
-  if (url.empty()) {
-    auto made = TempDir::Create("keel-bench-open");
-    if (!made.ok()) return ReportError(made.status());
-    temp.emplace(std::move(made).value());
-    url = "sqlite:" + temp->path();
-  }
-  auto store = OpenDb(url);
+  auto url = BenchStoreUrl(f.db, "keel-bench-open", &temp);
+  if (!url.ok()) return ReportError(url.status());
+  auto store = OpenDb(*url);
   if (!store.ok()) return ReportError(store.status());
   Registry registry;
   examples::RegisterDemo(registry, nullptr);

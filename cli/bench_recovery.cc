@@ -16,6 +16,7 @@
 #include <optional>
 #include <thread>
 
+#include "cli/bench_util.h"
 #include "cli/commands.h"
 #include "common/temp_dir.h"
 #include "engine/engine.h"
@@ -62,13 +63,9 @@ struct Held {
 int RunBenchRecovery() {
   const RecoveryFlags& f = F();
   std::optional<TempDir> temp;
-  std::string url = f.db;
-  if (url.empty()) {
-    auto made = TempDir::Create("keel-bench-recovery");
-    if (!made.ok()) return ReportError(made.status());
-    temp.emplace(std::move(made).value());
-    url = "sqlite:" + temp->path();
-  }
+  auto made = BenchStoreUrl(f.db, "keel-bench-recovery", &temp);
+  if (!made.ok()) return ReportError(made.status());
+  const std::string url = *made;
   auto store = OpenDb(url);
   if (!store.ok()) return ReportError(store.status());
   auto logs = TempDir::Create("keel-bench-recovery-logs");
@@ -143,10 +140,7 @@ int RunBenchRecovery() {
   client.reset();
   store->reset();
   std::sort(moved.begin(), moved.end());
-  auto pct = [&](double p) {
-    return moved.empty() ? 0.0
-                         : moved[std::min(moved.size() - 1, static_cast<size_t>(p * moved.size()))];
-  };
+  auto pct = [&](double p) { return Percentile(moved, p); };
   std::printf("in_flight=%d moved=%zu p50_s=%.2f max_s=%.2f (from the SIGKILL; lease %d s)\n",
               f.sagas, moved.size(), pct(0.5), moved.empty() ? 0.0 : moved.back(),
               std::max(10, 10 * f.activity_ms / 1000));

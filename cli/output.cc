@@ -1,6 +1,5 @@
 #include "cli/output.h"
 
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 
@@ -19,15 +18,6 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
     }
     std::cout << "\n";
   }
-}
-
-Status WriteLatencies(const std::string& path, const std::vector<double>& ms) {
-  if (path.empty()) return Status::Ok();
-  std::ofstream out(path, std::ios::trunc);
-  for (double v : ms) out << v << "\n";
-  out.close();
-  if (!out) return Status::InvalidArgument("--latencies: cannot write " + path);
-  return Status::Ok();
 }
 
 }  // namespace keel::cli
