@@ -71,7 +71,9 @@ StoreCounters& StoreCounters::For(const std::string& store) {
                      "Transitions the committed store transactions carried.", labels),
         m.GetCounter("keel_store_rollbacks_total",
                      "Batches rolled back for one transition's sake (the others ran again).",
-                     labels)});
+                     labels),
+        m.GetCounter("keel_store_checkpoints_total",
+                     "WAL checkpoints run: the log copied back into the database file.", labels)});
   }
   return *c;
 }

@@ -249,6 +249,7 @@ struct StoreCounters {
   Counter& commits;
   Counter& transactions;
   Counter& rollbacks;
+  Counter& checkpoints;  // WAL checkpoints run (SQLite)
   static StoreCounters& For(const std::string& store);
 };
 

@@ -422,9 +422,15 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  // Runs on the writer thread after each commit; `pages` is the WAL's length. One
+  // checkpoint is asked for each kCheckpointPages the WAL grows: asking again on every
+  // commit while the WAL waits to restart ran a checkpoint (two fsyncs) every few
+  // commits.
   static int OnWalCommit(void* self, sqlite3*, const char*, int pages) {
     auto* store = static_cast<SqliteStore*>(self);
-    if (pages >= kCheckpointPages) {
+    if (pages < store->wal_asked_at_) store->wal_asked_at_ = 0;  // the WAL restarted
+    if (pages - store->wal_asked_at_ >= kCheckpointPages) {
+      store->wal_asked_at_ = pages;
       {
         std::lock_guard<std::mutex> l(store->ckpt_mu_);
         store->ckpt_wanted_ = true;
@@ -444,6 +450,7 @@ class SqliteStore final : public Store {
       // PASSIVE: copies what it can without blocking the writer or readers.
       sqlite3_wal_checkpoint_v2(ckpt_db_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
                                 nullptr);
+      counters_.checkpoints.Inc();
       l.lock();
     }
   }
@@ -775,6 +782,7 @@ class SqliteStore final : public Store {
   bool stopping_ = false;
   bool writer_idle_ = false;
   static constexpr int kCheckpointPages = 1000;
+  int wal_asked_at_ = 0;  // WAL length at the last checkpoint asked for (writer thread)
   SqliteDb ckpt_db_;
   std::thread checkpointer_;
   std::mutex ckpt_mu_;

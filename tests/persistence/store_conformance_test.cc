@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "common/temp_dir.h"
 #include "persistence/open_store.h"
 #include "persistence/postgres/postgres_store.h"
 #include "persistence/sqlite/sqlite_store.h"
@@ -587,6 +588,48 @@ TEST(PgStatusTest, DeadlocksAndSerializationFailuresAreRetriedConflicts) {
   Status other = PgStatus(std::runtime_error("ERROR:  something else"), "writing");
   EXPECT_EQ(other.reason(), "db_error");
   EXPECT_FALSE(other.transient());
+}
+
+// One checkpoint per kCheckpointPages (1,000) pages the WAL grows, however the commits
+// come: asking again after every commit while the WAL waited to restart cost a
+// checkpoint, two fsyncs, every few commits of a lone client.
+TEST(SqliteCheckpointTest, OneCheckpointPerThousandPagesOfLog) {
+  auto dir = TempDir::Create("keel-ckpt");
+  ASSERT_TRUE(dir.ok());
+  SqliteOptions o;
+  o.dir = dir->path();
+  auto store = OpenSqliteStore(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto& checkpoints = StoreCounters::For("sqlite").checkpoints;
+  const int64_t before = checkpoints.value();
+  const std::string page(3000, 'x');  // each commit adds a page or two to the WAL
+  const int commits = 1500;
+  for (int i = 0; i < commits; ++i) {
+    const std::string run = "r" + std::to_string(i);
+    ASSERT_TRUE((*store)
+                    ->Transact([&](Txn& t) {
+                      ExecutionRow r;
+                      r.workflow_id = "w" + std::to_string(i);
+                      r.run_id = run;
+                      r.workflow_type = "T";
+                      r.task_queue = "q";
+                      r.version = 1;
+                      KEEL_RETURN_IF_ERROR(t.InsertExecution(r));
+                      std::vector<proto::HistoryEvent> ev(1);
+                      ev[0].set_event_id(1);
+                      ev[0].mutable_timer_fired()->set_timer_id(page);
+                      return t.AppendHistory(run, ev);
+                    })
+                    .ok());
+  }
+  for (int i = 0; i < 200 && checkpoints.value() == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const int64_t ran = checkpoints.value() - before;
+  EXPECT_GE(ran, 1);
+  // A commit here adds well under 20 pages, so a checkpoint per 1,000 pages is far
+  // fewer than one per 50 commits (asking after every commit ran about 1,300).
+  EXPECT_LE(ran, commits / 50) << "checkpoints for " << commits << " commits";
 }
 
 TEST(SchemaTest, BackendsAgreeOnTheSchemaVersion) {
