@@ -1,6 +1,7 @@
 // keel bench checkout: POST /checkout?wait= over HTTP against the whole shop in this
-// process (API, engine, workers, both simulators), C buyers at once, and the time
-// from each POST to its confirmed order.
+// process (API, engine, workers, both simulators; or the workers as N `keel worker`
+// processes on PostgreSQL), C buyers at once, and the time from each POST to its
+// confirmed order.
 
 #include <algorithm>
 #include <atomic>
@@ -27,7 +28,8 @@ struct CheckoutBenchFlags {
   std::string payment_method = "pm_card_visa";
   std::string limits = "on";
   bool access_log = false;
-  std::string latencies;  // file for each checkout's latency
+  std::string latencies;     // file for each checkout's latency
+  int worker_processes = 0;  // 0: workers in this process
 };
 
 CheckoutBenchFlags& F() {
@@ -64,6 +66,13 @@ int RunCheckoutBench() {
   o.http_threads = std::max(16, f.concurrency + 4);
   o.sim_data = sims_dir->path();
   o.engine.activity_threads = 16;
+  if (f.worker_processes > 0) {
+    if (db.rfind("postgresql://", 0) != 0) {
+      std::cerr << "error: --worker-processes needs a PostgreSQL --db\n";
+      return kExitUsage;
+    }
+    o.engine.run_workflows = o.engine.run_activities = false;  // the timers stay here
+  }
   o.server.access_log = f.access_log;
   if (f.limits == "off") {
     o.limits = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
@@ -79,6 +88,11 @@ int RunCheckoutBench() {
   if (!stack.ok()) return ReportError(stack.status());
   ShopStack& s = **stack;
   auto api = http::ParseHttpUrl(s.api_url()).value();
+  WorkerProcesses workers;
+  for (int i = 0; i < f.worker_processes; ++i) {
+    workers.Spawn({"--db", db, "--concurrency", "16", "--payments-url", s.payments_url(),
+                   "--carrier-url", s.carrier_url()});
+  }
 
   // A catalog with stock for every checkout, and one buyer per concurrent client.
   const std::string tag = std::to_string(SystemClock::Default()->Now());
@@ -151,7 +165,7 @@ int RunCheckoutBench() {
         ++failed;
         if (first_error.empty()) first_error = r.ok() ? json::serialize(*r) : r.status().ToString();
         // Whatever happened, the cart is emptied for the next checkout.
-        CallJson(api, "DELETE", "/cart", "", tokens[c]);
+        (void)CallJson(api, "DELETE", "/cart", "", tokens[c]);
       }
     }
   };
@@ -163,6 +177,7 @@ int RunCheckoutBench() {
   std::sort(latencies.begin(), latencies.end());
   if (Status w = WriteLatencies(f.latencies, latencies); !w.ok()) return ReportError(w);
   auto pct = [&](double p) { return Percentile(latencies, p); };
+  workers.StopAll();
   s.Stop();
   if (!first_error.empty()) std::cerr << "first failure: " << first_error.substr(0, 400) << "\n";
   std::printf(
@@ -191,6 +206,9 @@ void AddCheckoutBench(CLI::App* bench, CliState& state) {
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_flag("--access-log", F().access_log, "write the API's access log (stderr)");
   cmd->add_option("--latencies", F().latencies, "write each checkout's latency (ms) to this file");
+  cmd->add_option("--worker-processes", F().worker_processes,
+                  "run the workers as this many `keel worker` processes (PostgreSQL only)")
+      ->check(CLI::Range(0, 64));
   cmd->callback([&state] { state.action = RunCheckoutBench; });
 }
 

@@ -1,8 +1,5 @@
 // keel bench engine: N DemoSagas of K no-op activities, C in flight, workers in process.
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -65,20 +62,6 @@ std::optional<int64_t> PgCommits(const std::string& url) {
   }
 }
 
-pid_t SpawnWorker(const std::string& url, const BenchFlags& f) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    std::string threads = std::to_string(f.activity_threads);
-    std::string wf = std::to_string(f.workflow_threads);
-    execl("/proc/self/exe", "keel", "worker", "--db", url.c_str(), "--concurrency", threads.c_str(),
-          "--workflow-threads", wf.c_str(), "--no-demo-effects", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
-}
-
 int RunBenchEngine() {
   const BenchFlags& f = B();
   std::optional<TempDir> temp;  // removed at the end
@@ -130,14 +113,18 @@ int RunBenchEngine() {
   engine.history().AddCloseHook([&](const persistence::ExecutionRow& row) {
     on_close(row.workflow_id, row.status == persistence::ExecutionStatus::kCompleted);
   });
-  std::vector<pid_t> workers;
+  WorkerProcesses workers;
   if (external) {
     persistence::StoreListeners l;
     l.run_closed = [&](const std::string& workflow_id, const std::string&) {
       on_close(workflow_id, true);  // checked against the store at the end
     };
     (*store)->SetListeners(std::move(l));
-    for (int i = 0; i < f.worker_processes; ++i) workers.push_back(SpawnWorker(url, f));
+    for (int i = 0; i < f.worker_processes; ++i) {
+      workers.Spawn({"--db", url, "--concurrency", std::to_string(f.activity_threads),
+                     "--workflow-threads", std::to_string(f.workflow_threads),
+                     "--no-demo-effects"});
+    }
   }
   engine.Start();
 
@@ -229,8 +216,7 @@ int RunBenchEngine() {
   auto t1 = Clock::now();
   if (tty) std::cerr << "\n";
   for (auto& t : threads) t.join();
-  for (pid_t w : workers) kill(w, SIGTERM);
-  for (pid_t w : workers) waitpid(w, nullptr, 0);
+  workers.StopAll();
   if (external) {  // a NOTIFY says closed; the store says how
     persistence::ListFilter lf;
     lf.status = persistence::ExecutionStatus::kCompleted;
