@@ -398,5 +398,20 @@ TEST_F(CliTest, BenchEnginePrintsItsSummaryLine) {
       << r.out;
 }
 
+TEST_F(CliTest, BenchCheckoutRunsItsWorkersAsProcessesOnPostgres) {
+  CmdResult lite = Keel("bench checkout --checkouts 5 --worker-processes 2");
+  EXPECT_EQ(lite.code, 2);
+  EXPECT_NE(lite.err.find("--worker-processes needs a PostgreSQL --db"), std::string::npos)
+      << lite.err;
+  if (!testutil::RequirePostgres()) return;
+  auto pg = testutil::AllBackends().back().make();  // a fresh schema
+  ASSERT_TRUE(pg);
+  CmdResult r = Keel("bench checkout --checkouts 12 --concurrency 3 --worker-processes 1 --db '" +
+                     pg->url() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("checkouts=12 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("confirmed=12 failed=0"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace keel
