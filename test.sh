@@ -2,7 +2,8 @@
 # Installs what is missing, builds everything (Release, and the ASan+UBSan and TSan
 # builds), starts a throwaway PostgreSQL 15 on a free loopback port, and runs:
 #   - the whole ctest suite on the Release build (SQLite and PostgreSQL), including
-#     the abuse tests, the kill tests and a 60-second chaos drill per store;
+#     the abuse tests, the kill tests, a 60-second chaos drill per store, the pages
+#     in headless chromium and the OpenAPI lint;
 #   - the whole suite again under ASan+UBSan, with a short run of each fuzz target;
 #   - the engine, store and HTTP tests under TSan.
 # Stops PostgreSQL. Exits non-zero on any failure. Benchmarks are not part of it
@@ -10,7 +11,8 @@
 # lengthen the drills and the fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/install_deps.sh
+scripts/install_deps.sh --test
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 scripts/build.sh
 scripts/build.sh asan
 scripts/build.sh tsan
@@ -26,6 +28,6 @@ ctest --test-dir build --output-on-failure -j2 --timeout 900
 # Sanitizers find what the Release run cannot see; the drills are Release-only.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
-  ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 -LE chaos
+  ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 -LE "chaos|browser"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   ctest --test-dir build-tsan --output-on-failure -j2 --timeout 900 -L "engine|http"

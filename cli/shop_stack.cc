@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "http/web_assets.h"
 #include "persistence/open_store.h"
 
 namespace keel::cli {
@@ -121,6 +122,7 @@ Status ShopStack::StartApi(const ShopStackOptions& o) {
         return p.ok() ? p->user_id : "";
       });
   router_.SetGate(limits_->AsGate());
+  http::AddWebRoutes(router_);
   router_.Add(http::bhttp::verb::get, "/healthz", [](const http::ApiRequest&) {
     return http::JsonResponse(200, json::object{{"status", "ok"}});
   });

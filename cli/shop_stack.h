@@ -75,6 +75,7 @@ class ShopStack {
   Engine& engine() { return *engine_; }
   commerce::Shop& shop() { return *shop_; }
   const std::string& api_url() const { return api_url_; }  // "" unless serving
+  const http::Router& router() const { return router_; }   // the API's routes when serving
   const std::string& payments_url() const { return deps_.payments_url; }
   const std::string& carrier_url() const { return deps_.carrier_url; }
 

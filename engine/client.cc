@@ -87,6 +87,20 @@ class LocalEngineClient final : public EngineClient {
                                                                  : json::value(page.next_cursor)}};
   }
 
+  Result<json::object> Count(const persistence::ListFilter& filter) override {
+    KEEL_ASSIGN_OR_RETURN(auto counts, store_->CountExecutions(filter));
+    json::object by_status;
+    int64_t total = 0;
+    for (int s = 1; s <= static_cast<int>(persistence::ExecutionStatus::kTimedOut); ++s) {
+      auto status = static_cast<persistence::ExecutionStatus>(s);
+      auto it = counts.find(status);
+      const int64_t n = it == counts.end() ? 0 : it->second;
+      by_status[persistence::ExecutionStatusName(status)] = n;
+      total += n;
+    }
+    return json::object{{"total", total}, {"by_status", std::move(by_status)}};
+  }
+
   Result<proto::History> History(const std::string& id, const std::string& run) override {
     return history_->ReadRunHistory(id, run);
   }

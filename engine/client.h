@@ -25,6 +25,9 @@ class EngineClient {
   virtual Result<json::object> Describe(const std::string& id, const std::string& run) = 0;
   // {workflows: [ExecutionJson], next_cursor (null at the end)}.
   virtual Result<json::object> List(const persistence::ListFilter& filter) = 0;
+  // {total, by_status: {running: N, ...}} of the runs `filter` matches (its status,
+  // cursor and limit ignored); every status is present, zeros included.
+  virtual Result<json::object> Count(const persistence::ListFilter& filter) = 0;
   virtual Result<proto::History> History(const std::string& id, const std::string& run) = 0;
   // A request id (Idempotency-Key) makes a retried signal or cancel count once.
   virtual Status Signal(const std::string& id, const std::string& name, const json::value& input,

@@ -71,6 +71,7 @@ void EngineApi::AddRoutes(Router& router) {
     return Start(req);
   });
   router.Add(verb::get, "/v1/workflows", admin(&EngineApi::List));
+  router.Add(verb::get, "/v1/workflow-counts", admin(&EngineApi::Count));
   router.Add(verb::get, "/v1/workflows/{id}", admin(&EngineApi::Describe));
   router.Add(verb::get, "/v1/workflows/{id}/history", admin(&EngineApi::History));
   router.Add(verb::post, "/v1/workflows/{id}/signals/{name}", admin(&EngineApi::Signal));
@@ -163,9 +164,21 @@ Reply EngineApi::Start(const ApiRequest& req) {
                           wait * 1000, std::move(check));
 }
 
-Response EngineApi::List(const ApiRequest& req) {
+namespace {
+// type, id_prefix, start_after_ms and start_before_ms: what lists and counts share.
+Result<persistence::ListFilter> FilterOf(const ApiRequest& req) {
   persistence::ListFilter f;
   f.workflow_type = req.Query("type");
+  f.workflow_id_prefix = req.Query("id_prefix");
+  KEEL_RETURN_IF_ERROR(commerce::CheckText("id_prefix", f.workflow_id_prefix, 0, 200));
+  KEEL_ASSIGN_OR_RETURN(f.start_after, QueryInt(req, "start_after_ms", 0));
+  KEEL_ASSIGN_OR_RETURN(f.start_before, QueryInt(req, "start_before_ms", 0));
+  return f;
+}
+}  // namespace
+
+Response EngineApi::List(const ApiRequest& req) {
+  HTTP_ASSIGN(persistence::ListFilter f, FilterOf(req));
   f.cursor = req.Query("cursor");
   HTTP_ASSIGN(int64_t size, QueryInt(req, "size", 50));
   HTTP_CHECK(commerce::CheckRange("size", size, 1, 1000));
@@ -173,10 +186,14 @@ Response EngineApi::List(const ApiRequest& req) {
   if (std::string st = req.Query("status"); !st.empty()) {
     HTTP_ASSIGN(f.status, ParseStatusFilter(st));
   }
-  HTTP_ASSIGN(f.start_after, QueryInt(req, "start_after_ms", 0));
-  HTTP_ASSIGN(f.start_before, QueryInt(req, "start_before_ms", 0));
   HTTP_ASSIGN(json::object page, client_->List(f));
   return JsonResponse(200, page);
+}
+
+Response EngineApi::Count(const ApiRequest& req) {
+  HTTP_ASSIGN(persistence::ListFilter f, FilterOf(req));
+  HTTP_ASSIGN(json::object counts, client_->Count(f));
+  return JsonResponse(200, counts);
 }
 
 Response EngineApi::Describe(const ApiRequest& req) {

@@ -37,6 +37,7 @@ class EngineApi {
  private:
   Reply Start(const ApiRequest& req);
   Response List(const ApiRequest& req);
+  Response Count(const ApiRequest& req);
   Response Describe(const ApiRequest& req);
   Response History(const ApiRequest& req);
   Response Signal(const ApiRequest& req);

@@ -30,6 +30,14 @@ class RemoteEngineClient final : public EngineClient {
     if (!f.cursor.empty()) t += "&cursor=" + PercentEncode(f.cursor);
     if (f.start_after) t += "&start_after_ms=" + std::to_string(f.start_after);
     if (f.start_before) t += "&start_before_ms=" + std::to_string(f.start_before);
+    if (!f.workflow_id_prefix.empty()) t += "&id_prefix=" + PercentEncode(f.workflow_id_prefix);
+    return CallObject("GET", t);
+  }
+  Result<json::object> Count(const persistence::ListFilter& f) override {
+    std::string t = "/v1/workflow-counts?start_after_ms=" + std::to_string(f.start_after);
+    if (!f.workflow_type.empty()) t += "&type=" + PercentEncode(f.workflow_type);
+    if (f.start_before) t += "&start_before_ms=" + std::to_string(f.start_before);
+    if (!f.workflow_id_prefix.empty()) t += "&id_prefix=" + PercentEncode(f.workflow_id_prefix);
     return CallObject("GET", t);
   }
   Result<proto::History> History(const std::string& id, const std::string& run) override {

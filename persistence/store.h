@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -108,6 +109,7 @@ struct TimerRow {
 
 struct ListFilter {
   std::string workflow_type;              // empty = any
+  std::string workflow_id_prefix;         // empty = any
   std::optional<ExecutionStatus> status;  // unset = any
   Millis start_after = 0;                 // start_time >= this
   Millis start_before = 0;                // 0 = no bound
@@ -229,6 +231,9 @@ class Store {
   virtual Result<std::vector<QueueStats>> QueueStatistics() = 0;
   // Durable timers not yet fired.
   virtual Result<int64_t> CountTimers() = 0;
+  // How many runs match `filter` (its status, cursor and limit are ignored), by status.
+  // A scan of the matching runs: for operators, not for hot paths.
+  virtual Result<std::map<ExecutionStatus, int64_t>> CountExecutions(const ListFilter& filter) = 0;
 
   // The schema version this store is at.
   virtual Result<int> SchemaVersion() = 0;

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs Keel's build and test dependencies from Debian 12 packages, if missing.
+# Installs Keel's build dependencies from Debian 12 packages, if missing; with --test,
+# also what the tests need (chromium for the pages, Node.js for the browser driver and
+# the OpenAPI lint).
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +13,10 @@ PACKAGES=(
   postgresql-15
   clang-14 libclang-rt-14-dev
 )
+if [ "${1:-}" = "--test" ]; then
+  PACKAGES+=(chromium)
+  command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -100,7 +100,12 @@ const std::map<std::string, std::string>& Statements() {
            " FROM {s}.executions WHERE (start_time < $1 OR (start_time = $1 AND run_id < $2)) "
            "AND ($3 = '' OR workflow_type = $3) AND ($4 = 0 OR status = $4) "
            "AND start_time >= $5 AND ($6 = 0 OR start_time < $6) "
+           "AND ($8 = '' OR left(workflow_id, length($8)) = $8) "
            "ORDER BY start_time DESC, run_id DESC LIMIT $7"},
+      {"count_exec",
+       "SELECT status, count(*) FROM {s}.executions WHERE ($1 = '' OR workflow_type = $1) "
+       "AND start_time >= $2 AND ($3 = 0 OR start_time < $3) "
+       "AND ($4 = '' OR left(workflow_id, length($4)) = $4) GROUP BY status"},
       {"count_timers", "SELECT count(*) FROM {s}.timers"},
       {"queue_tasks", std::string("SELECT ") + kTaskCols +
                           " FROM {s}.tasks WHERE queue=$1 ORDER BY visible_at, id LIMIT $2"},

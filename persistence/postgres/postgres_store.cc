@@ -112,7 +112,7 @@ class PgStore final : public Store {
       ListPage page;
       auto r = t.exec_prepared("list_exec", cur_start, cur_run, f.workflow_type,
                                f.status ? static_cast<int>(*f.status) : 0, f.start_after,
-                               f.start_before, f.limit + 1);
+                               f.start_before, f.limit + 1, f.workflow_id_prefix);
       for (const auto& row : r) page.rows.push_back(ReadExecRow(row));
       if (static_cast<int>(page.rows.size()) > f.limit) {
         page.rows.pop_back();
@@ -120,6 +120,18 @@ class PgStore final : public Store {
             std::to_string(page.rows.back().start_time) + "_" + page.rows.back().run_id;
       }
       return page;
+    });
+  }
+
+  Result<std::map<ExecutionStatus, int64_t>> CountExecutions(const ListFilter& f) override {
+    using Counts = std::map<ExecutionStatus, int64_t>;
+    return Read<Counts>("counting executions", [&](pqxx::nontransaction& t) {
+      Counts out;
+      for (const auto& r : t.exec_prepared("count_exec", f.workflow_type, f.start_after,
+                                           f.start_before, f.workflow_id_prefix)) {
+        out[static_cast<ExecutionStatus>(r[0].as<int>())] = r[1].as<int64_t>();
+      }
+      return out;
     });
   }
 

@@ -498,6 +498,26 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::map<ExecutionStatus, int64_t>> CountExecutions(const ListFilter& f) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::map<ExecutionStatus, int64_t>> {
+      PREPARE(st, db,
+              "SELECT status, count(*) FROM executions WHERE (?1 = '' OR workflow_type = ?1) "
+              "AND start_time >= ?2 AND (?3 = 0 OR start_time < ?3) "
+              "AND (?4 = '' OR substr(workflow_id, 1, length(?4)) = ?4) GROUP BY status");
+      st.Bind(1, f.workflow_type)
+          .Bind(2, f.start_after)
+          .Bind(3, f.start_before)
+          .Bind(4, f.workflow_id_prefix);
+      std::map<ExecutionStatus, int64_t> out;
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) {
+        out[static_cast<ExecutionStatus>(st.Int(0))] = st.Int(1);
+      }
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db.handle(), "counting executions");
+      return out;
+    });
+  }
+
   Result<ListPage> ListExecutions(const ListFilter& f) override {
     return WithReader([&](SqliteDb& db) -> Result<ListPage> {
       Millis cur_start = INT64_MAX;
@@ -519,6 +539,7 @@ class SqliteStore final : public Store {
           " FROM executions WHERE (start_time < ?1 OR (start_time = ?1 AND run_id < ?2)) "
           "AND (?3 = '' OR workflow_type = ?3) AND (?4 = 0 OR status = ?4) "
           "AND start_time >= ?5 AND (?6 = 0 OR start_time < ?6) "
+          "AND (?8 = '' OR substr(workflow_id, 1, length(?8)) = ?8) "
           "ORDER BY start_time DESC, run_id DESC LIMIT ?7";
       PREPARE(st, db, sql.c_str());
       st.Bind(1, cur_start)
@@ -527,7 +548,8 @@ class SqliteStore final : public Store {
           .Bind(4, f.status ? static_cast<int>(*f.status) : 0)
           .Bind(5, f.start_after)
           .Bind(6, f.start_before)
-          .Bind(7, f.limit + 1);
+          .Bind(7, f.limit + 1)
+          .Bind(8, f.workflow_id_prefix);
       ListPage page;
       int rc;
       while ((rc = st.Step()) == SQLITE_ROW) page.rows.push_back(ReadExecRow(st));

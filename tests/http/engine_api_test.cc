@@ -123,6 +123,37 @@ TEST_P(EngineApiTest, StartWaitListDescribeAndHistory) {
   EXPECT_TRUE(ReplayHistory(registry_, *parsed).ok());
 }
 
+TEST_P(EngineApiTest, CountsByStatusAndAnIdPrefixNarrowListsAndCounts) {
+  for (const char* id : {"alpha-1", "alpha-2", "beta-1"}) {
+    HttpResult r = Admin(
+        "POST", "/v1/workflows?wait=20",
+        std::string(R"({"type":"DemoSaga","workflow_id":")") + id + R"(","input":{"steps":1}})");
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  ASSERT_EQ(
+      Admin("POST", "/v1/workflows",
+            R"({"type":"DemoSaga","workflow_id":"alpha-stuck","input":{"steps":2,"stuck_at":1}})")
+          .status,
+      201);
+  HttpResult all = Admin("GET", "/v1/workflow-counts");
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(all.Json().at("total"), 4);
+  EXPECT_EQ(all.Json().at("by_status").at("completed"), 3);
+  EXPECT_EQ(all.Json().at("by_status").at("running"), 1);
+  EXPECT_EQ(all.Json().at("by_status").at("failed"), 0);
+  HttpResult alpha = Admin("GET", "/v1/workflow-counts?id_prefix=alpha-");
+  EXPECT_EQ(alpha.Json().at("total"), 3) << alpha.body;
+  EXPECT_EQ(Admin("GET", "/v1/workflow-counts?type=Nope").Json().at("total"), 0);
+  HttpResult list = Admin("GET", "/v1/workflows?id_prefix=alpha-&status=completed");
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_EQ(list.Json().at("workflows").as_array().size(), 2u);
+  // A prefix is text, not a pattern.
+  EXPECT_EQ(Admin("GET", "/v1/workflows?id_prefix=%25").Json().at("workflows").as_array().size(),
+            0u);
+  EXPECT_EQ(Admin("GET", "/v1/workflow-counts?id_prefix=" + std::string(201, 'a')).status, 422);
+  EXPECT_EQ(client_->Call("GET", "/v1/workflow-counts").status, 401);
+}
+
 TEST_P(EngineApiTest, AStuckRunIsDescribedSignalledResetAndTerminated) {
   HttpResult r =
       Admin("POST", "/v1/workflows",
