@@ -414,10 +414,9 @@ async function renderQueues() {
       const r = await api("/v1/task-queues");
       document.getElementById("queues").innerHTML = r.queues.length === 0 ? `<p class="muted">No queue has tasks.</p>` :
         `<div class="scroll"><table><thead><tr><th>Queue</th><th>Ready</th><th>Leased</th><th>Delayed</th>
-         <th>Oldest ready</th><th>Pollers</th></tr></thead><tbody>${r.queues.map((q) => `<tr>
+         <th>Oldest ready</th></tr></thead><tbody>${r.queues.map((q) => `<tr>
          <td><a href="#/queue/${encodeURIComponent(q.queue)}">${esc(q.queue)}</a></td><td>${q.ready}</td><td>${q.leased}</td>
-         <td>${q.delayed}</td><td>${(q.oldest_ready_age_ms / 1000).toFixed(1)} s</td>
-         <td>${(q.pollers || []).map((p) => esc(p.identity)).join(", ") || "—"}</td></tr>`).join("")}</tbody></table></div>`;
+         <td>${q.delayed}</td><td>${(q.oldest_ready_age_ms / 1000).toFixed(1)} s</td></tr>`).join("")}</tbody></table></div>`;
     } catch (e) {
       document.getElementById("queues").innerHTML = errorBox(e);
     }

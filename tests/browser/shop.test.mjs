@@ -1,0 +1,96 @@
+// The demo shop in headless chromium against a real keel serve: register, search, add
+// to the cart, pay, and watch the order confirm; a 3-D Secure order moves from
+// pending_payment to confirmed on the open page, without a reload.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { openBrowser, screenshot, startKeel, until } from "./harness.mjs";
+
+let keel, browser, page, problems;
+
+async function call(method, p, body, token) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = "Bearer " + token;
+  const res = await fetch(keel.url + p, { method, headers, body: body && JSON.stringify(body) });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+before(async () => {
+  keel = await startKeel();
+  ({ browser, page, problems } = await openBrowser());
+  await call("POST", "/auth/register", { email: "seller@keel.test", password: "seller password", role: "seller" });
+  const { token } = await call("POST", "/auth/login", { email: "seller@keel.test", password: "seller password" });
+  await call("POST", "/items", { name: "Zephyrine desk lamp", description: "A lamp for the browser test", price: 2599,
+    currency: "USD", quantity: 10, category: "lighting", brand: "Keel" }, token);
+  await until("the item in search", async () => (await call("GET", "/items?term=zephyrine")).items.length === 1);
+});
+
+after(async () => {
+  await browser?.close();
+  await keel?.stop();
+});
+
+test("a new buyer registers on the page", async () => {
+  await page.goto(keel.url + "/#/register");
+  await page.type('input[name="email"]', "ada@keel.test");
+  await page.type('input[name="password"]', "ada password");
+  await page.click("#auth button");
+  await page.waitForSelector("#logout:not([hidden])");
+});
+
+test("search with facets finds the item, and its page shows the stock", async () => {
+  await page.type("#term", "zephyrine");
+  await page.click("#search button");
+  await page.waitForSelector("#results .card a");
+  assert.match(await page.$eval("#facets", (e) => e.textContent), /lighting/);
+  await screenshot(page, "shop-search");
+  await page.click("#results .card a");
+  await page.waitForSelector("#add");
+  assert.match(await page.$eval("main", (e) => e.textContent), /10 in stock/);
+});
+
+async function buy(card) {
+  await page.goto(keel.url + "/#/cart");
+  await page.waitForSelector("#checkout");
+  await page.select('select[name="card"]', card);
+  await screenshot(page, "shop-cart");
+  await page.click("#checkout button[type=submit]");
+  await page.waitForSelector("#order h1");
+}
+
+test("the buyer adds the lamp to the cart and pays: the order is confirmed", async () => {
+  await page.click("#add button");
+  await until("the cart count", () => page.$eval("#cart-link", (e) => e.textContent === "Cart (1)"));
+  await buy("pm_card_visa");
+  await until("confirmed", () => page.$eval("#order h1", (e) => /confirmed|fulfilling|shipped|delivered/.test(e.textContent)));
+  assert.match(await page.$eval("#history", (e) => e.textContent), /pending_payment/);
+  await screenshot(page, "shop-order");
+});
+
+test("a 3-D Secure order goes from pending_payment to confirmed without a reload", async () => {
+  await page.goto(keel.url + "/#/item/" + (await call("GET", "/items?term=zephyrine")).items[0].id);
+  await page.waitForSelector("#add button");
+  await page.click("#add button");
+  await until("the cart count", () => page.$eval("#cart-link", (e) => e.textContent === "Cart (1)"));
+  await buy("pm_card_threeDSecure");
+  await page.evaluate(() => { window.__sameDocument = true; });
+  assert.match(await page.$eval("#order h1", (e) => e.textContent), /pending_payment/);
+  await until("confirmed", () => page.$eval("#order h1", (e) => /confirmed|fulfilling/.test(e.textContent)), 20000);
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was not reloaded");
+});
+
+test("a declined card is shown as payment_failed with its reason", async () => {
+  await page.goto(keel.url + "/#/?term=zephyrine");
+  await page.waitForSelector("#results .card a");
+  await page.click("#results .card a");
+  await page.waitForSelector("#add button");
+  await page.click("#add button");
+  await until("the cart count", () => page.$eval("#cart-link", (e) => e.textContent === "Cart (1)"));
+  await buy("pm_card_chargeDeclined");
+  await until("payment_failed", () => page.$eval("#order h1", (e) => /payment_failed/.test(e.textContent)), 20000);
+});
+
+test("no script error, no failed request", () => {
+  assert.deepEqual(problems, []);
+});
