@@ -83,6 +83,17 @@ test("task queues and health pages draw from the API", async () => {
   await screenshot(page, "console-health");
 });
 
+test("at phone width the list and a workflow do not scroll sideways", async () => {
+  await page.setViewport({ width: 360, height: 740 });
+  for (const hash of ["#/workflows", "#/workflow/stuck-1"]) {
+    await page.goto(keel.url + "/console" + hash);
+    await page.waitForSelector("main h1");
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${hash} is ${overflow}px wider than the screen`);
+  }
+  await page.setViewport({ width: 1280, height: 900 });
+});
+
 test("no script error, no failed request", () => {
   assert.deepEqual(problems, []);
 });

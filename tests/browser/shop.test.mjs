@@ -91,6 +91,17 @@ test("a declined card is shown as payment_failed with its reason", async () => {
   await until("payment_failed", () => page.$eval("#order h1", (e) => /payment_failed/.test(e.textContent)), 20000);
 });
 
+test("at phone width nothing is cut off: the page does not scroll sideways", async () => {
+  await page.setViewport({ width: 360, height: 740 });
+  for (const hash of ["#/?term=zephyrine", "#/cart", "#/orders"]) {
+    await page.goto(keel.url + "/" + hash);
+    await page.waitForSelector("main h1");
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${hash} is ${overflow}px wider than the screen`);
+  }
+  await page.setViewport({ width: 1280, height: 900 });
+});
+
 test("no script error, no failed request", () => {
   assert.deepEqual(problems, []);
 });
