@@ -104,6 +104,7 @@ Status ShopStack::StartApi(const ShopStackOptions& o) {
   cc.carrier_webhook_secret = carrier_ ? carrier_->webhook_secret() : o.webhook_secret;
   http::StorefrontOptions fo;
   fo.auth_per_address = o.auth_per_address;
+  fo.admin_token = o.admin_token;
   storefront_ = std::make_unique<http::StorefrontApi>(shop_.get(), fo, cc);
   storefront_->AddRoutes(router_);
   http::EngineApiOptions eo;

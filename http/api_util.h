@@ -20,6 +20,9 @@ namespace keel::http {
 
 // An integer query parameter (`fallback` when absent); validation_failed naming it.
 Result<int64_t> QueryInt(const ApiRequest& req, const std::string& name, int64_t fallback);
+// The engine API's bearer check: unauthenticated (401) without a bearer token,
+// forbidden (403) for a wrong one or when `token` is "" (the engine API is off).
+Status CheckAdminToken(const ApiRequest& req, const std::string& token);
 // The JSON form of an order; `detail` adds its lines, status history and address.
 json::object OrderJson(const commerce::Order& o, bool detail);
 

@@ -1,7 +1,5 @@
 #include "http/engine_api.h"
 
-#include <openssl/crypto.h>
-
 #include "commerce/validation.h"
 #include "common/metrics.h"
 #include "engine/inspect.h"
@@ -13,26 +11,6 @@ namespace keel::http {
 namespace {
 
 constexpr const char* kIdentity = "keel-api";
-
-Status CheckAdmin(const ApiRequest& req, const std::string& token) {
-  if (token.empty()) {
-    return Status::FailedPrecondition(
-        "the engine API is off: start keel serve with --admin-token (or KEEL_ADMIN_TOKEN)",
-        "forbidden");
-  }
-  std::string auth = req.Header("Authorization");
-  const std::string prefix = "Bearer ";
-  if (auth.rfind(prefix, 0) != 0) {
-    return Status::InvalidArgument("Authorization: Bearer <admin token> is required",
-                                   "unauthenticated");
-  }
-  std::string given = auth.substr(prefix.size());
-  if (given.size() != token.size() ||
-      CRYPTO_memcmp(given.data(), token.data(), token.size()) != 0) {
-    return Status::FailedPrecondition("wrong admin token", "forbidden");
-  }
-  return Status::Ok();
-}
 
 // The body as a JSON object; an empty body is {}.
 Result<json::object> OptionalBody(const ApiRequest& req) {
@@ -60,13 +38,13 @@ void EngineApi::AddRoutes(Router& router) {
   using bhttp::verb;
   auto admin = [this](Response (EngineApi::*fn)(const ApiRequest&)) {
     return [this, fn](const ApiRequest& req) {
-      Status s = CheckAdmin(req, o_.admin_token);
+      Status s = CheckAdminToken(req, o_.admin_token);
       if (!s.ok()) return StatusResponse(s);
       return (this->*fn)(req);
     };
   };
   router.Add(verb::post, "/v1/workflows", [this](const ApiRequest& req) -> Reply {
-    Status s = CheckAdmin(req, o_.admin_token);
+    Status s = CheckAdminToken(req, o_.admin_token);
     if (!s.ok()) return StatusResponse(s);
     return Start(req);
   });

@@ -1,5 +1,7 @@
 #include "http/storefront_api.h"
 
+#include <openssl/crypto.h>
+
 #include "commerce/order_state.h"
 #include "commerce/validation.h"
 #include "common/ids.h"
@@ -48,6 +50,26 @@ Status CheckEmail(const std::string& email) {
 }
 
 }  // namespace
+
+Status CheckAdminToken(const ApiRequest& req, const std::string& token) {
+  if (token.empty()) {
+    return Status::FailedPrecondition(
+        "the engine API is off: start keel serve with --admin-token (or KEEL_ADMIN_TOKEN)",
+        "forbidden");
+  }
+  std::string auth = req.Header("Authorization");
+  const std::string prefix = "Bearer ";
+  if (auth.rfind(prefix, 0) != 0) {
+    return Status::InvalidArgument("Authorization: Bearer <admin token> is required",
+                                   "unauthenticated");
+  }
+  std::string given = auth.substr(prefix.size());
+  if (given.size() != token.size() ||
+      CRYPTO_memcmp(given.data(), token.data(), token.size()) != 0) {
+    return Status::FailedPrecondition("wrong admin token", "forbidden");
+  }
+  return Status::Ok();
+}
 
 Result<int64_t> QueryInt(const ApiRequest& req, const std::string& name, int64_t fallback) {
   std::string v = req.Query(name);
@@ -461,18 +483,35 @@ void StorefrontApi::AddRoutes(Router& router) {
   });
 
   // ---- orders --------------------------------------------------------------------
-  router.Add(V::get, "/orders", [this](const ApiRequest& req) {
-    HTTP_ASSIGN(Principal p, Authenticate(req));
+  // A buyer's orders, newest first: {orders, next_cursor}.
+  auto orders_of = [this](const std::string& buyer_id, const ApiRequest& req) {
     HTTP_ASSIGN(int64_t size, QueryInt(req, "size", 20));
     HTTP_CHECK(commerce::CheckRange("size", size, 1, 100));
     HTTP_ASSIGN(commerce::OrderPage page,
-                shop_->orders().List(p.user_id, req.Query("status"), req.Query("cursor"),
+                shop_->orders().List(buyer_id, req.Query("status"), req.Query("cursor"),
                                      static_cast<int>(size)));
     json::array orders;
     for (const auto& o : page.orders) orders.push_back(OrderJson(o, false));
     json::value next =
         page.next_cursor.empty() ? json::value(nullptr) : json::value(page.next_cursor);
     return JsonResponse(200, json::object{{"orders", orders}, {"next_cursor", next}});
+  };
+  router.Add(V::get, "/orders", [this, orders_of](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    return orders_of(p.user_id, req);
+  });
+
+  // Operators (the engine API's admin token): any order by id, any buyer's orders.
+  router.Add(V::get, "/v1/orders", [this, orders_of](const ApiRequest& req) {
+    HTTP_CHECK(CheckAdminToken(req, opts_.admin_token));
+    const std::string buyer = req.Query("buyer_id");
+    HTTP_CHECK(commerce::CheckText("buyer_id", buyer, 1, 200));
+    return orders_of(buyer, req);
+  });
+  router.Add(V::get, "/v1/orders/{id}", [this](const ApiRequest& req) {
+    HTTP_CHECK(CheckAdminToken(req, opts_.admin_token));
+    HTTP_ASSIGN(commerce::Order o, shop_->orders().Get(req.path.at("id")));
+    return JsonResponse(200, OrderJson(o, true));
   });
 
   router.Add(V::get, "/orders/{id}", [this](const ApiRequest& req) {

@@ -36,6 +36,9 @@ struct StorefrontOptions {
   LoginBackoff::Options login_backoff;
   int hash_threads = 2;     // password hashing
   size_t hash_queue = 256;  // hashing jobs waiting; more: 503 busy
+  // The engine API's admin token, for the operators' order routes (/v1/orders); "":
+  // those routes answer 403, as the rest of /v1 does.
+  std::string admin_token;
 };
 
 struct CheckoutConfig {

@@ -3,7 +3,7 @@
 // pending_payment to confirmed on the open page, without a reload.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { openBrowser, screenshot, startKeel, until } from "./harness.mjs";
+import { ADMIN_TOKEN, openBrowser, screenshot, startKeel, until } from "./harness.mjs";
 
 let keel, browser, page, problems;
 
@@ -89,6 +89,23 @@ test("a declined card is shown as payment_failed with its reason", async () => {
   await until("the cart count", () => page.$eval("#cart-link", (e) => e.textContent === "Cart (1)"));
   await buy("pm_card_chargeDeclined");
   await until("payment_failed", () => page.$eval("#order h1", (e) => /payment_failed/.test(e.textContent)), 20000);
+});
+
+test("the operator finds the order in the console, with its status history and its saga", async () => {
+  const orderId = (await page.$eval("#order h1", (e) => e.textContent)).match(/Order (\S+)/)[1];
+  await page.goto(keel.url + "/console");
+  await page.waitForSelector("#token");
+  await page.type("#token", ADMIN_TOKEN);
+  await page.click("#login button");
+  await page.waitForSelector("#counts .chip");
+  await page.goto(keel.url + "/console#/orders?q=" + orderId);
+  await page.waitForSelector("#orders section h2");
+  const text = await page.$eval("#orders", (e) => e.textContent);
+  assert.match(text, /pending_payment/);
+  assert.match(text, /payment_failed/);
+  await page.click(`#orders a[href="#/workflow/checkout-${orderId}"]`);
+  await page.waitForSelector(".saga svg");
+  await screenshot(page, "console-checkout-saga");
 });
 
 test("at phone width nothing is cut off: the page does not scroll sideways", async () => {

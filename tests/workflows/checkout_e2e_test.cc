@@ -98,6 +98,7 @@ class CheckoutE2ETest : public ::testing::TestWithParam<testutil::Backend> {
     // The shop's API, and the simulators' webhooks pointed at it.
     http::StorefrontOptions so;
     so.auth_per_address = {100'000, 100'000};
+    so.admin_token = "e2e-admin-token";
     waiters_ = std::make_unique<http::Waiters>();
     http::CheckoutConfig cc;
     cc.history = &engine_->history();
@@ -316,6 +317,31 @@ TEST_P(CheckoutE2ETest, SuccessConfirmsShipsAndDelivers) {
                   .as_array()
                   .empty());
   ExpectInvariants();
+}
+
+TEST_P(CheckoutE2ETest, OperatorsFindAnyOrderByIdOrBuyerWithTheAdminToken) {
+  std::string ann_id;
+  std::string ann = User("ann@example.com", "buyer", &ann_id);
+  std::string bob = User("bob@example.com");
+  std::string lamp = Item("Lamp", 1999, 5);
+  AddToCart(*client_, ann, lamp, 1);
+  HttpResult r = Checkout(*client_, ann, "pm_card_visa");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string order = Id(r);
+  const std::string admin = "e2e-admin-token";
+  HttpResult one = client_->Call("GET", "/v1/orders/" + order, "", admin);
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(one.Json().at("buyer_id").as_string(), ann_id);
+  EXPECT_GE(one.Json().at("status_history").as_array().size(), 2u);
+  HttpResult list = client_->Call("GET", "/v1/orders?buyer_id=" + ann_id, "", admin);
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(list.Json().at("orders").as_array().size(), 1u);
+  EXPECT_EQ(list.Json().at("orders").as_array()[0].at("order_id").as_string(), order);
+  // A buyer's token is not the admin token; no token is a 401; a missing order a 404.
+  EXPECT_EQ(client_->Call("GET", "/v1/orders/" + order, "", bob).status, 403);
+  EXPECT_EQ(client_->Call("GET", "/v1/orders/" + order).status, 401);
+  EXPECT_EQ(client_->Call("GET", "/v1/orders/ord_nope", "", admin).status, 404);
+  EXPECT_EQ(client_->Call("GET", "/v1/orders", "", admin).status, 422);  // buyer_id is required
 }
 
 TEST_P(CheckoutE2ETest, DeclineFailsThePaymentAndReleasesTheHolds) {

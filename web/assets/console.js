@@ -441,8 +441,8 @@ async function renderQueue(name) {
 
 // ---- orders ------------------------------------------------------------------------
 
-// An order's checkout saga is the workflow "checkout-ORDER_ID"; its input names the
-// buyer, so a buyer's orders are found among the checkout workflows.
+// Any order by id, or a buyer's orders (/v1/orders, the admin token), each with its
+// status history and its checkout saga; the saga's page lists the tracking child.
 async function renderOrders(params) {
   const q = params.get("q") || "";
   main.innerHTML = `<h1>Orders</h1>
@@ -455,32 +455,35 @@ async function renderOrders(params) {
   if (!q) return;
   const out = document.getElementById("orders");
   try {
-    const direct = await api("/v1/workflows/" + encodeURIComponent("checkout-" + q)).catch((e) => {
+    const one = await api("/v1/orders/" + encodeURIComponent(q)).catch((e) => {
       if (e.status === 404) return null;
       throw e;
     });
-    let runs = direct ? [direct] : [];
-    if (!direct) {
-      const list = await api("/v1/workflows?type=checkout_saga&size=200");
-      const hist = await Promise.all(list.workflows.map((w) =>
-        api("/v1/workflows/" + encodeURIComponent(w.workflow_id) + "/history").then((h) => [w, h])));
-      runs = hist.filter(([, h]) => {
-        const s = h.events[0] && h.events[0].workflow_execution_started;
-        return s && s.input && s.input.decoded && s.input.decoded.buyer_id === q;
-      }).map(([w]) => w);
+    if (one) return drawOrder(out, one);
+    const list = await api("/v1/orders?size=50&buyer_id=" + encodeURIComponent(q));
+    if (!list.orders.length) {
+      out.innerHTML = `<p class="muted">No order "${esc(q)}", and no order of a buyer "${esc(q)}".</p>`;
+      return;
     }
-    if (!runs.length) { out.innerHTML = `<p class="muted">No order or buyer "${esc(q)}" among the checkout workflows.</p>`; return; }
-    const rows = await Promise.all(runs.map(async (w) => {
-      const state = await api(`/v1/workflows/${encodeURIComponent(w.workflow_id)}/queries/state`).then((r) => r.result).catch(() => null);
-      return { w, state };
-    }));
-    out.innerHTML = rows.map(({ w, state }) => `<section class="panel"><h2>${esc(w.workflow_id.replace(/^checkout-/, ""))}
-      ${state && state.status ? status(state.status) : ""}</h2>
-      <p>Checkout workflow: ${wfLink(w.workflow_id)} ${status(w.status)}</p>
-      ${state ? `<h3>State</h3>${json(state)}` : `<p class="muted">The saga answers no state query.</p>`}</section>`).join("");
+    out.innerHTML = `<p>Orders of buyer <span class="mono">${esc(q)}</span>, newest first:</p>
+      <div class="scroll"><table><thead><tr><th>Order</th><th>Status</th><th>Total</th><th>Checkout saga</th></tr></thead><tbody>
+      ${list.orders.map((o) => `<tr><td><a href="#/orders?q=${encodeURIComponent(o.order_id)}">${esc(o.order_id)}</a></td>
+      <td>${status(o.status)}</td><td>${(o.total / 100).toFixed(2)} ${esc(o.currency)}</td>
+      <td>${wfLink(o.workflow_id)}</td></tr>`).join("")}</tbody></table></div>`;
   } catch (e) {
     out.innerHTML = errorBox(e);
   }
+}
+
+function drawOrder(out, o) {
+  out.innerHTML = `<section class="panel"><h2>${esc(o.order_id)} ${status(o.status)}</h2>
+    <dl class="kv"><dt>Buyer</dt><dd><a href="#/orders?q=${encodeURIComponent(o.buyer_id)}">${esc(o.buyer_id)}</a></dd>
+    <dt>Total</dt><dd>${(o.total / 100).toFixed(2)} ${esc(o.currency)}</dd>
+    <dt>Checkout saga</dt><dd>${wfLink(o.workflow_id)} (its children include the shipment tracking)</dd>
+    ${o.reason ? `<dt>Reason</dt><dd>${esc(o.reason)}</dd>` : ""}</dl>
+    <h3>Status history</h3><table><thead><tr><th>From</th><th>To</th><th>When (UTC)</th><th>Why</th></tr></thead><tbody>
+    ${(o.status_history || []).map((h) => `<tr><td>${h.from ? status(h.from) : "—"}</td><td>${status(h.to)}</td>
+    <td>${when(new Date(h.at).toISOString())}</td><td>${esc(h.reason)}</td></tr>`).join("")}</tbody></table></section>`;
 }
 
 // ---- health ------------------------------------------------------------------------
