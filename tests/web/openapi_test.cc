@@ -20,7 +20,10 @@ std::set<std::string> RouterRoutes() {
   cli::ShopStackOptions o;
   o.db = "sqlite:" + data->path();
   o.serve = true;
-  o.http = o.payments_http = o.carrier_http = "127.0.0.1:0";
+  const std::string any_port = "127.0.0.1:0";
+  o.http = any_port;
+  o.payments_http = any_port;
+  o.carrier_http = any_port;
   o.sim_data = sims->path();
   o.admin_token = "t";
   auto stack = cli::ShopStack::Start(o);
