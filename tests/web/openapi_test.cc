@@ -25,7 +25,8 @@ std::set<std::string> RouterRoutes() {
   o.payments_http = any_port;
   o.carrier_http = any_port;
   o.sim_data = sims->path();
-  o.admin_token = "t";
+  o.admin_token = std::string(
+      "test-admin-token");  // not operator=(const char*): gcc 12 warns (-Wrestrict) falsely
   auto stack = cli::ShopStack::Start(o);
   EXPECT_TRUE(stack.ok()) << stack.status().ToString();
   std::set<std::string> out;
