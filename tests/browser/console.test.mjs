@@ -2,7 +2,7 @@
 // and open workflows, see a saga's graph, and terminate a stuck saga.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ADMIN_TOKEN, admin, openBrowser, screenshot, startKeel, until } from "./harness.mjs";
+import { ADMIN_TOKEN, admin, assertFitsAPhone, openBrowser, screenshot, startKeel, until } from "./harness.mjs";
 
 let keel, browser, page, problems;
 
@@ -84,14 +84,7 @@ test("task queues and health pages draw from the API", async () => {
 });
 
 test("at phone width the list and a workflow do not scroll sideways", async () => {
-  await page.setViewport({ width: 360, height: 740 });
-  for (const hash of ["#/workflows", "#/workflow/stuck-1"]) {
-    await page.goto(keel.url + "/console" + hash);
-    await page.waitForSelector("main h1");
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `${hash} is ${overflow}px wider than the screen`);
-  }
-  await page.setViewport({ width: 1280, height: 900 });
+  await assertFitsAPhone(page, ["#/workflows", "#/workflow/stuck-1"].map((h) => keel.url + "/console" + h));
 });
 
 test("no script error, no failed request", () => {

@@ -93,3 +93,18 @@ export async function until(what, fn, ms = 15000) {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+// Fails when any of `urls` scrolls sideways at phone width (360 px).
+export async function assertFitsAPhone(page, urls) {
+  await page.setViewport({ width: 360, height: 740 });
+  try {
+    for (const url of urls) {
+      await page.goto(url);
+      await page.waitForSelector("main h1");
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      if (overflow > 0) throw new Error(`${url} is ${overflow}px wider than the screen`);
+    }
+  } finally {
+    await page.setViewport({ width: 1280, height: 900 });
+  }
+}

@@ -3,63 +3,17 @@
 // Routes (the URL hash): #/workflows?type=&status=&prefix=, #/workflow/ID,
 // #/queues, #/queue/NAME, #/orders, #/health.
 
+import { callApi, errorBox, esc, status, toast } from "./common.js";
+
 const TOKEN_KEY = "keel.admin-token";
 const REFRESH_MS = 3000;
 const main = document.getElementById("main");
 let refreshTimer = null;
 
-// ---- the API ---------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-async function api(path, { method = "GET", body, idempotencyKey } = {}) {
-  const headers = { Authorization: "Bearer " + (sessionStorage.getItem(TOKEN_KEY) || "") };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
-  let res;
-  try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (e) {
-    throw new ApiError(0, "network_error", "the server did not answer: " + e.message);
-  }
-  const text = await res.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { /* a text body: /metrics */ }
-  if (!res.ok) {
-    const err = json && json.error ? json.error : { code: "http_" + res.status, message: text.slice(0, 300) };
-    throw new ApiError(res.status, err.code, err.message);
-  }
-  return json ?? text;
-}
-
-// ---- small helpers -----------------------------------------------------------------
-
-const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) =>
-  ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const status = (s) => `<span class="status s-${esc(s)}">${esc(s)}</span>`;
+const api = (path, opts = {}) => callApi(path, { ...opts, token: sessionStorage.getItem(TOKEN_KEY) || "" });
 const json = (v) => `<pre>${esc(JSON.stringify(v, null, 2))}</pre>`;
 const when = (iso) => (iso ? esc(iso.replace("T", " ").replace("Z", "")) : "—");
 const wfLink = (id) => `<a href="#/workflow/${encodeURIComponent(id)}">${esc(id)}</a>`;
-
-function errorBox(e) {
-  if (e instanceof ApiError) {
-    return `<p class="error" role="alert"><code>${esc(e.code)}</code> ${esc(e.message)}` +
-      (e.status ? ` <span class="muted">(HTTP ${e.status})</span>` : "") + "</p>";
-  }
-  return `<p class="error" role="alert">${esc(e && e.message ? e.message : e)}</p>`;
-}
-
-function toast(text) {
-  const t = document.getElementById("toast");
-  t.textContent = text;
-  setTimeout(() => { if (t.textContent === text) t.textContent = ""; }, 4000);
-}
 
 function every(ms, fn) {
   clearInterval(refreshTimer);

@@ -3,6 +3,8 @@
 // Routes (the URL hash): #/?term=&category=&brand=, #/item/ID, #/cart, #/orders,
 // #/order/ID, #/login, #/register.
 
+import { callApi, errorBox, esc, status, toast } from "./common.js";
+
 const TOKEN_KEY = "keel.shop-token";
 const FINAL = new Set(["delivered", "cancelled", "refunded", "returned", "payment_failed", "expired", "rejected"]);
 const CARDS = [
@@ -14,51 +16,18 @@ const CARDS = [
 const main = document.getElementById("main");
 let pollTimer = null;
 
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-async function api(path, { method = "GET", body, idempotencyKey } = {}) {
-  const headers = {};
+async function api(path, opts = {}) {
   const token = localStorage.getItem(TOKEN_KEY);
-  if (token) headers.Authorization = "Bearer " + token;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
-  let res;
   try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    return await callApi(path, { ...opts, token });
   } catch (e) {
-    throw new ApiError(0, "network_error", "the shop did not answer: " + e.message);
+    if (e.status === 401 && token) localStorage.removeItem(TOKEN_KEY);  // expired: log in again
+    throw e;
   }
-  const json = await res.json().catch(() => null);
-  if (!res.ok) {
-    const err = json && json.error ? json.error : { code: "http_" + res.status, message: res.statusText };
-    if (res.status === 401 && token) localStorage.removeItem(TOKEN_KEY);
-    throw new ApiError(res.status, err.code, err.message);
-  }
-  return json;
 }
 
-const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) =>
-  ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const money = (minor, cur) => `${(Number(minor) / 100).toFixed(2)} ${esc(cur || "")}`;
-const status = (s) => `<span class="status s-${esc(s)}">${esc(s)}</span>`;
 const signedIn = () => !!localStorage.getItem(TOKEN_KEY);
-
-function errorBox(e) {
-  const code = e instanceof ApiError ? `<code>${esc(e.code)}</code> ` : "";
-  return `<p class="error" role="alert">${code}${esc(e.message)}</p>`;
-}
-
-function toast(text) {
-  const t = document.getElementById("toast");
-  t.textContent = text;
-  setTimeout(() => { if (t.textContent === text) t.textContent = ""; }, 4000);
-}
 
 function needLogin() {
   location.hash = "#/login?next=" + encodeURIComponent(location.hash);
