@@ -58,10 +58,11 @@ Status Store::Transact(TxnFn fn) {
 }
 
 StoreCounters& StoreCounters::For(const std::string& store) {
-  static std::mutex mu;
-  static std::map<std::string, std::unique_ptr<StoreCounters>> all;
-  std::lock_guard<std::mutex> l(mu);
-  auto& c = all[store];
+  // Never destroyed, as Metrics::Global(): a store's threads may count until exit.
+  static auto* mu = new std::mutex;
+  static auto* all = new std::map<std::string, std::unique_ptr<StoreCounters>>;
+  std::lock_guard<std::mutex> l(*mu);
+  auto& c = (*all)[store];
   if (!c) {
     auto& m = Metrics::Global();
     Labels labels{{"store", store}};
