@@ -27,7 +27,7 @@ struct Flags {
   std::string db = "sqlite:./keel-data";
   std::string output = "table";
   std::string id, type, input = "null", task_queue, reuse = "allow_duplicate";
-  std::string status, cursor, name, reason, start_after, start_before, file, run;
+  std::string status, cursor, name, reason, start_after, start_before, file, run, id_prefix;
   int limit = 50;
   int64_t event_id = 0;
   std::string address, admin_token;  // --address: a running keel serve's engine API
@@ -151,9 +151,39 @@ int Describe(const Registry& registry) {
   return kExitOk;
 }
 
-int List(const Registry& registry) {
+// --type, --id-prefix, --start-after and --start-before: what list and count share.
+Result<persistence::ListFilter> FilterFromFlags() {
   persistence::ListFilter q;
   q.workflow_type = F().type;
+  q.workflow_id_prefix = F().id_prefix;
+  KEEL_ASSIGN_OR_RETURN(q.start_after, ParseTimeFlag(F().start_after, "--start-after"));
+  KEEL_ASSIGN_OR_RETURN(q.start_before, ParseTimeFlag(F().start_before, "--start-before"));
+  return q;
+}
+
+int Count(const Registry& registry) {
+  auto q = FilterFromFlags();
+  if (!q.ok()) return ReportError(q.status());
+  OPEN_BACKEND(b, registry);
+  auto counts = b.Count(*q);
+  if (!counts.ok()) return ReportError(counts.status());
+  if (F().output == "json") {
+    std::cout << json::serialize(*counts) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"STATUS", "WORKFLOWS"}};
+  for (const auto& [status, n] : (*counts)["by_status"].as_object()) {
+    rows.push_back({std::string(status), std::to_string(n.as_int64())});
+  }
+  rows.push_back({"total", std::to_string((*counts)["total"].as_int64())});
+  PrintTable(rows);
+  return kExitOk;
+}
+
+int List(const Registry& registry) {
+  auto filter = FilterFromFlags();
+  if (!filter.ok()) return ReportError(filter.status());
+  persistence::ListFilter q = *filter;
   q.cursor = F().cursor;
   q.limit = F().limit;
   if (!F().status.empty()) {
@@ -161,12 +191,6 @@ int List(const Registry& registry) {
     if (!status.ok()) return ReportError(Status::InvalidArgument("--" + status.status().message()));
     q.status = *status;
   }
-  auto after = ParseTimeFlag(F().start_after, "--start-after");
-  if (!after.ok()) return ReportError(after.status());
-  auto before = ParseTimeFlag(F().start_before, "--start-before");
-  if (!before.ok()) return ReportError(before.status());
-  q.start_after = *after;
-  q.start_before = *before;
   OPEN_BACKEND(b, registry);
   auto page = b.List(q);
   if (!page.ok()) return ReportError(page.status());
@@ -387,8 +411,17 @@ void AddWorkflowCommands(CLI::App& app, CliState& state) {
   list->add_option("--start-after", F().start_after, "started at or after (UTC)");
   list->add_option("--start-before", F().start_before, "started before (UTC)");
   list->add_option("--limit", F().limit, "rows per page")->check(CLI::Range(1, 1000));
+  list->add_option("--id-prefix", F().id_prefix, "only workflow ids that start with this");
   list->add_option("--cursor", F().cursor, "next page, from a previous list");
   list->callback(action(List));
+
+  auto* count = wf->add_subcommand("count", "count workflows by status");
+  Common(count);
+  count->add_option("--type", F().type, "only this workflow type");
+  count->add_option("--id-prefix", F().id_prefix, "only workflow ids that start with this");
+  count->add_option("--start-after", F().start_after, "started at or after (UTC)");
+  count->add_option("--start-before", F().start_before, "started before (UTC)");
+  count->callback(action(Count));
 
   auto* history = wf->add_subcommand("history", "show a workflow's history");
   Common(history);

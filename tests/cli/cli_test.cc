@@ -134,6 +134,27 @@ TEST_F(CliTest, StartDescribeListHistoryEndToEnd) {
   EXPECT_EQ(replay.code, 0) << replay.out << replay.err;
 }
 
+TEST_F(CliTest, CountsByStatusAndListsByIdPrefix) {
+  for (const char* id : {"pre-1", "pre-2", "other-1"}) {  // no worker: they stay running
+    ASSERT_EQ(Keel(std::string("workflow start --type DemoSaga --id ") + id + " --db " + db_).code,
+              0);
+  }
+  CmdResult all = Keel("workflow count --output json --db " + db_);
+  ASSERT_EQ(all.code, 0) << all.err;
+  auto counts = json::parse(all.out);
+  EXPECT_EQ(counts.at("total"), 3);
+  EXPECT_EQ(counts.at("by_status").at("running"), 3);
+  EXPECT_EQ(counts.at("by_status").at("completed"), 0);
+  CmdResult pre = Keel("workflow count --id-prefix pre- --output json --db " + db_);
+  EXPECT_EQ(json::parse(pre.out).at("total"), 2) << pre.out;
+  CmdResult table = Keel("workflow count --db " + db_);
+  EXPECT_NE(table.out.find("total"), std::string::npos) << table.out;
+  CmdResult list = Keel("workflow list --id-prefix other --output json --db " + db_);
+  ASSERT_EQ(list.code, 0) << list.err;
+  ASSERT_EQ(json::parse(list.out).at("workflows").as_array().size(), 1u);
+  EXPECT_EQ(json::parse(list.out).at("workflows").as_array()[0].at("workflow_id"), "other-1");
+}
+
 TEST_F(CliTest, UsageErrorsExitTwoWithAUsageLine) {
   CmdResult none = Keel("");
   EXPECT_EQ(none.code, 2);
