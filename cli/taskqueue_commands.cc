@@ -22,8 +22,8 @@ Flags& F() {
   return f;
 }
 
-// {"queues":[{queue, ready, leased, delayed, oldest_ready_age_ms}...]}, from the store
-// or from a running server.
+// {"queues":[{queue, ready, leased, delayed, oldest_ready_age_ms, pollers}...]}, from
+// the store or from a running server.
 Result<json::object> QueuesJson() {
   Registry none;  // a queue listing runs no workflow code
   KEEL_ASSIGN_OR_RETURN(auto client, OpenEngineClient(F().db, F().address, F().admin_token, none));
@@ -38,18 +38,36 @@ int List() {
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows = {
-      {"QUEUE", "READY", "LEASED", "DELAYED", "OLDEST READY AGE"}};
+      {"QUEUE", "READY", "LEASED", "DELAYED", "OLDEST READY AGE", "POLLERS"}};
   const auto& queues = v->at("queues").as_array();
   for (const auto& q : queues) {
     int64_t ready = q.at("ready").as_int64();
     rows.push_back({std::string(q.at("queue").as_string()), std::to_string(ready),
                     std::to_string(q.at("leased").as_int64()),
                     std::to_string(q.at("delayed").as_int64()),
-                    ready ? std::to_string(q.at("oldest_ready_age_ms").as_int64()) + " ms" : "-"});
+                    ready ? std::to_string(q.at("oldest_ready_age_ms").as_int64()) + " ms" : "-",
+                    std::to_string(q.at("pollers").as_array().size())});
   }
   PrintTable(rows);
-  if (queues.empty()) std::cout << "(no tasks waiting or running)\n";
+  if (queues.empty()) std::cout << "(no tasks and no pollers)\n";
   return kExitOk;
+}
+
+// Who polled the queue lately: one row per process and task kind.
+void PrintPollers(const json::array& pollers) {
+  if (pollers.empty()) {
+    std::cout << "\n(no pollers in the last " << EngineClient::kPollersRecentMs / 1000 << " s)\n";
+    return;
+  }
+  std::cout << "\nPollers:\n";
+  std::vector<std::vector<std::string>> rows = {{"IDENTITY", "KIND", "LAST POLL"}};
+  for (const auto& v : pollers) {
+    const auto& p = v.as_object();
+    rows.push_back({std::string(p.at("identity").as_string()),
+                    std::string(p.at("kind").as_string()),
+                    std::to_string(p.at("last_poll_age_ms").as_int64()) + " ms ago"});
+  }
+  PrintTable(rows);
 }
 
 int Describe() {
@@ -70,6 +88,7 @@ int Describe() {
               {"Delayed (retry backoff)", std::to_string(num("delayed"))},
               {"Oldest ready age",
                num("ready") ? std::to_string(num("oldest_ready_age_ms")) + " ms" : "-"}});
+  PrintPollers(o.at("pollers").as_array());
   const json::array& tasks = o.at("tasks").as_array();
   if (tasks.empty()) {
     std::cout << "\n(no tasks)\n";

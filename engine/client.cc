@@ -13,13 +13,35 @@ Status FieldError(std::string_view field, const std::string& what) {
   return Status::InvalidArgument(std::string(field) + ": " + what, "validation_failed");
 }
 
-json::object QueueJson(const persistence::QueueStats& q, Millis now) {
+json::object QueueJson(const persistence::QueueStats& q,
+                       const std::vector<persistence::PollerRow>& pollers, Millis now) {
+  json::array who;
+  for (const auto& p : pollers) {
+    if (p.queue != q.queue) continue;
+    who.push_back({{"identity", p.identity},
+                   {"kind", p.kind == persistence::TaskKind::kWorkflow ? "workflow" : "activity"},
+                   {"last_poll_at_ms", p.last_poll_at},
+                   {"last_poll_age_ms", std::max<Millis>(0, now - p.last_poll_at)}});
+  }
   return json::object{{"queue", q.queue},
                       {"ready", q.ready},
                       {"leased", q.leased},
                       {"delayed", q.delayed},
                       {"oldest_ready_age_ms",
-                       q.oldest_ready_at > 0 ? std::max<Millis>(0, now - q.oldest_ready_at) : 0}};
+                       q.oldest_ready_at > 0 ? std::max<Millis>(0, now - q.oldest_ready_at) : 0},
+                      {"pollers", std::move(who)}};
+}
+
+// Every queue with tasks or recent pollers, by name; a queue without tasks has zeros.
+Result<std::map<std::string, persistence::QueueStats>> QueuesOf(
+    persistence::Store& store, std::vector<persistence::PollerRow>* pollers) {
+  KEEL_ASSIGN_OR_RETURN(auto stats, store.QueueStatistics());
+  KEEL_ASSIGN_OR_RETURN(*pollers,
+                        store.ListPollers(store.clock()->Now() - EngineClient::kPollersRecentMs));
+  std::map<std::string, persistence::QueueStats> out;
+  for (auto& q : stats) out[q.queue] = std::move(q);
+  for (const auto& p : *pollers) out[p.queue].queue = p.queue;
+  return out;
 }
 
 json::object TaskJson(const persistence::TaskRow& t, Millis now) {
@@ -132,25 +154,25 @@ class LocalEngineClient final : public EngineClient {
   }
 
   Result<json::object> TaskQueues() override {
-    KEEL_ASSIGN_OR_RETURN(auto stats, store_->QueueStatistics());
+    std::vector<persistence::PollerRow> pollers;
+    KEEL_ASSIGN_OR_RETURN(auto queues, QueuesOf(*store_, &pollers));
     const Millis now = store_->clock()->Now();
     json::array out;
-    for (const auto& q : stats) out.push_back(QueueJson(q, now));
+    for (const auto& [name, q] : queues) out.push_back(QueueJson(q, pollers, now));
     return json::object{{"queues", std::move(out)}};
   }
 
   Result<json::object> DescribeTaskQueue(const std::string& queue, int limit) override {
-    KEEL_ASSIGN_OR_RETURN(auto stats, store_->QueueStatistics());
+    std::vector<persistence::PollerRow> pollers;
+    KEEL_ASSIGN_OR_RETURN(auto queues, QueuesOf(*store_, &pollers));
     KEEL_ASSIGN_OR_RETURN(auto tasks, store_->ListQueueTasks(queue, limit));
     const Millis now = store_->clock()->Now();
     persistence::QueueStats mine;
     mine.queue = queue;
-    for (const auto& q : stats) {
-      if (q.queue == queue) mine = q;
-    }
+    if (auto it = queues.find(queue); it != queues.end()) mine = it->second;
     json::array list;
     for (const auto& t : tasks) list.push_back(TaskJson(t, now));
-    json::object out = QueueJson(mine, now);
+    json::object out = QueueJson(mine, pollers, now);
     out["tasks"] = std::move(list);
     return out;
   }

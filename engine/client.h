@@ -40,7 +40,10 @@ class EngineClient {
   virtual Status Terminate(const std::string& id, const std::string& reason) = 0;
   // The new run's id.
   virtual Result<std::string> Reset(const ResetRequest& req) = 0;
-  // {queues: [{queue, ready, leased, delayed, oldest_ready_age_ms}]}.
+  // {queues: [{queue, ready, leased, delayed, oldest_ready_age_ms, pollers}]}: every
+  // queue with a task or a poller heard from in the last kPollersRecentMs. pollers:
+  // [{identity, kind, last_poll_at_ms, last_poll_age_ms}].
+  static constexpr int64_t kPollersRecentMs = 60000;
   virtual Result<json::object> TaskQueues() = 0;
   // One queue's figures as in TaskQueues, and its first `limit` tasks, next first:
   // tasks: [{task_id, kind, workflow_id, run_id, activity_type, attempt, state,

@@ -101,8 +101,21 @@ void Workers::Stop() {
   threads_.clear();
 }
 
+void Workers::RecordPollers(const Matcher::Pool& pool) {
+  for (const auto& q : pool.queues) {
+    Status s = history_->store()->RecordPoller(q, pool.kind, history_->identity());
+    if (!s.ok()) spdlog::debug("recording poller of {}: {}", q, s.ToString());
+  }
+}
+
 void Workers::PollLoop(Matcher::Pool* pool) {
+  auto heartbeat = std::chrono::steady_clock::time_point{};
   while (!stopping_) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - heartbeat >= std::chrono::milliseconds(persistence::Store::kPollerHeartbeatMs)) {
+      heartbeat = now;
+      RecordPollers(*pool);
+    }
     int n = matcher_->WaitAndReserve(pool, options_.poll_interval_ms, options_.poll_batch);
     if (n <= 0) continue;
     int left = n;

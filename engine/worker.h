@@ -78,6 +78,8 @@ class Workers {
   // Takes tasks from `pool` and runs `process` on each until Stop().
   void TaskLoop(Matcher::Pool* pool, void (Workers::*process)(const persistence::TaskRow&));
   void PollLoop(Matcher::Pool* pool);
+  // Tells the store this process polls `pool`'s queues (Store::RecordPoller).
+  void RecordPollers(const Matcher::Pool& pool);
   void ProcessWorkflowTask(const persistence::TaskRow& task);
   Result<std::vector<proto::HistoryEvent>> NewEvents(const persistence::TaskRow& task,
                                                      int64_t from);

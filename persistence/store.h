@@ -130,6 +130,15 @@ struct QueueStats {
   Millis oldest_ready_at = 0;
 };
 
+// A worker pool that polls a queue: its process's engine identity and when it last
+// said so (Store::RecordPoller).
+struct PollerRow {
+  std::string queue;
+  TaskKind kind = TaskKind::kWorkflow;
+  std::string identity;
+  Millis last_poll_at = 0;
+};
+
 // One transaction's view. Only valid inside the TxnFn it was passed to.
 class Txn {
  public:
@@ -234,6 +243,15 @@ class Store {
   // How many runs match `filter` (its status, cursor and limit are ignored), by status.
   // A scan of the matching runs: for operators, not for hot paths.
   virtual Result<std::map<ExecutionStatus, int64_t>> CountExecutions(const ListFilter& filter) = 0;
+
+  // Pollers: `identity` serves `queue` for `kind` tasks now. Each worker pool says so
+  // every kPollerHeartbeatMs; rows silent for kPollerForgetMs are deleted by the next
+  // write. Not part of any saga's durability: a lost write is repaired by the next.
+  static constexpr Millis kPollerHeartbeatMs = 5000;
+  static constexpr Millis kPollerForgetMs = 10 * 60 * 1000;
+  virtual Status RecordPoller(std::string_view queue, TaskKind kind, std::string_view identity) = 0;
+  // Pollers heard from at or after `since`, by queue, kind and identity.
+  virtual Result<std::vector<PollerRow>> ListPollers(Millis since) = 0;
 
   // The schema version this store is at.
   virtual Result<int> SchemaVersion() = 0;

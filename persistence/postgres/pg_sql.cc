@@ -133,6 +133,14 @@ const std::map<std::string, std::string>& Statements() {
        "count(*) FILTER (WHERE lease_owner='' AND visible_at>$1), "
        "coalesce(min(visible_at) FILTER (WHERE lease_owner='' AND visible_at<=$1), 0) "
        "FROM {s}.tasks GROUP BY queue ORDER BY queue"},
+      {"record_poller",
+       "WITH up AS (INSERT INTO {s}.pollers(queue, kind, identity, last_poll_at) "
+       "VALUES($1, $2, $3, $4) ON CONFLICT(queue, kind, identity) "
+       "DO UPDATE SET last_poll_at=excluded.last_poll_at) "
+       "DELETE FROM {s}.pollers WHERE last_poll_at<$5"},
+      {"list_pollers",
+       "SELECT queue, kind, identity, last_poll_at FROM {s}.pollers WHERE last_poll_at>=$1 "
+       "ORDER BY queue, kind, identity"},
       {"schema_version", "SELECT version FROM {s}.schema_version"},
   };
   return m;

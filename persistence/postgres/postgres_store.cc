@@ -200,6 +200,29 @@ class PgStore final : public Store {
     });
   }
 
+  // Autocommit on a reader connection, as a poll: a heartbeat waits for no batch.
+  Status RecordPoller(std::string_view queue, TaskKind kind, std::string_view identity) override {
+    const Millis now = clock()->Now();
+    return Read<bool>("recording a poller",
+                      [&](pqxx::nontransaction& t) {
+                        t.exec_prepared("record_poller", std::string(queue), static_cast<int>(kind),
+                                        std::string(identity), now, now - kPollerForgetMs);
+                        return true;
+                      })
+        .status();
+  }
+
+  Result<std::vector<PollerRow>> ListPollers(Millis since) override {
+    return Read<std::vector<PollerRow>>("listing pollers", [&](pqxx::nontransaction& t) {
+      std::vector<PollerRow> out;
+      for (const auto& r : t.exec_prepared("list_pollers", since)) {
+        out.push_back({r[0].c_str(), static_cast<TaskKind>(r[1].as<int>()), r[2].c_str(),
+                       r[3].as<int64_t>()});
+      }
+      return out;
+    });
+  }
+
   Result<bool> HasReadyTasks(std::string_view queue, TaskKind kind) override {
     Millis now = clock()->Now();
     return Read<bool>("checking tasks", [&](pqxx::nontransaction& t) {

@@ -117,6 +117,20 @@ class SqliteTxn final : public Txn {
   Millis Now() const override { return now_; }
   void set_now(Millis now) { now_ = now; }
 
+  // Store::RecordPoller's write; not part of the Txn interface.
+  Status UpsertPoller(std::string_view queue, TaskKind kind, std::string_view identity) {
+    PREPARE(up, db_,
+            "INSERT INTO pollers(queue, kind, identity, last_poll_at) VALUES(?1, ?2, ?3, ?4) "
+            "ON CONFLICT(queue, kind, identity) DO UPDATE SET last_poll_at=excluded.last_poll_at");
+    up.Bind(1, queue).Bind(2, static_cast<int>(kind)).Bind(3, identity).Bind(4, now_);
+    int rc = up.Step();
+    if (rc != SQLITE_DONE) return SqliteStatus(rc, db_.handle(), "recording a poller");
+    PREPARE(del, db_, "DELETE FROM pollers WHERE last_poll_at<?1");
+    del.Bind(1, now_ - Store::kPollerForgetMs);
+    rc = del.Step();
+    return rc == SQLITE_DONE ? Status::Ok() : SqliteStatus(rc, db_.handle(), "forgetting pollers");
+  }
+
   Result<std::optional<ExecutionRow>> GetExecution(std::string_view run_id) override {
     static const std::string sql =
         std::string("SELECT ") + kExecCols + " FROM executions WHERE run_id=?1";
@@ -560,6 +574,27 @@ class SqliteStore final : public Store {
         page.next_cursor = std::to_string(last.start_time) + "_" + last.run_id;
       }
       return page;
+    });
+  }
+
+  Status RecordPoller(std::string_view queue, TaskKind kind, std::string_view identity) override {
+    return Transact(
+        [&](Txn& t) { return static_cast<SqliteTxn&>(t).UpsertPoller(queue, kind, identity); });
+  }
+
+  Result<std::vector<PollerRow>> ListPollers(Millis since) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::vector<PollerRow>> {
+      PREPARE(st, db,
+              "SELECT queue, kind, identity, last_poll_at FROM pollers WHERE last_poll_at>=?1 "
+              "ORDER BY queue, kind, identity");
+      st.Bind(1, since);
+      std::vector<PollerRow> out;
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) {
+        out.push_back({st.Text(0), static_cast<TaskKind>(st.Int(1)), st.Text(2), st.Int(3)});
+      }
+      if (rc != SQLITE_DONE) return SqliteStatus(rc, db.handle(), "listing pollers");
+      return out;
     });
   }
 

@@ -78,6 +78,12 @@ test("a stuck saga shows its retrying activity, and is terminated from the conso
 test("task queues and health pages draw from the API", async () => {
   await page.goto(keel.url + "/console#/queues");
   await page.waitForSelector("#queues table, #queues p");
+  // keel serve runs its own workers: every queue it serves has pollers.
+  const pollers = await page.$$eval("#queues tbody tr td:last-child", (c) => c.map((x) => x.textContent));
+  assert.ok(pollers.length > 0 && pollers.every((p) => /workflow|activity/.test(p)), String(pollers));
+  await page.click("#queues tbody tr a");
+  await page.waitForSelector("#q h2");
+  assert.match(await page.$eval("#q", (e) => e.textContent), /Worker process[\s\S]*-\d+-/);
   await page.goto(keel.url + "/console#/health");
   await until("figures", () => page.$$eval(".card .figure", (f) => f.length > 0 && f.every((x) => x.textContent !== "…")), 10000);
   await screenshot(page, "console-health");

@@ -175,6 +175,16 @@ TEST_P(EngineApiTest, AStuckRunIsDescribedSignalledResetAndTerminated) {
   EXPECT_EQ(tasks[0].at("workflow_id"), "stuck");
   EXPECT_EQ(tasks[0].at("kind"), "activity");
   EXPECT_FALSE(tasks[0].at("last_failure").is_null()) << queue.body;
+  // This process's workers poll the queue, and say so.
+  const auto& pollers = qv.at("pollers").as_array();
+  ASSERT_FALSE(pollers.empty()) << queue.body;
+  EXPECT_LT(pollers[0].at("last_poll_age_ms").as_int64(), EngineClient::kPollersRecentMs);
+  bool listed = false;
+  const json::value all = Admin("GET", "/v1/task-queues").Json();
+  for (const auto& q : all.at("queues").as_array()) {
+    if (q.at("queue") == "demo") listed = !q.at("pollers").as_array().empty();
+  }
+  EXPECT_TRUE(listed);
   EXPECT_EQ(Admin("GET", "/v1/task-queues/demo?size=0").status, 422);
 
   EXPECT_EQ(Admin("POST", "/v1/workflows/stuck/signals/nudge", R"({"n":1})").status, 202);

@@ -40,6 +40,8 @@ const std::map<std::string, std::string> kShipped = {
      "158e7ade3236f384fb9201de66934b9a35408c5a870b4aadedad7bb19afa8930"},
     {"postgres/0006_flush_reports_conflicts.sql",
      "fc8583425405cd06d2597d8ca562f9e28a7f38204dcb0c86726aec29ca9f8a63"},
+    {"postgres/0007_pollers.sql",
+     "83a6cccb9037d0542a245852b5fd3758f555de898aa1f3b1b1ffef01a4439c23"},
     {"sqlite/0001_engine_tables.sql",
      "c644598861cd170b60e724a4e1228270a3b5f756fd592773335556536e965f44"},
     {"sqlite/0002_request_ids.sql",
@@ -52,6 +54,7 @@ const std::map<std::string, std::string> kShipped = {
      "e2274dd8235a3f9eafcecd7aacdad4c56cc505962ffac78908ab908812ccd197"},
     {"sqlite/0006_flush_reports_conflicts.sql",
      "317aa1e3548082d5db92f9b95fbcfbfe64f6b28ac1d5800fee286ece9e846899"},
+    {"sqlite/0007_pollers.sql", "334859ce659b283ba75b28b18965cc4c7c5b81f3754dccc610ebe040f42dc6dd"},
 };
 
 TEST(MigrationsTest, ShippedMigrationsAreNeverEdited) {

@@ -509,6 +509,35 @@ TEST_P(StoreTest, DelayedTasksAreNotHandedOutEarly) {
   EXPECT_TRUE(store_->HasReadyTasks("q", TaskKind::kWorkflow).value());
 }
 
+TEST_P(StoreTest, PollersAreRecordedRefreshedAndForgotten) {
+  ASSERT_TRUE(store_->RecordPoller("q", TaskKind::kWorkflow, "host-1-a").ok());
+  ASSERT_TRUE(store_->RecordPoller("q", TaskKind::kActivity, "host-1-a").ok());
+  clock_.Advance(1000);
+  ASSERT_TRUE(store_->RecordPoller("q", TaskKind::kWorkflow, "host-2-b").ok());
+  auto all = store_->ListPollers(0).value();  // by queue, kind, identity
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].identity, "host-1-a");
+  EXPECT_EQ(all[0].last_poll_at, clock_.Now() - 1000);
+  EXPECT_EQ(all[1].identity, "host-2-b");
+  EXPECT_EQ(all[1].last_poll_at, clock_.Now());
+  EXPECT_EQ(all[2].kind, TaskKind::kActivity);
+  // `since` leaves out the ones not heard from; a new poll refreshes a row in place.
+  EXPECT_EQ(store_->ListPollers(clock_.Now()).value().size(), 1u);
+  clock_.Advance(1000);
+  ASSERT_TRUE(store_->RecordPoller("q", TaskKind::kActivity, "host-1-a").ok());
+  EXPECT_EQ(store_->ListPollers(clock_.Now()).value().size(), 1u);
+  EXPECT_EQ(store_->ListPollers(clock_.Now() - 1000).value().size(), 2u);
+  EXPECT_EQ(store_->ListPollers(0).value().size(), 3u);
+  // Rows silent for kPollerForgetMs go with the next write.
+  clock_.Advance(Store::kPollerForgetMs);
+  ASSERT_TRUE(store_->RecordPoller("other", TaskKind::kWorkflow, "host-3-c").ok());
+  auto left = store_->ListPollers(0).value();
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].queue, "other");
+  EXPECT_EQ(left[1].identity, "host-1-a");
+  EXPECT_EQ(left[1].kind, TaskKind::kActivity);
+}
+
 TEST_P(StoreTest, ATimerIsDeletedOnce) {
   int64_t id = 0;
   ASSERT_TRUE(store_

@@ -366,11 +366,12 @@ async function renderQueues() {
   const load = async () => {
     try {
       const r = await api("/v1/task-queues");
-      document.getElementById("queues").innerHTML = r.queues.length === 0 ? `<p class="muted">No queue has tasks.</p>` :
+      document.getElementById("queues").innerHTML = r.queues.length === 0 ? `<p class="muted">No queue has tasks or pollers.</p>` :
         `<div class="scroll"><table><thead><tr><th>Queue</th><th>Ready</th><th>Leased</th><th>Delayed</th>
-         <th>Oldest ready</th></tr></thead><tbody>${r.queues.map((q) => `<tr>
+         <th>Oldest ready</th><th>Pollers</th></tr></thead><tbody>${r.queues.map((q) => `<tr>
          <td><a href="#/queue/${encodeURIComponent(q.queue)}">${esc(q.queue)}</a></td><td>${q.ready}</td><td>${q.leased}</td>
-         <td>${q.delayed}</td><td>${(q.oldest_ready_age_ms / 1000).toFixed(1)} s</td></tr>`).join("")}</tbody></table></div>`;
+         <td>${q.delayed}</td><td>${(q.oldest_ready_age_ms / 1000).toFixed(1)} s</td>
+         <td>${pollerSummary(q.pollers)}</td></tr>`).join("")}</tbody></table></div>`;
     } catch (e) {
       document.getElementById("queues").innerHTML = errorBox(e);
     }
@@ -379,12 +380,27 @@ async function renderQueues() {
   every(REFRESH_MS, load);
 }
 
+// "2 (1 workflow, 1 activity)": worker processes heard from lately, by task kind.
+function pollerSummary(pollers) {
+  if (!pollers.length) return `<span class="flag">none</span>`;
+  const procs = new Set(pollers.map((p) => p.identity)).size;
+  const of = (k) => pollers.filter((p) => p.kind === k).length;
+  return `${procs} (${of("workflow")} workflow, ${of("activity")} activity)`;
+}
+
+function pollerTable(pollers) {
+  if (!pollers.length) return `<p class="flag">No worker has polled this queue in the last minute: its tasks wait.</p>`;
+  return `<h2>Pollers</h2><div class="scroll"><table><thead><tr><th>Worker process</th><th>Kind</th><th>Last poll</th>
+    </tr></thead><tbody>${pollers.map((p) => `<tr><td>${esc(p.identity)}</td><td>${esc(p.kind)}</td>
+    <td>${(p.last_poll_age_ms / 1000).toFixed(0)} s ago</td></tr>`).join("")}</tbody></table></div>`;
+}
+
 async function renderQueue(name) {
   main.innerHTML = `<p><a href="#/queues">← Task queues</a></p><h1>${esc(name)}</h1><div id="q"></div>`;
   try {
     const r = await api("/v1/task-queues/" + encodeURIComponent(name));
     document.getElementById("q").innerHTML = `<p>${r.ready} ready, ${r.leased} leased, ${r.delayed} delayed.</p>
-      <div class="scroll"><table><thead><tr><th>Task</th><th>Kind</th><th>Workflow</th><th>Activity</th><th>State</th>
+      ${pollerTable(r.pollers)}<h2>Next tasks</h2><div class="scroll"><table><thead><tr><th>Task</th><th>Kind</th><th>Workflow</th><th>Activity</th><th>State</th>
       <th>Attempt</th><th>Lease owner</th></tr></thead><tbody>${(r.tasks || []).map((t) => `<tr><td>${t.task_id}</td>
       <td>${esc(t.kind)}</td><td>${wfLink(t.workflow_id)}</td><td>${esc(t.activity_type)}</td><td>${status(t.state)}</td>
       <td>${t.attempt}</td><td>${esc(t.lease_owner) || "—"}</td></tr>`).join("")}</tbody></table></div>`;
