@@ -106,7 +106,9 @@ std::optional<commerce::Order> OrderOf(const commerce::CheckoutInput& c) {
   order.shipping = c.shipping;
   order.tax = c.tax;
   order.total = c.total;
-  for (const auto& l : c.lines) order.lines.push_back({l.item_id, l.quantity, l.unit_price});
+  for (const auto& l : c.lines) {
+    order.lines.push_back({l.item_id, l.quantity, l.unit_price, l.seller_id.value_or("")});
+  }
   return order;
 }
 

@@ -164,6 +164,7 @@ Result<CartView> Carts::Get(const std::string& cart_id) {
     auto item = catalog_->Get(l.item_id);
     if (item.ok()) {
       l.name = item->name;
+      l.seller_id = item->seller_id;
       l.current_price = item->price;
       l.price_changed = item->price != l.unit_price;
       l.available = item->status == "active";

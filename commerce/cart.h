@@ -18,7 +18,7 @@
 namespace keel::commerce {
 
 struct CartLine {
-  std::string item_id, name, currency;
+  std::string item_id, name, currency, seller_id;
   int64_t quantity = 0;
   int64_t unit_price = 0;     // snapshot at add time
   int64_t current_price = 0;  // the catalog's price now

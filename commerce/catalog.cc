@@ -1,5 +1,7 @@
 #include "commerce/catalog.h"
 
+#include <map>
+
 #include "commerce/validation.h"
 #include "common/json.h"
 
@@ -23,12 +25,20 @@ std::vector<std::string> Migrations(bool postgres) {
           serial +
           ", item_id TEXT NOT NULL, version BIGINT NOT NULL, kind TEXT NOT NULL, created_at "
           "BIGINT NOT NULL);",
+      // Reviews, and each item's rating kept beside it.
+      "ALTER TABLE items ADD COLUMN rating_sum BIGINT NOT NULL DEFAULT 0;"
+      "ALTER TABLE items ADD COLUMN review_count BIGINT NOT NULL DEFAULT 0;"
+      "CREATE TABLE reviews(item_id TEXT NOT NULL, buyer_id TEXT NOT NULL, rating BIGINT NOT "
+      "NULL CHECK (rating BETWEEN 1 AND 5), title TEXT NOT NULL, body TEXT NOT NULL, created_at "
+      "BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY(item_id, buyer_id));"
+      "CREATE INDEX reviews_newest ON reviews(item_id, created_at DESC, buyer_id DESC);"
+      "CREATE INDEX items_by_seller_id ON items(seller_id, id);",
   };
 }
 
 constexpr const char* kCols =
     "id, seller_id, name, description, price, currency, category, brand, attributes, status, "
-    "version, created_at, updated_at";
+    "version, created_at, updated_at, rating_sum, review_count";
 
 Item ReadItem(const SqlRow& r) {
   Item i;
@@ -45,6 +55,8 @@ Item ReadItem(const SqlRow& r) {
   i.version = r.Int(10);
   i.created_at = r.Int(11);
   i.updated_at = r.Int(12);
+  i.rating_sum = r.Int(13);
+  i.review_count = r.Int(14);
   return i;
 }
 
@@ -79,26 +91,43 @@ Result<Item> Catalog::Create(Item item) {
   return Get(item.id);
 }
 
-Status Catalog::CreateMany(std::vector<Item> items) {
+Status Catalog::CreateMany(std::vector<Item> items, const std::vector<Review>& reviews) {
+  std::map<std::string, Item*> by_id;
   for (auto& item : items) {
     KEEL_RETURN_IF_ERROR(Validate(item));
     item.version = 1;
     item.created_at = item.updated_at = clock_->Now();
+    item.rating_sum = item.review_count = 0;
+    by_id[item.id] = &item;
+  }
+  for (const auto& r : reviews) {
+    KEEL_RETURN_IF_ERROR(ValidateReview(r));
+    auto it = by_id.find(r.item_id);
+    if (it == by_id.end()) return FieldError("reviews", "a review of an item not created");
+    it->second->rating_sum += r.rating;
+    it->second->review_count++;
   }
   KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
     for (const auto& item : items) {
       KEEL_ASSIGN_OR_RETURN(
           int64_t n,
           t.Exec(std::string("INSERT INTO items(") + kCols +
-                     ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT(id) DO "
-                     "NOTHING",
+                     ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON "
+                     "CONFLICT(id) DO NOTHING",
                  {item.id, item.seller_id, item.name, item.description, item.price, item.currency,
                   item.category, item.brand, item.attributes, item.status, item.version,
-                  item.created_at, item.updated_at}));
+                  item.created_at, item.updated_at, item.rating_sum, item.review_count}));
       if (n == 0) return Status::AlreadyExists("item " + item.id + " exists", "item_exists");
       KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO outbox(item_id, version, kind, created_at) "
                                   "VALUES($1,$2,'item_created',$3)",
                                   {item.id, item.version, item.created_at})
+                               .status());
+    }
+    const Millis now = clock_->Now();
+    for (const auto& r : reviews) {
+      KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO reviews(item_id, buyer_id, rating, title, body, "
+                                  "created_at, updated_at) VALUES($1,$2,$3,$4,$5,$6,$6)",
+                                  {r.item_id, r.buyer_id, r.rating, r.title, r.body, now})
                                .status());
     }
     return Status::Ok();
@@ -158,6 +187,17 @@ Result<Item> Catalog::Get(const std::string& item_id) {
       SqlRows r, db_->Query(std::string("SELECT ") + kCols + " FROM items WHERE id=$1", {item_id}));
   if (r.empty()) return Status::NotFound("no item " + item_id, "not_found");
   return ReadItem(r[0]);
+}
+
+Result<std::vector<Item>> Catalog::ListBySeller(const std::string& seller_id,
+                                                const std::string& after_id, int limit) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query(std::string("SELECT ") + kCols +
+                                                  " FROM items WHERE seller_id=$1 AND id>$2 "
+                                                  "ORDER BY id LIMIT $3",
+                                              {seller_id, after_id, static_cast<int64_t>(limit)}));
+  std::vector<Item> out;
+  for (const auto& row : r) out.push_back(ReadItem(row));
+  return out;
 }
 
 Result<std::vector<Item>> Catalog::GetMany(const std::vector<std::string>& ids) {

@@ -19,8 +19,9 @@ struct CheckoutLine {
   std::string item_id;
   int64_t quantity = 0;
   int64_t unit_price = 0;
+  std::optional<std::string> seller_id;  // the order line's seller
 };
-BOOST_DESCRIBE_STRUCT(CheckoutLine, (), (item_id, quantity, unit_price))
+BOOST_DESCRIBE_STRUCT(CheckoutLine, (), (item_id, quantity, unit_price, seller_id))
 
 // The buyer's caps while the payment is pending (SPEC section 6).
 struct CheckoutBuyerLimits {

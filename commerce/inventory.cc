@@ -117,8 +117,8 @@ Status Inventory::RestockMany(const std::vector<RestockLine>& lines) {
 Result<int64_t> Inventory::PruneRestocks(Millis older_than_ms) {
   int64_t pruned = 0;
   KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
-    KEEL_ASSIGN_OR_RETURN(pruned, t.Exec("DELETE FROM restocks WHERE at < $1",
-                                         {clock_->Now() - older_than_ms}));
+    KEEL_ASSIGN_OR_RETURN(
+        pruned, t.Exec("DELETE FROM restocks WHERE at < $1", {clock_->Now() - older_than_ms}));
     return Status::Ok();
   }));
   return pruned;

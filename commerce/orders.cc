@@ -31,6 +31,12 @@ const std::vector<std::string> kMigrations = {
     "NOT NULL, PRIMARY KEY(item_id, other_id));",
     // Why the order is in its status (the last transition's reason), for lists.
     "ALTER TABLE orders ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';",
+    // Lines name their seller (the seller's order list); units sold per item and day.
+    "ALTER TABLE order_lines ADD COLUMN seller_id TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX order_lines_by_seller ON order_lines(seller_id, order_id);"
+    "CREATE INDEX order_lines_by_item ON order_lines(item_id);"
+    "CREATE TABLE item_sales(item_id TEXT NOT NULL, day BIGINT NOT NULL, units BIGINT NOT NULL, "
+    "PRIMARY KEY(day, item_id));",
 };
 
 constexpr const char* kCols =
@@ -128,10 +134,11 @@ Result<Order> Orders::Insert(Order order, const std::string& status, const std::
     made = n == 1;
     if (!made) return Status::Ok();
     for (const auto& l : order.lines) {
-      KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO order_lines(order_id, item_id, quantity, "
-                                  "unit_price) VALUES($1,$2,$3,$4)",
-                                  {order.order_id, l.item_id, l.quantity, l.unit_price})
-                               .status());
+      KEEL_RETURN_IF_ERROR(
+          t.Exec("INSERT INTO order_lines(order_id, item_id, quantity, "
+                 "unit_price, seller_id) VALUES($1,$2,$3,$4,$5)",
+                 {order.order_id, l.item_id, l.quantity, l.unit_price, l.seller_id})
+              .status());
     }
     return AddEvent(t, order.order_id, "", order.status, reason, order.created_at);
   }));
@@ -170,6 +177,12 @@ Status Orders::Transition(const std::string& order_id, const std::string& from,
     }
     KEEL_RETURN_IF_ERROR(AddEvent(t, order_id, from, to, reason, now));
     if (to != "confirmed") return Status::Ok();
+    KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO item_sales(item_id, day, units) SELECT item_id, "
+                                "CAST($2 AS BIGINT), quantity FROM order_lines WHERE order_id = $1 "
+                                "ON CONFLICT(day, item_id) DO UPDATE SET units = item_sales.units "
+                                "+ excluded.units",
+                                {order_id, now / 86'400'000})
+                             .status());
     // Every ordered pair of distinct items in this order, counted once.
     return t
         .Exec(
@@ -268,6 +281,28 @@ Result<OrderPage> Orders::List(const std::string& buyer_id, const std::string& s
   if (!status.empty() && !IsOrderStatus(status)) {
     return FieldError("status", "is not an order status");
   }
+  return Page("buyer_id = $1 AND (CAST($2 AS TEXT) = '' OR status = $2)", {buyer_id, status},
+              cursor, size);
+}
+
+Result<OrderPage> Orders::ListForSeller(const std::string& seller_id, const std::string& cursor,
+                                        int size) {
+  KEEL_RETURN_IF_ERROR(CheckRange("size", size, 1, 100));
+  KEEL_ASSIGN_OR_RETURN(OrderPage page,
+                        Page("order_id IN (SELECT order_id FROM order_lines WHERE seller_id = $1)",
+                             {seller_id}, cursor, size));
+  for (auto& o : page.orders) {
+    KEEL_ASSIGN_OR_RETURN(SqlRows lines, db_->Query("SELECT item_id, quantity, unit_price FROM "
+                                                    "order_lines WHERE order_id = $1 AND "
+                                                    "seller_id = $2 ORDER BY item_id",
+                                                    {o.order_id, seller_id}));
+    for (const auto& l : lines) o.lines.push_back({l.Text(0), l.Int(1), l.Int(2), seller_id});
+  }
+  return page;
+}
+
+Result<OrderPage> Orders::Page(const std::string& where, persistence::SqlParams params,
+                               const std::string& cursor, int size) {
   int64_t before_at = INT64_MAX;
   std::string before_id;
   if (!cursor.empty()) {
@@ -279,13 +314,16 @@ Result<OrderPage> Orders::List(const std::string& buyer_id, const std::string& s
     before_at = std::strtoll(raw->substr(0, bar).c_str(), nullptr, 10);
     before_id = raw->substr(bar + 1);
   }
+  const std::string at = "$" + std::to_string(params.size() + 1),
+                    id = "$" + std::to_string(params.size() + 2),
+                    limit = "$" + std::to_string(params.size() + 3);
+  params.insert(params.end(), {before_at, before_id, static_cast<int64_t>(size + 1)});
   KEEL_ASSIGN_OR_RETURN(
       SqlRows r,
-      db_->Query(std::string("SELECT ") + kCols +
-                     " FROM orders WHERE buyer_id = $1 AND (CAST($2 AS TEXT) = '' OR status = $2) "
-                     "AND (created_at < $3 OR (created_at = $3 AND order_id < $4)) "
-                     "ORDER BY created_at DESC, order_id DESC LIMIT $5",
-                 {buyer_id, status, before_at, before_id, static_cast<int64_t>(size + 1)}));
+      db_->Query(std::string("SELECT ") + kCols + " FROM orders WHERE " + where +
+                     " AND (created_at < " + at + " OR (created_at = " + at + " AND order_id < " +
+                     id + ")) ORDER BY created_at DESC, order_id DESC LIMIT " + limit,
+                 params));
   OrderPage page;
   for (size_t i = 0; i < r.size() && static_cast<int>(i) < size; ++i) {
     page.orders.push_back(ReadOrder(r[i]));
@@ -295,6 +333,25 @@ Result<OrderPage> Orders::List(const std::string& buyer_id, const std::string& s
     page.next_cursor = Base64UrlEncode(std::to_string(last.created_at) + "|" + last.order_id);
   }
   return page;
+}
+
+Result<bool> Orders::HasDelivered(const std::string& buyer_id, const std::string& item_id) {
+  KEEL_ASSIGN_OR_RETURN(
+      SqlRows r, db_->Query("SELECT 1 FROM orders o JOIN order_lines l ON l.order_id = o.order_id "
+                            "WHERE o.buyer_id = $1 AND l.item_id = $2 AND EXISTS (SELECT 1 FROM "
+                            "order_events e WHERE e.order_id = o.order_id AND e.to_status = "
+                            "'delivered') LIMIT 1",
+                            {buyer_id, item_id}));
+  return !r.empty();
+}
+
+Result<std::vector<Orders::DailySales>> Orders::SalesSince(int64_t since_day) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT item_id, day, units FROM item_sales WHERE "
+                                              "day >= $1",
+                                              {since_day}));
+  std::vector<DailySales> out;
+  for (const auto& row : r) out.push_back({row.Text(0), row.Int(1), row.Int(2)});
+  return out;
 }
 
 Result<std::vector<std::pair<std::string, int64_t>>> Orders::BoughtTogether(

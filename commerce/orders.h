@@ -20,6 +20,7 @@ struct OrderLine {
   std::string item_id;
   int64_t quantity = 0;
   int64_t unit_price = 0;
+  std::string seller_id;  // "" on orders made before lines named their seller
 };
 
 struct OrderEvent {
@@ -70,6 +71,20 @@ class Orders {
   // Called after every committed create or transition in this process, with the
   // order id (the API's long-polls listen). nullptr removes it.
   void SetChangeHook(std::function<void(const std::string& order_id)> hook);
+  // Orders with a line of `seller_id`'s, newest first, each with only that seller's
+  // lines (and no history). invalid_cursor, validation_failed.
+  Result<OrderPage> ListForSeller(const std::string& seller_id, const std::string& cursor,
+                                  int size);
+  // Whether `buyer_id` has an order with `item_id` that was delivered (a verified
+  // purchase, for reviews).
+  Result<bool> HasDelivered(const std::string& buyer_id, const std::string& item_id);
+  // Units of each item in orders confirmed on day `since_day` or later (days since
+  // the epoch, UTC), per item and day: what popularity and trending are made of.
+  struct DailySales {
+    std::string item_id;
+    int64_t day = 0, units = 0;
+  };
+  Result<std::vector<DailySales>> SalesSince(int64_t since_day);
   // Items most often bought with `item_id` in confirmed orders, most first.
   Result<std::vector<std::pair<std::string, int64_t>>> BoughtTogether(const std::string& item_id,
                                                                       int limit);
@@ -80,6 +95,10 @@ class Orders {
   Result<Order> Insert(Order order, const std::string& status, const std::string& reason,
                        bool* created);
   void Changed(const std::string& order_id);
+  // A page of orders matching `where` (on table o, parameters from $1 in `params`),
+  // newest first, after `cursor`; `size` checked by the caller.
+  Result<OrderPage> Page(const std::string& where, persistence::SqlParams params,
+                         const std::string& cursor, int size);
   std::unique_ptr<persistence::SqlDatabase> db_;
   Clock* clock_;
   std::mutex hook_mu_;

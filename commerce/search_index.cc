@@ -3,10 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <set>
 
 #include "commerce/auth.h"
 #include "commerce/validation.h"
+#include "common/json.h"
 
 namespace keel::commerce {
 namespace {
@@ -17,7 +20,40 @@ using persistence::SqlTxn;
 
 constexpr const char* kDocCols =
     "item_id, version, seller_id, name, description, price, currency, category, brand, status, "
-    "created_at";
+    "created_at, rating_x100, review_count, attributes";
+
+// What the index matches of an item's description: the text and its attribute values.
+std::string IndexedDescription(const Item& item) {
+  std::string out = item.description;
+  auto attrs = ParseJson(item.attributes);
+  if (!attrs.ok() || !attrs->is_object()) return out;
+  for (const auto& [k, v] : attrs->as_object()) {
+    if (v.is_string()) out += "\n" + std::string(v.as_string());
+  }
+  return out;
+}
+
+// An attribute value as filters compare it: scalars as lower-case text.
+std::optional<std::string> AttributeText(const json::value& v) {
+  std::string s;
+  if (v.is_string()) {
+    s = std::string(v.as_string());
+  } else if (v.is_bool() || v.is_number()) {
+    s = json::serialize(v);
+  } else {
+    return std::nullopt;
+  }
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Ratings and attributes as doc values; synonyms, one row of JSON groups and a version.
+constexpr const char* kRatingAndAttributes =
+    "ALTER TABLE docs ADD COLUMN rating_x100 BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE docs ADD COLUMN review_count BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE docs ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';";
+constexpr const char* kSynonymsTable =
+    "CREATE TABLE synonyms(id BIGINT PRIMARY KEY, version BIGINT NOT NULL, groups TEXT NOT NULL);";
 
 std::vector<std::string> Migrations(bool postgres) {
   if (postgres) {
@@ -38,6 +74,8 @@ std::vector<std::string> Migrations(bool postgres) {
         "ALTER TABLE docs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
         "CREATE INDEX docs_seq ON docs(seq);"
         "DROP INDEX docs_newest; DROP INDEX docs_category; DROP INDEX docs_brand;",
+        kRatingAndAttributes,
+        kSynonymsTable,
     };
   }
   return {
@@ -54,32 +92,43 @@ std::vector<std::string> Migrations(bool postgres) {
       "ALTER TABLE docs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
       "CREATE INDEX docs_seq ON docs(seq);"
       "DROP INDEX docs_newest; DROP INDEX docs_category; DROP INDEX docs_brand;",
+      kRatingAndAttributes,
+      kSynonymsTable,
   };
 }
 
 // FNV-1a: a stable fingerprint of what a cursor was made for.
-uint64_t Fingerprint(const SearchQuery& q, const std::vector<std::string>& terms) {
+uint64_t Fingerprint(const SearchQuery& q, const std::vector<std::vector<std::string>>& groups) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](std::string_view s) {
     for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
     h = (h ^ 0xFF) * 1099511628211ull;
   };
-  for (const auto& t : terms) mix(t);
+  for (const auto& g : groups) {
+    for (const auto& t : g) mix(t);
+    mix("&");
+  }
   mix("|");
   mix(q.category);
   mix(q.brand);
   mix(q.min_price ? std::to_string(*q.min_price) : "-");
   mix(q.max_price ? std::to_string(*q.max_price) : "-");
+  mix(q.sort);
+  mix(q.min_rating ? std::to_string(*q.min_rating) : "-");
+  for (const auto& [k, v] : q.attributes) {
+    mix(k);
+    mix(v);
+  }
   return h;
 }
 
 struct Cursor {
-  int64_t score = 0;
+  int64_t key = 0;
   std::string item_id;
 };
 
 std::string EncodeCursor(uint64_t fp, const Cursor& c) {
-  return Base64UrlEncode("c1|" + std::to_string(fp) + "|" + std::to_string(c.score) + "|" +
+  return Base64UrlEncode("c1|" + std::to_string(fp) + "|" + std::to_string(c.key) + "|" +
                          c.item_id);
 }
 
@@ -96,50 +145,64 @@ Result<Cursor> DecodeCursor(const std::string& text, uint64_t fp) {
     return bad;
   }
   Cursor cur;
-  cur.score = std::strtoll(s.substr(b + 1, c - b - 1).c_str(), nullptr, 10);
+  cur.key = std::strtoll(s.substr(b + 1, c - b - 1).c_str(), nullptr, 10);
   cur.item_id = s.substr(c + 1);
   return cur;
 }
 
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+const std::set<std::string> kSorts = {"",       "relevance", "price_asc", "price_desc",
+                                      "rating", "newest",    "popular"};
+
+Status CheckQuery(const SearchQuery& q) {
+  KEEL_RETURN_IF_ERROR(CheckRange("size", q.size, 1, 100));
+  if (q.min_price && q.max_price && *q.min_price > *q.max_price) {
+    return FieldError("min_price", "must not exceed max_price");
+  }
+  KEEL_RETURN_IF_ERROR(CheckText("term", q.term, 0, 200));
+  if (!kSorts.count(q.sort)) {
+    return FieldError("sort",
+                      "must be relevance, price_asc, price_desc, rating, newest or popular");
+  }
+  if (q.min_rating) KEEL_RETURN_IF_ERROR(CheckRange("min_rating", *q.min_rating, 1, 5));
+  if (q.attributes.size() > 5) return FieldError("attr", "at most 5 attribute filters");
+  for (const auto& [k, v] : q.attributes) {
+    KEEL_RETURN_IF_ERROR(CheckText("attr." + k, k, 1, 64));
+    KEEL_RETURN_IF_ERROR(CheckText("attr." + k, v, 1, 200));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-std::vector<std::string> SearchIndex::Terms(std::string_view text) {
-  std::vector<std::string> terms;
-  std::string cur;
-  auto flush = [&] {
-    if (!cur.empty() && terms.size() < 8) terms.push_back(cur.substr(0, 40));
-    cur.clear();
-  };
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c >= 0x80) {
-      cur.push_back(static_cast<char>(std::tolower(c)));
-    } else {
-      flush();
-    }
-  }
-  flush();
-  return terms;
-}
+std::vector<std::string> SearchIndex::Terms(std::string_view text) { return SplitWords(text, 8); }
 
 Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(
     std::unique_ptr<persistence::SqlDatabase> db) {
   KEEL_RETURN_IF_ERROR(db->Migrate(Migrations(db->postgres())));
   std::unique_ptr<SearchIndex> index(new SearchIndex(std::move(db)));
   KEEL_RETURN_IF_ERROR(index->Refresh());  // load the doc values now, not on the first search
+  KEEL_RETURN_IF_ERROR(index->ReloadSynonymsIfStale());
   return index;
 }
 
 Status SearchIndex::Upsert(const Item& item) { return UpsertMany({item}); }
 
 Status SearchIndex::UpsertMany(const std::vector<Item>& items) {
-  const std::string upsert = std::string("INSERT INTO docs(") + kDocCols +
-                             ", seq) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON "
-                             "CONFLICT(item_id) DO UPDATE SET version=excluded.version, "
-                             "seller_id=excluded.seller_id, name=excluded.name, "
-                             "description=excluded.description, price=excluded.price, "
-                             "currency=excluded.currency, category=excluded.category, "
-                             "brand=excluded.brand, status=excluded.status, seq=excluded.seq "
-                             "WHERE docs.version < excluded.version";
+  const std::string upsert =
+      std::string("INSERT INTO docs(") + kDocCols +
+      ", seq) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON "
+      "CONFLICT(item_id) DO UPDATE SET version=excluded.version, "
+      "seller_id=excluded.seller_id, name=excluded.name, description=excluded.description, "
+      "price=excluded.price, currency=excluded.currency, category=excluded.category, "
+      "brand=excluded.brand, status=excluded.status, rating_x100=excluded.rating_x100, "
+      "review_count=excluded.review_count, attributes=excluded.attributes, seq=excluded.seq "
+      "WHERE docs.version < excluded.version";
   return db_->Transact([&](SqlTxn& t) -> Status {
     // Writers take turns (SQLite: BEGIN IMMEDIATE; PostgreSQL: this lock), so seq
     // numbers are handed out in commit order and Refresh() never skips a row.
@@ -151,9 +214,11 @@ Status SearchIndex::UpsertMany(const std::vector<Item>& items) {
     KEEL_ASSIGN_OR_RETURN(SqlRows top, t.Query("SELECT COALESCE(MAX(seq), 0) FROM docs"));
     int64_t seq = top[0].Int(0);
     for (const auto& item : items) {
-      SqlParams p = {item.id,          item.version, item.seller_id,  item.name,
-                     item.description, item.price,   item.currency,   item.category,
-                     item.brand,       item.status,  item.created_at, ++seq};
+      const std::string description = IndexedDescription(item);
+      SqlParams p = {
+          item.id,         item.version,       item.seller_id,    item.name,       description,
+          item.price,      item.currency,      item.category,     item.brand,      item.status,
+          item.created_at, item.rating_x100(), item.review_count, item.attributes, ++seq};
       if (db_->postgres()) {
         KEEL_RETURN_IF_ERROR(t.Exec(upsert, p).status());
         continue;
@@ -164,7 +229,7 @@ Status SearchIndex::UpsertMany(const std::vector<Item>& items) {
       KEEL_RETURN_IF_ERROR(t.Exec("DELETE FROM docs_fts WHERE rowid=$1", {rowid}).status());
       KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO docs_fts(rowid, name, brand, category, "
                                   "description) VALUES($1,$2,$3,$4,$5)",
-                                  {rowid, item.name, item.brand, item.category, item.description})
+                                  {rowid, item.name, item.brand, item.category, description})
                                .status());
     }
     return Status::Ok();
@@ -186,7 +251,8 @@ Status SearchIndex::Refresh() {
   }
   const std::string sql = std::string("SELECT ") + (db_->postgres() ? "doc_no" : "rowid") +
                           ", seq, item_id, seller_id, name, currency, category, brand, price, "
-                          "created_at, status FROM docs WHERE seq > $1 ORDER BY seq";
+                          "created_at, status, rating_x100, review_count, attributes, "
+                          "description FROM docs WHERE seq > $1 ORDER BY seq";
   KEEL_ASSIGN_OR_RETURN(SqlRows rows, db_->Query(sql, {since}));
   if (rows.empty()) return Status::Ok();
   std::unique_lock<std::shared_mutex> w(mu_);
@@ -195,59 +261,123 @@ Status SearchIndex::Refresh() {
     if (added) {
       docs_.emplace_back();
       texts_.emplace_back();
+      attrs_.emplace_back();
     }
-    Doc& d = docs_[it->second];
-    texts_[it->second] = {r.Text(2), r.Text(3), r.Text(4), r.Text(5)};
+    const uint32_t slot = it->second;
+    Doc& d = docs_[slot];
+    texts_[slot] = {r.Text(2), r.Text(3), r.Text(4), r.Text(5)};
+    slot_of_item_[texts_[slot].item_id] = slot;
     d.category = Intern(r.Text(6));
     d.brand = Intern(r.Text(7));
     d.price = r.Int(8);
     d.created_at = r.Int(9);
     d.active = r.Text(10) == "active";
+    d.rating_x100 = static_cast<int32_t>(r.Int(11));
+    d.review_count = static_cast<int32_t>(r.Int(12));
+    auto pop = popularity_.find(texts_[slot].item_id);
+    d.popularity = pop == popularity_.end() ? 0.0f : static_cast<float>(pop->second);
+    attrs_[slot].clear();
+    if (auto attrs = ParseJson(r.Text(13)); attrs.ok() && attrs->is_object()) {
+      for (const auto& [k, v] : attrs->as_object()) {
+        if (auto text = AttributeText(v)) {
+          attrs_[slot].emplace_back(Intern("attr:" + std::string(k)), Intern(*text));
+        }
+      }
+    }
+    for (int col : {4, 6, 7, 14}) {
+      for (const auto& word : SplitWords(r.Text(col), 200)) vocabulary_.Add(word);
+    }
     last_seq_ = std::max(last_seq_, r.Int(1));
   }
+  completions_stale_ = true;
   return Status::Ok();
 }
 
-Result<SearchResult> SearchIndex::Search(const SearchQuery& q) {
-  KEEL_RETURN_IF_ERROR(CheckRange("size", q.size, 1, 100));
-  if (q.min_price && q.max_price && *q.min_price > *q.max_price) {
-    return FieldError("min_price", "must not exceed max_price");
+void SearchIndex::SetPopularity(const std::unordered_map<std::string, double>& sales) {
+  std::unique_lock<std::shared_mutex> w(mu_);
+  popularity_ = sales;
+  max_popularity_ = 0;
+  for (auto& d : docs_) d.popularity = 0;
+  for (const auto& [item_id, v] : popularity_) {
+    max_popularity_ = std::max(max_popularity_, v);
+    if (auto it = slot_of_item_.find(item_id); it != slot_of_item_.end()) {
+      docs_[it->second].popularity = static_cast<float>(v);
+    }
   }
-  KEEL_RETURN_IF_ERROR(CheckText("term", q.term, 0, 200));
-  std::vector<std::string> terms = Terms(q.term);
-  uint64_t fp = Fingerprint(q, terms);
+  completions_stale_ = true;
+}
+
+std::vector<std::vector<std::string>> SearchIndex::Expand(
+    const std::vector<std::string>& terms, std::map<std::string, std::string>* corrected) {
+  std::shared_lock<std::shared_mutex> r(mu_);
+  std::vector<std::vector<std::string>> groups;
+  auto with_synonyms = [&](const std::string& t) {
+    std::vector<std::string> g{t};
+    if (auto it = synonyms_.find(t); it != synonyms_.end()) {
+      g.insert(g.end(), it->second.begin(), it->second.end());
+    }
+    return g;
+  };
+  for (const auto& t : terms) {
+    std::vector<std::string> g = with_synonyms(t);
+    bool matches = false;
+    for (const auto& w : g) matches = matches || vocabulary_.Matches(w);
+    if (!matches) {
+      if (auto fixed = vocabulary_.Correct(t)) {
+        (*corrected)[t] = *fixed;
+        g = with_synonyms(*fixed);
+      }
+    }
+    groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+Result<SqlRows> SearchIndex::Match(const std::vector<std::vector<std::string>>& groups) {
+  std::string query;
+  const bool pg = db_->postgres();
+  for (const auto& g : groups) {
+    std::string alt;
+    for (const auto& t : g) {
+      const bool prefix = t.size() > 1;
+      if (!alt.empty()) alt += pg ? " | " : " OR ";
+      alt += pg ? "'" + t + (prefix ? "':*" : "'") : "\"" + t + (prefix ? "\"*" : "\"");
+    }
+    if (!query.empty()) query += pg ? " & " : " AND ";
+    query += "(" + alt + ")";
+  }
+  const char* sql =
+      pg ? "SELECT doc_no, -CAST(ts_rank(tsv, to_tsquery('simple', $1)) * 1000000 AS BIGINT) "
+           "FROM docs WHERE tsv @@ to_tsquery('simple', $1)"
+         : "SELECT rowid, CAST(bm25(docs_fts, 10.0, 4.0, 4.0, 1.0) * 1000000 AS INTEGER) FROM "
+           "docs_fts WHERE docs_fts MATCH $1";
+  return db_->Query(sql, {query});
+}
+
+Result<SearchResult> SearchIndex::Search(const SearchQuery& q) {
+  KEEL_RETURN_IF_ERROR(CheckQuery(q));
+  KEEL_RETURN_IF_ERROR(Refresh());
+  KEEL_RETURN_IF_ERROR(ReloadSynonymsIfStale());
+  SearchResult out;
+  const std::vector<std::vector<std::string>> groups = Expand(Terms(q.term), &out.corrected);
+  const uint64_t fp = Fingerprint(q, groups);
   std::optional<Cursor> after;
   if (!q.cursor.empty()) {
     KEEL_ASSIGN_OR_RETURN(Cursor c, DecodeCursor(q.cursor, fp));
     after = c;
   }
-
-  KEEL_RETURN_IF_ERROR(Refresh());
-
-  // The database matches and ranks: (doc number, score), smaller score first.
+  // The database matches and ranks: (doc number, text score), smaller score first.
   std::optional<SqlRows> ranked;
-  if (!terms.empty()) {
-    std::string sql, query;
-    if (db_->postgres()) {
-      for (const auto& t : terms) {
-        query += (query.empty() ? "'" : " & '") + t + (t.size() > 1 ? "':*" : "'");
-      }
-      sql =
-          "SELECT doc_no, -CAST(ts_rank(tsv, to_tsquery('simple', $1)) * 1000000 AS BIGINT) "
-          "FROM docs WHERE tsv @@ to_tsquery('simple', $1)";
-    } else {
-      for (const auto& t : terms) {
-        query += (query.empty() ? "\"" : " \"") + t + (t.size() > 1 ? "\"*" : "\"");
-      }
-      sql =
-          "SELECT rowid, CAST(bm25(docs_fts, 10.0, 4.0, 4.0, 1.0) * 1000000 AS INTEGER) FROM "
-          "docs_fts WHERE docs_fts MATCH $1";
-    }
-    KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query(sql, {query}));
+  if (!groups.empty()) {
+    KEEL_ASSIGN_OR_RETURN(SqlRows r, Match(groups));
     ranked = std::move(r);
   }
+  int64_t best_raw = 0;
+  if (ranked) {
+    for (const auto& r : *ranked) best_raw = std::min(best_raw, r.Int(1));
+  }
 
-  // Filters, facets and the page from the doc values.
+  // Filters, facets, sort keys and the page from the doc values.
   std::shared_lock<std::shared_mutex> read(mu_);
   auto id_of = [&](const std::string& v) -> int32_t {
     auto it = dict_ids_.find(v);
@@ -255,26 +385,58 @@ Result<SearchResult> SearchIndex::Search(const SearchQuery& q) {
   };
   const int32_t category = q.category.empty() ? -1 : id_of(q.category);
   const int32_t brand = q.brand.empty() ? -1 : id_of(q.brand);
-  std::vector<int64_t> categories(dict_.size()), brands(dict_.size());
+  std::vector<std::pair<int32_t, int32_t>> want_attrs;
+  for (const auto& [k, v] : q.attributes) {
+    want_attrs.emplace_back(id_of("attr:" + k), id_of(*AttributeText(json::value(v))));
+  }
+  const std::string sort =
+      q.sort.empty() || q.sort == "relevance" ? (ranked ? "relevance" : "newest") : q.sort;
+  auto key_of = [&](const Doc& d, int64_t raw) -> int64_t {
+    if (sort == "price_asc") return d.price;
+    if (sort == "price_desc") return -d.price;
+    if (sort == "newest") return -d.created_at;
+    if (sort == "rating") return -(int64_t{d.rating_x100} * 100000 + d.review_count);
+    if (sort == "popular") return -std::llround(double{d.popularity} * 1000);
+    const double text = best_raw < 0 ? static_cast<double>(raw) / best_raw : 1.0;
+    const double confidence = d.review_count / (d.review_count + Ranking::kRatingPrior);
+    const double business =
+        Ranking::kRating * d.rating_x100 / 500.0 * confidence +
+        Ranking::kSales * (max_popularity_ > 0 ? d.popularity / max_popularity_ : 0);
+    return -std::llround(1e6 * (Ranking::kText * text + Ranking::kBusiness * business));
+  };
+  constexpr size_t kBuckets = std::size(kPriceBuckets);
+  std::vector<int64_t> categories(dict_.size()), brands(dict_.size()), prices(kBuckets),
+      ratings(std::size(kRatingFacets));
   struct Candidate {
-    int64_t score;
+    int64_t key;
     uint32_t slot;
   };
   std::vector<Candidate> page;
-  auto consider = [&](uint32_t slot, int64_t score) {
+  auto consider = [&](uint32_t slot, int64_t raw) {
     const Doc& d = docs_[slot];
     if (!d.active || (category != -1 && d.category != category) ||
         (brand != -1 && d.brand != brand) || (q.min_price && d.price < *q.min_price) ||
-        (q.max_price && d.price > *q.max_price)) {
+        (q.max_price && d.price > *q.max_price) ||
+        (q.min_rating && d.rating_x100 < *q.min_rating * 100)) {
       return;
+    }
+    for (const auto& want : want_attrs) {
+      const auto& have = attrs_[slot];
+      if (std::find(have.begin(), have.end(), want) == have.end()) return;
     }
     ++categories[d.category];
     ++brands[d.brand];
-    if (after && (score < after->score ||
-                  (score == after->score && texts_[slot].item_id <= after->item_id))) {
+    ++prices[std::upper_bound(std::begin(kPriceBuckets), std::end(kPriceBuckets), d.price) -
+             std::begin(kPriceBuckets) - 1];
+    for (size_t i = 0; i < std::size(kRatingFacets); ++i) {
+      if (d.rating_x100 >= kRatingFacets[i] * 100) ++ratings[i];
+    }
+    const int64_t key = key_of(d, raw);
+    if (after &&
+        (key < after->key || (key == after->key && texts_[slot].item_id <= after->item_id))) {
       return;
     }
-    page.push_back({score, slot});
+    page.push_back({key, slot});
   };
   if (ranked) {
     for (const auto& r : *ranked) {
@@ -282,10 +444,9 @@ Result<SearchResult> SearchIndex::Search(const SearchQuery& q) {
       if (it != slot_of_.end()) consider(it->second, r.Int(1));  // else: newer than us
     }
   } else {
-    for (uint32_t slot = 0; slot < docs_.size(); ++slot) consider(slot, -docs_[slot].created_at);
+    for (uint32_t slot = 0; slot < docs_.size(); ++slot) consider(slot, 0);
   }
 
-  SearchResult out;
   auto facet = [&](const std::vector<int64_t>& counts) {
     std::vector<std::pair<std::string, int64_t>> list;
     for (size_t id = 0; id < counts.size(); ++id) {
@@ -299,9 +460,17 @@ Result<SearchResult> SearchIndex::Search(const SearchQuery& q) {
   };
   out.facets["category"] = facet(categories);
   out.facets["brand"] = facet(brands);
+  for (size_t i = 0; i < kBuckets; ++i) {
+    if (prices[i] == 0) continue;
+    out.prices.push_back(
+        {kPriceBuckets[i], i + 1 < kBuckets ? kPriceBuckets[i + 1] : -1, prices[i]});
+  }
+  for (size_t i = 0; i < std::size(kRatingFacets); ++i) {
+    out.ratings.emplace_back(kRatingFacets[i], ratings[i]);
+  }
 
   auto before = [&](const Candidate& a, const Candidate& b) {
-    return a.score != b.score ? a.score < b.score : texts_[a.slot].item_id < texts_[b.slot].item_id;
+    return a.key != b.key ? a.key < b.key : texts_[a.slot].item_id < texts_[b.slot].item_id;
   };
   const size_t want = static_cast<size_t>(q.size) + 1;  // one more says "there is a next page"
   if (page.size() > want) {
@@ -314,14 +483,146 @@ Result<SearchResult> SearchIndex::Search(const SearchQuery& q) {
   for (size_t i = 0; i < page.size() && static_cast<int>(i) < q.size; ++i) {
     const Doc& d = docs_[page[i].slot];
     const DocText& t = texts_[page[i].slot];
-    out.items.push_back(
-        {t.item_id, t.seller_id, t.name, t.currency, dict_[d.category], dict_[d.brand], d.price});
+    out.items.push_back({t.item_id, t.seller_id, t.name, t.currency, dict_[d.category],
+                         dict_[d.brand], d.price, d.rating_x100, d.review_count});
   }
   if (page.size() > static_cast<size_t>(q.size)) {
     const auto& last = page[q.size - 1];
-    out.next_cursor = EncodeCursor(fp, Cursor{last.score, texts_[last.slot].item_id});
+    out.next_cursor = EncodeCursor(fp, Cursor{last.key, texts_[last.slot].item_id});
   }
   return out;
+}
+
+Status SearchIndex::ReloadSynonymsIfStale() {
+  {
+    std::shared_lock<std::shared_mutex> r(mu_);
+    if (SteadyMs() - synonyms_checked_ms_ < kSynonymsRecheckMs) return Status::Ok();
+  }
+  KEEL_ASSIGN_OR_RETURN(SqlRows rows,
+                        db_->Query("SELECT version, groups FROM synonyms WHERE id=1"));
+  std::unique_lock<std::shared_mutex> w(mu_);
+  synonyms_checked_ms_ = SteadyMs();
+  const int64_t version = rows.empty() ? 0 : rows[0].Int(0);
+  if (version == synonyms_version_) return Status::Ok();
+  synonyms_version_ = version;
+  synonyms_.clear();
+  auto groups = ParseJson(rows.empty() ? "[]" : rows[0].Text(1));
+  if (!groups.ok() || !groups->is_array()) return Status::Ok();
+  for (const auto& g : groups->as_array()) {
+    if (!g.is_array()) continue;
+    for (const auto& a : g.as_array()) {
+      for (const auto& b : g.as_array()) {
+        if (a != b) synonyms_[std::string(a.as_string())].push_back(std::string(b.as_string()));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status SearchIndex::SetSynonyms(const SynonymGroups& groups) {
+  if (groups.size() > 500) return FieldError("groups", "at most 500 groups");
+  json::array all;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const std::string field = "groups[" + std::to_string(i) + "]";
+    if (groups[i].size() < 2 || groups[i].size() > 10) {
+      return FieldError(field, "must list 2 to 10 words");
+    }
+    json::array g;
+    for (const auto& w : groups[i]) {
+      KEEL_RETURN_IF_ERROR(CheckText(field, w, 1, 40));
+      auto words = SplitWords(w, 2);
+      if (words.size() != 1 || words[0] != w) {
+        return FieldError(field, "\"" + w + "\" must be one lower-case word of letters and digits");
+      }
+      g.push_back(json::value(w));
+    }
+    all.push_back(std::move(g));
+  }
+  const std::string body = json::serialize(all);
+  KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) {
+    return t
+        .Exec(
+            "INSERT INTO synonyms(id, version, groups) VALUES(1, 1, $1) ON CONFLICT(id) DO "
+            "UPDATE SET version = synonyms.version + 1, groups = excluded.groups",
+            {body})
+        .status();
+  }));
+  {
+    std::unique_lock<std::shared_mutex> w(mu_);
+    synonyms_checked_ms_ = -kSynonymsRecheckMs;  // read them back now
+  }
+  return ReloadSynonymsIfStale();
+}
+
+Result<SearchIndex::SynonymGroups> SearchIndex::Synonyms() {
+  KEEL_ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT groups FROM synonyms WHERE id=1"));
+  SynonymGroups out;
+  auto groups = ParseJson(rows.empty() ? "[]" : rows[0].Text(0));
+  if (!groups.ok() || !groups->is_array()) return out;
+  for (const auto& g : groups->as_array()) {
+    auto& list = out.emplace_back();
+    for (const auto& w : g.as_array()) list.emplace_back(w.as_string());
+  }
+  return out;
+}
+
+void SearchIndex::RebuildCompletionsIfStale() {
+  std::vector<Completions::Source> sources;
+  {
+    std::shared_lock<std::shared_mutex> r(mu_);
+    if (completions_ &&
+        (!completions_stale_ || SteadyMs() - completions_built_ms_ < kCompletionsRebuildMs)) {
+      return;
+    }
+    std::unordered_map<int32_t, int64_t> named;  // brand and category ids -> items
+    for (uint32_t slot = 0; slot < docs_.size(); ++slot) {
+      const Doc& d = docs_[slot];
+      if (!d.active) continue;
+      ++named[d.brand];
+      ++named[d.category];
+      const double confidence = d.review_count / (d.review_count + Ranking::kRatingPrior);
+      sources.push_back({texts_[slot].name, "item", texts_[slot].item_id,
+                         d.popularity + d.rating_x100 / 500.0 * confidence});
+    }
+    for (uint32_t slot = 0; slot < docs_.size() && !named.empty(); ++slot) {
+      for (int32_t id : {docs_[slot].category, docs_[slot].brand}) {
+        auto it = named.find(id);
+        if (it == named.end() || dict_[id].empty()) continue;
+        const char* kind = id == docs_[slot].category ? "category" : "brand";
+        sources.push_back({dict_[id], kind, "", static_cast<double>(it->second)});
+        named.erase(it);
+      }
+    }
+  }
+  auto built = std::make_shared<Completions>();
+  built->Build(std::move(sources));
+  std::unique_lock<std::shared_mutex> w(mu_);
+  completions_ = std::move(built);
+  completions_stale_ = false;
+  completions_built_ms_ = SteadyMs();
+}
+
+Result<std::vector<Suggestion>> SearchIndex::Suggest(const std::string& prefix, int size) {
+  KEEL_RETURN_IF_ERROR(CheckText("prefix", prefix, 1, 100));
+  KEEL_RETURN_IF_ERROR(CheckRange("size", size, 1, 20));
+  KEEL_RETURN_IF_ERROR(Refresh());
+  {
+    // One rebuild at a time; searches meanwhile use the completions before it.
+    std::unique_lock<std::mutex> one(completions_mu_, std::try_to_lock);
+    bool have;
+    {
+      std::shared_lock<std::shared_mutex> r(mu_);
+      have = completions_ != nullptr;
+    }
+    if (!one.owns_lock() && !have) one.lock();  // the first build: wait for it
+    if (one.owns_lock()) RebuildCompletionsIfStale();
+  }
+  std::shared_ptr<const Completions> c;
+  {
+    std::shared_lock<std::shared_mutex> r(mu_);
+    c = completions_;
+  }
+  return c->Find(prefix, static_cast<size_t>(size));
 }
 
 void SearchIndexer::Start() {

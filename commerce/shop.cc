@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <random>
 
@@ -40,11 +41,29 @@ Result<std::unique_ptr<Shop>> Shop::Open(const std::string& db_url, Clock* clock
 
 Shop::~Shop() { StopBackground(); }
 
+Status Shop::RefreshPopularity() {
+  const int64_t today = clock_->Now() / 86'400'000;
+  KEEL_ASSIGN_OR_RETURN(auto sales, orders_->SalesSince(today - kSalesWindowDays + 1));
+  std::unordered_map<std::string, double> decayed;
+  for (const auto& s : sales) {
+    decayed[s.item_id] +=
+        static_cast<double>(s.units) * std::pow(0.5, (today - s.day) / kSalesHalfLifeDays);
+  }
+  search_->SetPopularity(decayed);
+  return Status::Ok();
+}
+
 void Shop::StartBackground() {
   indexer_->Start();
   stop_ = false;
   sweeper_ = std::thread([this] {
+    Millis popularity_at = 0;
     while (!stop_) {
+      if (clock_->Now() - popularity_at >= opts_.popularity_every_ms) {
+        popularity_at = clock_->Now();
+        Status s = RefreshPopularity();
+        if (!s.ok()) spdlog::warn("popularity: {}", s.ToString());
+      }
       auto n = inventory_->SweepExpired();
       if (!n.ok()) spdlog::warn("hold sweeper: {}", n.status().ToString());
       if (n.ok() && n.value() > 0) spdlog::info("hold sweeper: {} holds expired", n.value());
@@ -65,58 +84,6 @@ Result<Item> Shop::CreateItem(Item item, int64_t quantity) {
   KEEL_RETURN_IF_ERROR(Catalog::Validate(item));
   KEEL_RETURN_IF_ERROR(inventory_->Restock(item.id, quantity, "initial:" + item.id));
   return catalog_->Create(std::move(item));
-}
-
-Result<int64_t> SeedDemoCatalog(Shop& shop, int count, uint64_t seed) {
-  KEEL_ASSIGN_OR_RETURN(int64_t existing, shop.catalog().Count());
-  if (existing > 0) return 0;
-  static const char* kCategories[] = {"electronics", "books",  "kitchen", "toys",    "garden",
-                                      "sports",      "beauty", "office",  "fashion", "grocery"};
-  static const char* kBrands[] = {"Acme",  "Globex",   "Initech", "Umbrella", "Stark",     "Wayne",
-                                  "Hooli", "Vandelay", "Soylent", "Tyrell",   "Cyberdyne", "Wonka"};
-  static const char* kAdjectives[] = {"Classic",   "Compact",  "Deluxe",  "Eco",
-                                      "Ergonomic", "Portable", "Premium", "Rugged",
-                                      "Smart",     "Wireless", "Vintage", "Ultra"};
-  static const char* kNouns[] = {"Headphones", "Kettle",   "Novel",    "Blender",  "Drone",
-                                 "Backpack",   "Lamp",     "Notebook", "Sneakers", "Speaker",
-                                 "Camera",     "Jacket",   "Puzzle",   "Shovel",   "Tent",
-                                 "Watch",      "Keyboard", "Mug",      "Serum",    "Coffee"};
-  static const char* kColors[] = {"black", "white", "red", "blue", "green", "silver"};
-  auto seller = shop.users().Register("demo-seller@keel.test", NewRandomUuid(), Role::kSeller);
-  std::string seller_id;
-  if (seller.ok()) {
-    seller_id = seller->id;
-  } else {
-    seller_id = "demo-seller";
-  }
-  std::mt19937_64 rng(seed);
-  auto pick = [&](auto& arr) { return arr[rng() % (sizeof(arr) / sizeof(arr[0]))]; };
-  int64_t made = 0;
-  const int kBatch = 2000;
-  for (int start = 0; start < count; start += kBatch) {
-    std::vector<Item> items;
-    std::vector<Inventory::RestockLine> stock;
-    for (int i = start; i < std::min(count, start + kBatch); ++i) {
-      Item it;
-      it.id = "item-" + std::to_string(i + 1);
-      it.seller_id = seller_id;
-      std::string adj = pick(kAdjectives), noun = pick(kNouns), color = pick(kColors);
-      it.brand = pick(kBrands);
-      it.category = pick(kCategories);
-      it.name = adj + " " + color + " " + noun + " " + std::to_string(i % 97 + 1);
-      it.description = "A " + adj + " " + noun + " by " + it.brand + " in " + color +
-                       ", for everyday " + it.category + " needs.";
-      it.price = static_cast<int64_t>(199 + rng() % 49800);
-      it.currency = "USD";
-      it.attributes = std::string("{\"color\":\"") + color + "\"}";
-      stock.push_back({it.id, static_cast<int64_t>(rng() % 200), "initial:" + it.id});
-      items.push_back(std::move(it));
-    }
-    KEEL_RETURN_IF_ERROR(shop.inventory().RestockMany(stock));
-    KEEL_RETURN_IF_ERROR(shop.catalog().CreateMany(std::move(items)));
-    made += static_cast<int64_t>(stock.size());
-  }
-  return made;
 }
 
 }  // namespace keel::commerce

@@ -21,7 +21,8 @@ namespace keel::commerce {
 struct ShopOptions {
   Millis token_ttl_ms = 24 * 3600 * 1000;
   Millis sweep_every_ms = 1000;
-  int pool_size = 8;  // connections per service database
+  Millis popularity_every_ms = 10'000;  // recent sales into search (RefreshPopularity)
+  int pool_size = 8;                    // connections per service database
   Millis connect_retry_ms = 30'000;
 };
 
@@ -31,7 +32,13 @@ class Shop {
                                             const ShopOptions& options = {});
   ~Shop();
 
-  // The search indexer and hold sweeper threads.
+  // Recent sales, for search's relevance and sort=popular: units confirmed in the last
+  // kSalesWindowDays days, each day's weighing half as much every kSalesHalfLifeDays.
+  static constexpr int64_t kSalesWindowDays = 30;
+  static constexpr double kSalesHalfLifeDays = 7;
+  Status RefreshPopularity();
+
+  // The search indexer and hold sweeper threads (the sweeper also refreshes popularity).
   void StartBackground();
   void StopBackground();
 

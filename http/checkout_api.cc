@@ -295,7 +295,7 @@ Response StorefrontApi::StartCheckout(const ApiRequest& req, const Principal& p,
                            json::object{{"item_id", l.item_id}});
     }
     units += l.quantity;
-    in.lines.push_back({l.item_id, l.quantity, l.unit_price});
+    in.lines.push_back({l.item_id, l.quantity, l.unit_price, l.seller_id});
   }
   if (*amount != cart.total) {
     return ErrorResponse(409, "amount_mismatch",

@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 
+#include <cmath>
+
 #include "commerce/order_state.h"
 #include "commerce/validation.h"
 #include "common/ids.h"
@@ -106,6 +108,11 @@ json::object OrderJson(const commerce::Order& o, bool detail) {
   return j;
 }
 
+json::value RatingJson(int64_t rating_x100, int64_t review_count) {
+  if (review_count == 0) return nullptr;
+  return std::round(static_cast<double>(rating_x100) / 10.0) / 10.0;  // one decimal
+}
+
 json::object ItemJson(const commerce::Item& item, int64_t available) {
   auto attrs = ParseJson(item.attributes);
   return json::object{{"id", item.id},
@@ -119,6 +126,8 @@ json::object ItemJson(const commerce::Item& item, int64_t available) {
                       {"attributes", attrs.ok() ? attrs.value() : json::value(json::object{})},
                       {"status", item.status},
                       {"available", available},
+                      {"rating", RatingJson(item.rating_x100(), item.review_count)},
+                      {"review_count", item.review_count},
                       {"version", item.version},
                       {"created_at", item.created_at},
                       {"updated_at", item.updated_at}};
@@ -236,6 +245,7 @@ void StorefrontApi::AddRoutes(Router& router) {
   using V = bhttp::verb;
 
   AddAuthRoutes(router);
+  AddDiscoveryRoutes(router);  // first: /items/suggest before /items/{id}
 
   // ---- catalog -------------------------------------------------------------------
   router.Add(V::post, "/items", [this](const ApiRequest& req) {
@@ -319,45 +329,6 @@ void StorefrontApi::AddRoutes(Router& router) {
     HTTP_ASSIGN(commerce::Item item, shop_->catalog().Get(req.path.at("id")));
     HTTP_ASSIGN(commerce::StockLevel level, shop_->inventory().Level(item.id));
     return JsonResponse(200, ItemJson(item, level.available));
-  });
-
-  router.Add(V::get, "/items", [this](const ApiRequest& req) {
-    commerce::SearchQuery q;
-    q.term = req.Query("term");
-    q.category = req.Query("category");
-    q.brand = req.Query("brand");
-    q.cursor = req.Query("cursor");
-    HTTP_ASSIGN(int64_t size, QueryInt(req, "size", 20));
-    HTTP_CHECK(commerce::CheckRange("size", size, 1, 100));
-    q.size = static_cast<int>(size);
-    if (!req.Query("min_price").empty()) {
-      HTTP_ASSIGN(q.min_price, QueryInt(req, "min_price", 0));
-    }
-    if (!req.Query("max_price").empty()) {
-      HTTP_ASSIGN(q.max_price, QueryInt(req, "max_price", 0));
-    }
-    HTTP_ASSIGN(commerce::SearchResult r, shop_->search().Search(q));
-    json::array items;
-    for (const auto& h : r.items) {
-      items.push_back(json::object{{"id", h.item_id},
-                                   {"seller_id", h.seller_id},
-                                   {"name", h.name},
-                                   {"price", h.price},
-                                   {"currency", h.currency},
-                                   {"category", h.category},
-                                   {"brand", h.brand}});
-    }
-    json::object facets;
-    for (const auto& [name, values] : r.facets) {
-      json::array list;
-      for (const auto& [value, count] : values) {
-        list.push_back(json::object{{"value", value}, {"count", count}});
-      }
-      facets[name] = list;
-    }
-    json::value next = r.next_cursor.empty() ? json::value(nullptr) : json::value(r.next_cursor);
-    return JsonResponse(200,
-                        json::object{{"items", items}, {"next_cursor", next}, {"facets", facets}});
   });
 
   router.Add(V::get, "/items/{id}/recommendations", [this](const ApiRequest& req) {

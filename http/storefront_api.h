@@ -90,6 +90,8 @@ class StorefrontApi {
                            const std::function<Response()>& run);
   Result<commerce::Principal> Authenticate(const ApiRequest& req) const;
   void AddAuthRoutes(Router& router);
+  // Search, completions, reviews, synonyms, sellers' lists (discovery_api.cc).
+  void AddDiscoveryRoutes(Router& router);
 
   commerce::Shop* shop_;
   StorefrontOptions opts_;
@@ -103,5 +105,7 @@ class StorefrontApi {
 
 // The JSON form of an item, with its available stock.
 json::object ItemJson(const commerce::Item& item, int64_t available);
+// A mean rating to one decimal, or null without reviews.
+json::value RatingJson(int64_t rating_x100, int64_t review_count);
 
 }  // namespace keel::http
