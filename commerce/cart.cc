@@ -25,6 +25,8 @@ const std::vector<std::string> kMigrations = {
     "NULL);"
     "CREATE INDEX cart_orders_age ON cart_orders(at);"
     "CREATE INDEX carts_guest_age ON carts(updated_at) WHERE user_id IS NULL;",
+    // Who waits for an item (back in stock).
+    "CREATE INDEX wishlist_by_item ON wishlist(item_id);",
 };
 
 // A guest cart id: its only credential, so 128 bits from the CSPRNG.
@@ -300,6 +302,15 @@ Status Carts::RemoveFromWishlist(const std::string& user_id, const std::string& 
     return t.Exec("DELETE FROM wishlist WHERE user_id = $1 AND item_id = $2", {user_id, item_id})
         .status();
   });
+}
+
+Result<std::vector<std::string>> Carts::WishlistedBy(const std::string& item_id) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT user_id FROM wishlist WHERE item_id = $1 "
+                                              "ORDER BY user_id",
+                                              {item_id}));
+  std::vector<std::string> out;
+  for (const auto& row : r) out.push_back(row.Text(0));
+  return out;
 }
 
 Result<std::vector<std::string>> Carts::Wishlist(const std::string& user_id) {

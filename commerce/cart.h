@@ -83,6 +83,8 @@ class Carts {
   Status AddToWishlist(const std::string& user_id, const std::string& item_id);
   Status RemoveFromWishlist(const std::string& user_id, const std::string& item_id);
   Result<std::vector<std::string>> Wishlist(const std::string& user_id);
+  // The users with `item_id` on their wishlist.
+  Result<std::vector<std::string>> WishlistedBy(const std::string& item_id);
 
  private:
   Carts(std::unique_ptr<persistence::SqlDatabase> db, Catalog* catalog, Inventory* inventory,

@@ -33,6 +33,8 @@ std::vector<std::string> Migrations(bool postgres) {
       "BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY(item_id, buyer_id));"
       "CREATE INDEX reviews_newest ON reviews(item_id, created_at DESC, buyer_id DESC);"
       "CREATE INDEX items_by_seller_id ON items(seller_id, id);",
+      // Many readers, each with its own cursor.
+      Outbox::kConsumersTable,
   };
 }
 
@@ -118,10 +120,8 @@ Status Catalog::CreateMany(std::vector<Item> items, const std::vector<Review>& r
                   item.category, item.brand, item.attributes, item.status, item.version,
                   item.created_at, item.updated_at, item.rating_sum, item.review_count}));
       if (n == 0) return Status::AlreadyExists("item " + item.id + " exists", "item_exists");
-      KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO outbox(item_id, version, kind, created_at) "
-                                  "VALUES($1,$2,'item_created',$3)",
-                                  {item.id, item.version, item.created_at})
-                               .status());
+      KEEL_RETURN_IF_ERROR(
+          Outbox::Append(t, item.id, item.version, "item_created", item.created_at));
     }
     const Millis now = clock_->Now();
     for (const auto& r : reviews) {
@@ -149,6 +149,7 @@ Result<Item> Catalog::Update(const std::string& item_id, const std::string& sell
         SqlRows r, t.Query(std::string("SELECT ") + kCols + " FROM items WHERE id=$1", {item_id}));
     if (r.empty()) return Status::NotFound("no item " + item_id, "not_found");
     item = ReadItem(r[0]);
+    const int64_t old_price = item.price;
     if (!seller_id.empty() && item.seller_id != seller_id) {
       return Status::FailedPrecondition("only the item's seller may change it", "forbidden");
     }
@@ -171,12 +172,9 @@ Result<Item> Catalog::Update(const std::string& item_id, const std::string& sell
                {item.name, item.description, item.price, item.category, item.brand, item.attributes,
                 item.status, item.version, item.updated_at, item.id, old_version}));
     if (n == 0) return Status::Unavailable("the item changed meanwhile", "db_conflict");
-    return t
-        .Exec(
-            "INSERT INTO outbox(item_id, version, kind, created_at) VALUES($1,$2,"
-            "'item_updated',$3)",
-            {item.id, item.version, item.updated_at})
-        .status();
+    return Outbox::Append(t, item.id, item.version,
+                          item.price != old_price ? "price_changed" : "item_updated",
+                          item.updated_at);
   }));
   NotifyEvents();
   return item;
@@ -187,6 +185,15 @@ Result<Item> Catalog::Get(const std::string& item_id) {
       SqlRows r, db_->Query(std::string("SELECT ") + kCols + " FROM items WHERE id=$1", {item_id}));
   if (r.empty()) return Status::NotFound("no item " + item_id, "not_found");
   return ReadItem(r[0]);
+}
+
+Result<std::vector<Item>> Catalog::ListAll(const std::string& after_id, int limit) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query(std::string("SELECT ") + kCols +
+                                                  " FROM items WHERE id>$1 ORDER BY id LIMIT $2",
+                                              {after_id, static_cast<int64_t>(limit)}));
+  std::vector<Item> out;
+  for (const auto& row : r) out.push_back(ReadItem(row));
+  return out;
 }
 
 Result<std::vector<Item>> Catalog::ListBySeller(const std::string& seller_id,
@@ -211,21 +218,6 @@ Result<std::vector<Item>> Catalog::GetMany(const std::vector<std::string>& ids) 
     }
   }
   return out;
-}
-
-Result<std::vector<OutboxEvent>> Catalog::PendingEvents(int limit) {
-  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT seq, item_id, version, kind FROM outbox "
-                                              "ORDER BY seq LIMIT $1",
-                                              {static_cast<int64_t>(limit)}));
-  std::vector<OutboxEvent> out;
-  for (const auto& row : r) out.push_back({row.Int(0), row.Text(1), row.Int(2), row.Text(3)});
-  return out;
-}
-
-Status Catalog::AckEvents(int64_t through_seq) {
-  return db_->Transact([&](SqlTxn& t) {
-    return t.Exec("DELETE FROM outbox WHERE seq <= $1", {through_seq}).status();
-  });
 }
 
 void Catalog::NotifyEvents() {

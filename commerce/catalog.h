@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "commerce/outbox.h"
 #include "common/clock.h"
 #include "persistence/sql/sql_database.h"
 
@@ -57,13 +58,6 @@ struct ItemPatch {
   std::optional<int64_t> price;
 };
 
-struct OutboxEvent {
-  int64_t seq = 0;
-  std::string item_id;
-  int64_t version = 0;
-  std::string kind;  // item_created | item_updated
-};
-
 class Catalog {
  public:
   static Result<std::unique_ptr<Catalog>> Open(std::unique_ptr<persistence::SqlDatabase> db,
@@ -83,6 +77,8 @@ class Catalog {
   // Items by id, in the order given; unknown ids are left out.
   Result<std::vector<Item>> GetMany(const std::vector<std::string>& ids);
   static Status Validate(const Item& item);
+  // Up to `limit` items after item id `after_id`, in id order (a full reindex).
+  Result<std::vector<Item>> ListAll(const std::string& after_id, int limit);
   // Up to `limit` of a seller's items after item id `after_id`, in id order.
   Result<std::vector<Item>> ListBySeller(const std::string& seller_id, const std::string& after_id,
                                          int limit);
@@ -97,9 +93,9 @@ class Catalog {
                                  const std::string& cursor, int size);
   static Status ValidateReview(const Review& review);
 
-  // The outbox, oldest first, and its acknowledgement (at-least-once delivery).
-  Result<std::vector<OutboxEvent>> PendingEvents(int limit);
-  Status AckEvents(int64_t through_seq);
+  // Item events (item_created, item_updated, price_changed, item_rated), for their
+  // consumers: the search index, and any other (outbox.h).
+  Outbox& outbox() { return outbox_; }
   // Blocks until an event may be pending or `max_wait` passes (in-process wake-up;
   // other processes' writes are seen on the next poll).
   void WaitForEvents(Millis max_wait);
@@ -108,10 +104,11 @@ class Catalog {
 
  private:
   Catalog(std::unique_ptr<persistence::SqlDatabase> db, Clock* clock)
-      : db_(std::move(db)), clock_(clock) {}
+      : db_(std::move(db)), clock_(clock), outbox_(db_.get()) {}
 
   std::unique_ptr<persistence::SqlDatabase> db_;
   Clock* clock_;
+  Outbox outbox_;
   std::mutex mu_;
   std::condition_variable cv_;
   uint64_t events_written_ = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "commerce/outbox.h"
 #include "commerce/validation.h"
 
 namespace keel::commerce {
@@ -26,6 +27,11 @@ const std::vector<std::string> kMigrations = {
     "ALTER TABLE holds ADD COLUMN buyer_id TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX holds_by_buyer ON holds(buyer_id, state, expires_at);"
     "CREATE INDEX restocks_age ON restocks(at);",
+    // Stock events for other services (outbox.h): restocks, and back in stock.
+    std::string("CREATE TABLE outbox(seq ") +
+        "SERIAL_PK, item_id TEXT NOT NULL, version BIGINT NOT NULL, kind TEXT NOT NULL, "
+        "created_at BIGINT NOT NULL);" +
+        Outbox::kConsumersTable,
 };
 
 // Units held by active, unexpired holds of stock row s at time $2 (SQL expression).
@@ -84,7 +90,11 @@ Hold ReadHold(const SqlRow& r) {
 
 Result<std::unique_ptr<Inventory>> Inventory::Open(std::unique_ptr<persistence::SqlDatabase> db,
                                                    Clock* clock) {
-  KEEL_RETURN_IF_ERROR(db->Migrate(kMigrations));
+  std::vector<std::string> migrations = kMigrations;
+  std::string& last = migrations.back();
+  last.replace(last.find("SERIAL_PK"), 9,
+               db->postgres() ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT");
+  KEEL_RETURN_IF_ERROR(db->Migrate(migrations));
   return std::unique_ptr<Inventory>(new Inventory(std::move(db), clock));
 }
 
@@ -103,12 +113,22 @@ Status Inventory::RestockMany(const std::vector<RestockLine>& lines) {
                                    "VALUES($1,$2,$3,$4) ON CONFLICT(restock_id) DO NOTHING",
                                    {l.restock_id, l.sku, l.quantity, clock_->Now()}));
       if (fresh == 0) continue;  // applied before
+      KEEL_ASSIGN_OR_RETURN(SqlRows had, t.Query("SELECT 1 FROM stock WHERE sku = $1", {l.sku}));
       KEEL_RETURN_IF_ERROR(
           t.Exec("INSERT INTO stock(sku, on_hand, committed, supplied) VALUES($1,$2,0,$2) "
                  "ON CONFLICT(sku) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand, "
                  "supplied = stock.supplied + excluded.supplied",
                  {l.sku, l.quantity})
               .status());
+      if (had.empty() || l.quantity == 0) continue;  // a new SKU: nobody waits for it
+      // The row is ours until commit: what is available now, and was before.
+      KEEL_ASSIGN_OR_RETURN(SqlRows now, t.Query(std::string("SELECT s.on_hand - s.committed - ") +
+                                                     kHeld + " FROM stock s WHERE s.sku = $1",
+                                                 {l.sku, clock_->Now()}));
+      const int64_t after = std::max<int64_t>(0, now[0].Int(0));
+      const bool from_zero = after - l.quantity <= 0 && after > 0;
+      KEEL_RETURN_IF_ERROR(Outbox::Append(
+          t, l.sku, after, from_zero ? "back_in_stock" : "restocked", clock_->Now()));
     }
     return Status::Ok();
   });

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "commerce/outbox.h"
 #include "common/clock.h"
 #include "persistence/sql/sql_database.h"
 
@@ -61,7 +62,9 @@ class Inventory {
     int64_t quantity = 0;
     std::string restock_id;
   };
-  // Many restocks in one transaction (seeding).
+  // Many restocks in one transaction (seeding). A restock of a SKU that had a stock
+  // row is announced in the inventory outbox (outbox()): "back_in_stock" when nothing
+  // was available before it, else "restocked"; `version` is the units available after.
   Status RestockMany(const std::vector<RestockLine>& lines);
   // Reserves every line or none, each hold expiring ttl_ms from now. Lines whose hold
   // exists already are left as they are (idempotent). insufficient_stock names the
@@ -86,12 +89,15 @@ class Inventory {
   // Holds with state = `state` ("" for all), for audits and tests.
   Result<std::vector<Hold>> ListHolds(const std::string& state);
   Result<std::vector<StockLevel>> ListStock();
+  // Stock events, for their consumers (outbox.h).
+  Outbox& outbox() { return outbox_; }
 
  private:
   Inventory(std::unique_ptr<persistence::SqlDatabase> db, Clock* clock)
-      : db_(std::move(db)), clock_(clock) {}
+      : db_(std::move(db)), clock_(clock), outbox_(db_.get()) {}
   std::unique_ptr<persistence::SqlDatabase> db_;
   Clock* clock_;
+  Outbox outbox_;
 };
 
 }  // namespace keel::commerce

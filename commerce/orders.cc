@@ -345,11 +345,23 @@ Result<bool> Orders::HasDelivered(const std::string& buyer_id, const std::string
   return !r.empty();
 }
 
-Result<std::vector<Orders::DailySales>> Orders::SalesSince(int64_t since_day) {
+Result<std::vector<std::string>> Orders::ItemsBoughtBy(const std::string& buyer_id) {
+  KEEL_ASSIGN_OR_RETURN(
+      SqlRows r, db_->Query("SELECT DISTINCT l.item_id FROM orders o JOIN order_lines l ON "
+                            "l.order_id = o.order_id WHERE o.buyer_id = $1 AND o.status NOT IN "
+                            "('rejected', 'payment_failed', 'expired', 'cancelled') ORDER BY "
+                            "l.item_id LIMIT 1000",
+                            {buyer_id}));
+  std::vector<std::string> out;
+  for (const auto& row : r) out.push_back(row.Text(0));
+  return out;
+}
+
+Result<std::vector<DailyCount>> Orders::SalesSince(int64_t since_day) {
   KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT item_id, day, units FROM item_sales WHERE "
                                               "day >= $1",
                                               {since_day}));
-  std::vector<DailySales> out;
+  std::vector<DailyCount> out;
   for (const auto& row : r) out.push_back({row.Text(0), row.Int(1), row.Int(2)});
   return out;
 }

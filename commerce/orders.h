@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "commerce/signals.h"
 #include "common/clock.h"
 #include "persistence/sql/sql_database.h"
 
@@ -80,11 +81,10 @@ class Orders {
   Result<bool> HasDelivered(const std::string& buyer_id, const std::string& item_id);
   // Units of each item in orders confirmed on day `since_day` or later (days since
   // the epoch, UTC), per item and day: what popularity and trending are made of.
-  struct DailySales {
-    std::string item_id;
-    int64_t day = 0, units = 0;
-  };
-  Result<std::vector<DailySales>> SalesSince(int64_t since_day);
+  Result<std::vector<DailyCount>> SalesSince(int64_t since_day);
+  // The items of `buyer_id`'s orders that went through (not rejected, failed, expired
+  // or cancelled).
+  Result<std::vector<std::string>> ItemsBoughtBy(const std::string& buyer_id);
   // Items most often bought with `item_id` in confirmed orders, most first.
   Result<std::vector<std::pair<std::string, int64_t>>> BoughtTogether(const std::string& item_id,
                                                                       int limit);

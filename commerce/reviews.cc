@@ -87,12 +87,7 @@ Result<Review> Catalog::WriteReview(Review review, bool edit) {
                                 {review.item_id, review.buyer_id, review.rating, review.title,
                                  review.body, review.created_at, review.updated_at})
                              .status());
-    return t
-        .Exec(
-            "INSERT INTO outbox(item_id, version, kind, created_at) VALUES($1,$2,"
-            "'item_rated',$3)",
-            {review.item_id, v[0].Int(0), now})
-        .status();
+    return Outbox::Append(t, review.item_id, v[0].Int(0), "item_rated", now);
   }));
   NotifyEvents();
   return review;

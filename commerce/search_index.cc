@@ -276,6 +276,8 @@ Status SearchIndex::Refresh() {
     d.review_count = static_cast<int32_t>(r.Int(12));
     auto pop = popularity_.find(texts_[slot].item_id);
     d.popularity = pop == popularity_.end() ? 0.0f : static_cast<float>(pop->second);
+    auto hot = trending_.find(texts_[slot].item_id);
+    d.trending = hot == trending_.end() ? 0.0f : static_cast<float>(hot->second);
     attrs_[slot].clear();
     if (auto attrs = ParseJson(r.Text(13)); attrs.ok() && attrs->is_object()) {
       for (const auto& [k, v] : attrs->as_object()) {
@@ -293,18 +295,66 @@ Status SearchIndex::Refresh() {
   return Status::Ok();
 }
 
-void SearchIndex::SetPopularity(const std::unordered_map<std::string, double>& sales) {
+void SearchIndex::SetSignals(const std::unordered_map<std::string, double>& popularity,
+                             const std::unordered_map<std::string, double>& trending) {
   std::unique_lock<std::shared_mutex> w(mu_);
-  popularity_ = sales;
+  popularity_ = popularity;
+  trending_ = trending;
   max_popularity_ = 0;
-  for (auto& d : docs_) d.popularity = 0;
+  for (auto& d : docs_) d.popularity = d.trending = 0;
   for (const auto& [item_id, v] : popularity_) {
     max_popularity_ = std::max(max_popularity_, v);
     if (auto it = slot_of_item_.find(item_id); it != slot_of_item_.end()) {
       docs_[it->second].popularity = static_cast<float>(v);
     }
   }
+  for (const auto& [item_id, v] : trending_) {
+    if (auto it = slot_of_item_.find(item_id); it != slot_of_item_.end()) {
+      docs_[it->second].trending = static_cast<float>(v);
+    }
+  }
   completions_stale_ = true;
+}
+
+SearchHit SearchIndex::HitLocked(uint32_t slot) const {
+  const Doc& d = docs_[slot];
+  const DocText& t = texts_[slot];
+  return {t.item_id,      t.seller_id, t.name,        t.currency,     dict_[d.category],
+          dict_[d.brand], d.price,     d.rating_x100, d.review_count, d.trending};
+}
+
+std::vector<SearchHit> SearchIndex::Trending(const std::string& category, size_t size) {
+  if (!Refresh().ok()) spdlog::warn("trending: the index could not refresh; answering from memory");
+  std::shared_lock<std::shared_mutex> r(mu_);
+  auto cat = dict_ids_.find(category);
+  if (!category.empty() && cat == dict_ids_.end()) return {};
+  std::vector<uint32_t> slots;
+  for (uint32_t slot = 0; slot < docs_.size(); ++slot) {
+    const Doc& d = docs_[slot];
+    if (d.active && d.trending > 0 && (category.empty() || d.category == cat->second)) {
+      slots.push_back(slot);
+    }
+  }
+  auto before = [&](uint32_t a, uint32_t b) {
+    if (docs_[a].trending != docs_[b].trending) return docs_[a].trending > docs_[b].trending;
+    return texts_[a].item_id < texts_[b].item_id;
+  };
+  const size_t n = std::min(size, slots.size());
+  std::partial_sort(slots.begin(), slots.begin() + static_cast<ptrdiff_t>(n), slots.end(), before);
+  std::vector<SearchHit> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(HitLocked(slots[i]));
+  return out;
+}
+
+std::vector<SearchHit> SearchIndex::Lookup(const std::vector<std::string>& item_ids) {
+  if (!Refresh().ok()) spdlog::warn("lookup: the index could not refresh; answering from memory");
+  std::shared_lock<std::shared_mutex> r(mu_);
+  std::vector<SearchHit> out;
+  for (const auto& id : item_ids) {
+    auto it = slot_of_item_.find(id);
+    if (it != slot_of_item_.end() && docs_[it->second].active) out.push_back(HitLocked(it->second));
+  }
+  return out;
 }
 
 std::vector<std::vector<std::string>> SearchIndex::Expand(
@@ -481,10 +531,7 @@ Result<SearchResult> SearchIndex::Search(const SearchQuery& q) {
     std::sort(page.begin(), page.end(), before);
   }
   for (size_t i = 0; i < page.size() && static_cast<int>(i) < q.size; ++i) {
-    const Doc& d = docs_[page[i].slot];
-    const DocText& t = texts_[page[i].slot];
-    out.items.push_back({t.item_id, t.seller_id, t.name, t.currency, dict_[d.category],
-                         dict_[d.brand], d.price, d.rating_x100, d.review_count});
+    out.items.push_back(HitLocked(page[i].slot));
   }
   if (page.size() > static_cast<size_t>(q.size)) {
     const auto& last = page[q.size - 1];
@@ -647,7 +694,22 @@ void SearchIndexer::Stop() {
 }
 
 Result<int> SearchIndexer::RunOnce() {
-  KEEL_ASSIGN_OR_RETURN(std::vector<OutboxEvent> events, catalog_->PendingEvents(512));
+  KEEL_ASSIGN_OR_RETURN(OutboxBatch batch, catalog_->outbox().Read(kConsumer, 512));
+  if (batch.gap) {
+    // Events this index never saw were pruned: index every item again, then go on
+    // from the newest event.
+    spdlog::warn("search indexer: behind the outbox's retention; indexing every item again");
+    std::string after;
+    for (;;) {
+      KEEL_ASSIGN_OR_RETURN(std::vector<Item> items, catalog_->ListAll(after, 1000));
+      if (items.empty()) break;
+      KEEL_RETURN_IF_ERROR(index_->UpsertMany(items));
+      after = items.back().id;
+    }
+    KEEL_RETURN_IF_ERROR(catalog_->outbox().SkipToEnd(kConsumer));
+    return 1;
+  }
+  const auto& events = batch.events;
   if (events.empty()) return 0;
   std::set<std::string> seen;
   std::vector<std::string> ids;
@@ -656,7 +718,7 @@ Result<int> SearchIndexer::RunOnce() {
   }
   KEEL_ASSIGN_OR_RETURN(std::vector<Item> items, catalog_->GetMany(ids));
   KEEL_RETURN_IF_ERROR(index_->UpsertMany(items));
-  KEEL_RETURN_IF_ERROR(catalog_->AckEvents(events.back().seq));
+  KEEL_RETURN_IF_ERROR(catalog_->outbox().Ack(kConsumer, events.back().seq));
   return static_cast<int>(events.size());
 }
 

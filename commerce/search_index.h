@@ -57,6 +57,7 @@ struct SearchHit {
   std::string item_id, seller_id, name, currency, category, brand;
   int64_t price = 0;
   int64_t rating_x100 = 0, review_count = 0;
+  double trending = 0;  // as last set by SetSignals
 };
 
 // How relevance ranks a match, in one place: the text score (normalised so the best
@@ -111,16 +112,22 @@ class SearchIndex {
   Status SetSynonyms(const SynonymGroups& groups);
   Result<SynonymGroups> Synonyms();
 
-  // Recent sales per item id (any scale; Shop feeds it decayed unit counts), for the
-  // relevance blend and sort=popular. Items not named have none.
-  void SetPopularity(const std::unordered_map<std::string, double>& sales);
+  // Per item id: recent sales (popularity: the relevance blend and sort=popular) and
+  // what is trending (Trending), each on any scale (Shop feeds decayed counts). Items
+  // not named have none.
+  void SetSignals(const std::unordered_map<std::string, double>& popularity,
+                  const std::unordered_map<std::string, double>& trending);
+  // The `size` most trending active items, of `category` ("" = any).
+  std::vector<SearchHit> Trending(const std::string& category, size_t size);
+  // The active items among `item_ids`, in the order given.
+  std::vector<SearchHit> Lookup(const std::vector<std::string>& item_ids);
 
  private:
   struct Doc {                        // what filters and facets read: kept small, scanned often
     int32_t category = 0, brand = 0;  // ids into dict_
     int64_t price = 0, created_at = 0;
     int32_t rating_x100 = 0, review_count = 0;
-    float popularity = 0;
+    float popularity = 0, trending = 0;
     bool active = false;
   };
   struct DocText {  // what only the page reads
@@ -150,7 +157,8 @@ class SearchIndex {
   // Per doc: (attribute name, lower-case value) ids into dict_; read only by filters.
   std::vector<std::vector<std::pair<int32_t, int32_t>>> attrs_;
   std::unordered_map<std::string, uint32_t> slot_of_item_;
-  std::unordered_map<std::string, double> popularity_;  // by item id, as last set
+  SearchHit HitLocked(uint32_t slot) const;                        // callers hold mu_
+  std::unordered_map<std::string, double> popularity_, trending_;  // by item id, as last set
   double max_popularity_ = 0;
   Vocabulary vocabulary_;
   std::map<std::string, std::vector<std::string>> synonyms_;  // word -> the others
@@ -176,6 +184,7 @@ class SearchIndexer {
   void Stop();
   // One pass; returns how many events it applied.
   Result<int> RunOnce();
+  static constexpr const char* kConsumer = "search";  // its cursor in the catalog outbox
 
  private:
   Catalog* catalog_;

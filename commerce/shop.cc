@@ -34,6 +34,8 @@ Result<std::unique_ptr<Shop>> Shop::Open(const std::string& db_url, Clock* clock
   KEEL_ASSIGN_OR_RETURN(auto notifications_db, open("notifications"));
   KEEL_ASSIGN_OR_RETURN(shop->notifications_,
                         Notifications::Open(std::move(notifications_db), clock));
+  KEEL_ASSIGN_OR_RETURN(auto activity_db, open("activity"));
+  KEEL_ASSIGN_OR_RETURN(shop->signals_, Signals::Open(std::move(activity_db), clock));
   KEEL_ASSIGN_OR_RETURN(shop->api_db_, open("api"));
   shop->indexer_ = std::make_unique<SearchIndexer>(shop->catalog_.get(), shop->search_.get());
   return shop;
@@ -41,28 +43,74 @@ Result<std::unique_ptr<Shop>> Shop::Open(const std::string& db_url, Clock* clock
 
 Shop::~Shop() { StopBackground(); }
 
-Status Shop::RefreshPopularity() {
-  const int64_t today = clock_->Now() / 86'400'000;
-  KEEL_ASSIGN_OR_RETURN(auto sales, orders_->SalesSince(today - kSalesWindowDays + 1));
-  std::unordered_map<std::string, double> decayed;
-  for (const auto& s : sales) {
-    decayed[s.item_id] +=
-        static_cast<double>(s.units) * std::pow(0.5, (today - s.day) / kSalesHalfLifeDays);
+namespace {
+
+// Sum of count * 0.5^(age / half-life) per item, over the window.
+template <typename Rows>
+void AddDecayed(const Rows& rows, Shop::Decay d, int64_t today, double weight,
+                std::unordered_map<std::string, double>* out) {
+  for (const auto& r : rows) {
+    if (today - r.day >= d.window_days) continue;
+    (*out)[r.item_id] +=
+        weight * static_cast<double>(r.count) * std::pow(0.5, (today - r.day) / d.half_life_days);
   }
-  search_->SetPopularity(decayed);
-  return Status::Ok();
+}
+
+}  // namespace
+
+Status Shop::RefreshSignals() {
+  const int64_t today = clock_->Now() / 86'400'000;
+  KEEL_ASSIGN_OR_RETURN(auto sales, orders_->SalesSince(today - kPopularity.window_days + 1));
+  KEEL_ASSIGN_OR_RETURN(auto views, signals_->ViewsSince(today - kTrending.window_days + 1));
+  std::unordered_map<std::string, double> popularity, trending;
+  AddDecayed(sales, kPopularity, today, 1, &popularity);
+  AddDecayed(sales, kTrending, today, kTrendingSaleWeight, &trending);
+  AddDecayed(views, kTrending, today, 1, &trending);
+  search_->SetSignals(popularity, trending);
+  return signals_->PruneViews(today - kTrending.window_days);
+}
+
+Result<int> Shop::NotifyBackInStock() {
+  constexpr const char* kConsumer = "notifications";
+  KEEL_ASSIGN_OR_RETURN(OutboxBatch batch, inventory_->outbox().Read(kConsumer, 256));
+  if (batch.gap) {
+    spdlog::warn("back in stock: events were pruned before they were read; skipping them");
+    KEEL_RETURN_IF_ERROR(inventory_->outbox().SkipToEnd(kConsumer));
+    return 0;
+  }
+  for (const auto& e : batch.events) {
+    if (e.kind != "back_in_stock") continue;
+    KEEL_ASSIGN_OR_RETURN(std::vector<std::string> users, carts_->WishlistedBy(e.item_id));
+    if (users.empty()) continue;
+    auto item = catalog_->Get(e.item_id);
+    const std::string name = item.ok() ? item->name : e.item_id;
+    for (const auto& user : users) {
+      // One event id per restock and buyer: a repeat of this pass adds nothing.
+      KEEL_RETURN_IF_ERROR(notifications_->Add(
+          {"back-in-stock:" + e.item_id + ":" + std::to_string(e.seq) + ":" + user, user, "",
+           "back_in_stock", name + " is back in stock (item " + e.item_id + ")"}));
+    }
+  }
+  if (!batch.events.empty()) {
+    KEEL_RETURN_IF_ERROR(inventory_->outbox().Ack(kConsumer, batch.events.back().seq));
+  }
+  return static_cast<int>(batch.events.size());
 }
 
 void Shop::StartBackground() {
   indexer_->Start();
   stop_ = false;
   sweeper_ = std::thread([this] {
-    Millis popularity_at = 0;
+    Millis signals_at = 0;
     while (!stop_) {
-      if (clock_->Now() - popularity_at >= opts_.popularity_every_ms) {
-        popularity_at = clock_->Now();
-        Status s = RefreshPopularity();
-        if (!s.ok()) spdlog::warn("popularity: {}", s.ToString());
+      if (auto v = signals_->Flush(); !v.ok()) spdlog::warn("views: {}", v.status().ToString());
+      if (auto b = NotifyBackInStock(); !b.ok()) {
+        spdlog::warn("back in stock: {}", b.status().ToString());
+      }
+      if (clock_->Now() - signals_at >= opts_.signals_every_ms) {
+        signals_at = clock_->Now();
+        Status s = RefreshSignals();
+        if (!s.ok()) spdlog::warn("signals: {}", s.ToString());
       }
       auto n = inventory_->SweepExpired();
       if (!n.ok()) spdlog::warn("hold sweeper: {}", n.status().ToString());

@@ -1,6 +1,7 @@
 #pragma once
 // The storefront's services, each on its own database (service boundaries), and the
-// background work they need: the search indexer and the expired-hold sweeper.
+// background work they need: the search indexer, the expired-hold sweeper, views,
+// back-in-stock notifications and the popularity and trending signals.
 // Several API processes may open the same shop (same --db) at once.
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "commerce/notifications.h"
 #include "commerce/orders.h"
 #include "commerce/search_index.h"
+#include "commerce/signals.h"
 #include "commerce/users.h"
 
 namespace keel::commerce {
@@ -21,8 +23,8 @@ namespace keel::commerce {
 struct ShopOptions {
   Millis token_ttl_ms = 24 * 3600 * 1000;
   Millis sweep_every_ms = 1000;
-  Millis popularity_every_ms = 10'000;  // recent sales into search (RefreshPopularity)
-  int pool_size = 8;                    // connections per service database
+  Millis signals_every_ms = 10'000;  // popularity and trending into search (RefreshSignals)
+  int pool_size = 8;                 // connections per service database
   Millis connect_retry_ms = 30'000;
 };
 
@@ -32,13 +34,25 @@ class Shop {
                                             const ShopOptions& options = {});
   ~Shop();
 
-  // Recent sales, for search's relevance and sort=popular: units confirmed in the last
-  // kSalesWindowDays days, each day's weighing half as much every kSalesHalfLifeDays.
-  static constexpr int64_t kSalesWindowDays = 30;
-  static constexpr double kSalesHalfLifeDays = 7;
-  Status RefreshPopularity();
+  // Decayed counts, fed to search (SearchIndex::SetSignals):
+  // - popularity (relevance, sort=popular): units confirmed in the last 30 days, each
+  //   day's weighing half as much every 7 days;
+  // - trending (GET /items/trending, recommendations): kTrendingSaleWeight per unit
+  //   confirmed plus one per view, over the last 7 days, halving every day.
+  struct Decay {
+    int64_t window_days;
+    double half_life_days;
+  };
+  static constexpr Decay kPopularity{30, 7}, kTrending{7, 1};
+  static constexpr double kTrendingSaleWeight = 5;
+  Status RefreshSignals();
+  // Back in stock: each "back_in_stock" stock event notifies, once, every buyer with
+  // the item on their wishlist (consumer "notifications" of the inventory outbox).
+  // Returns how many events it read.
+  Result<int> NotifyBackInStock();
 
-  // The search indexer and hold sweeper threads (the sweeper also refreshes popularity).
+  // The search indexer, and the background thread that sweeps expired holds, writes
+  // recorded views, sends back-in-stock notifications and refreshes the signals.
   void StartBackground();
   void StopBackground();
 
@@ -54,6 +68,7 @@ class Shop {
   Carts& carts() { return *carts_; }
   Orders& orders() { return *orders_; }
   Notifications& notifications() { return *notifications_; }
+  Signals& signals() { return *signals_; }
   // The API's own database (idempotency keys of mutating requests; http/idempotency
   // owns its schema).
   persistence::SqlDatabase& api_db() { return *api_db_; }
@@ -71,6 +86,7 @@ class Shop {
   std::unique_ptr<Carts> carts_;
   std::unique_ptr<Orders> orders_;
   std::unique_ptr<Notifications> notifications_;
+  std::unique_ptr<Signals> signals_;
   std::unique_ptr<persistence::SqlDatabase> api_db_;
   std::atomic<bool> stop_{false};
   std::thread sweeper_;

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "commerce/recommendations.h"
 #include "commerce/validation.h"
 #include "http/api_util.h"
 #include "http/storefront_api.h"
@@ -127,6 +128,45 @@ void StorefrontApi::AddDiscoveryRoutes(Router& router) {
       out.push_back(std::move(o));
     }
     return JsonResponse(200, json::object{{"prefix", prefix}, {"suggestions", out}});
+  });
+
+  // ---- recommendations: recently viewed, trending, personal ------------------------
+  router.Add(V::get, "/items/trending", [this](const ApiRequest& req) {
+    HTTP_ASSIGN(int64_t size, QueryInt(req, "size", 20));
+    HTTP_CHECK(commerce::CheckRange("size", size, 1, 100));
+    const std::string category = req.Query("category");
+    HTTP_CHECK(commerce::CheckText("category", category, 0, 100));
+    json::array out;
+    for (const auto& h : shop_->search().Trending(category, static_cast<size_t>(size))) {
+      json::object j = HitJson(h);
+      j["trending"] = h.trending;
+      out.push_back(std::move(j));
+    }
+    return JsonResponse(200, json::object{{"category", category}, {"items", out}});
+  });
+  router.Add(V::get, "/me/recently-viewed", [this](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    HTTP_ASSIGN(int64_t size, QueryInt(req, "size", 20));
+    HTTP_CHECK(commerce::CheckRange("size", size, 1, commerce::Signals::kRecentPerBuyer));
+    HTTP_ASSIGN(std::vector<std::string> ids,
+                shop_->signals().RecentlyViewed(p.user_id, static_cast<int>(size)));
+    json::array out;
+    for (const auto& h : shop_->search().Lookup(ids)) out.push_back(HitJson(h));
+    return JsonResponse(200, json::object{{"items", out}});
+  });
+  router.Add(V::get, "/recommendations", [this](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    HTTP_ASSIGN(int64_t size, QueryInt(req, "size", 10));
+    HTTP_CHECK(commerce::CheckRange("size", size, 1, 50));
+    HTTP_ASSIGN(auto recs, commerce::Recommend(*shop_, p.user_id, static_cast<size_t>(size)));
+    json::array out;
+    for (const auto& r : recs) {
+      json::object j = HitJson(r.item);
+      j["score"] = r.score;
+      j["reason"] = r.reason;
+      out.push_back(std::move(j));
+    }
+    return JsonResponse(200, json::object{{"items", out}});
   });
 
   // ---- reviews -------------------------------------------------------------------

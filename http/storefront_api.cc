@@ -174,7 +174,14 @@ Status StorefrontApi::Prune(Millis guest_cart_idle_ms) {
   // Restock ids deduplicate retried restocks; they are kept as long as guest carts.
   auto restocks = shop_->inventory().PruneRestocks(guest_cart_idle_ms);
   if (restocks.ok()) CountPruned("restock_ids", "inventory", *restocks);
-  for (const Status* s : {static_cast<const Status*>(&keys), &carts.status(), &restocks.status()}) {
+  // Outbox events live for their retention window, whoever has read them.
+  const Millis before = shop_->clock()->Now() - commerce::Outbox::kRetentionMs;
+  auto items = shop_->catalog().outbox().Prune(before);
+  if (items.ok()) CountPruned("outbox_events", "catalog", *items);
+  auto stock = shop_->inventory().outbox().Prune(before);
+  if (stock.ok()) CountPruned("outbox_events", "inventory", *stock);
+  for (const Status* s : {static_cast<const Status*>(&keys), &carts.status(), &restocks.status(),
+                          &items.status(), &stock.status()}) {
     if (!s->ok()) return *s;
   }
   return Status::Ok();
@@ -328,6 +335,13 @@ void StorefrontApi::AddRoutes(Router& router) {
   router.Add(V::get, "/items/{id}", [this](const ApiRequest& req) {
     HTTP_ASSIGN(commerce::Item item, shop_->catalog().Get(req.path.at("id")));
     HTTP_ASSIGN(commerce::StockLevel level, shop_->inventory().Level(item.id));
+    // The view is recorded off this path (commerce/signals.h), with the buyer when
+    // signed in; a bad token does not stop a public page.
+    std::string viewer;
+    if (!req.Header("Authorization").empty()) {
+      if (auto p = Authenticate(req); p.ok() && p->role == Role::kBuyer) viewer = p->user_id;
+    }
+    shop_->signals().RecordView(viewer, item.id);
     return JsonResponse(200, ItemJson(item, level.available));
   });
 

@@ -60,9 +60,9 @@ class StorefrontApi {
   StorefrontApi(commerce::Shop* shop, StorefrontOptions options = {}, CheckoutConfig checkout = {});
   ~StorefrontApi();
   void AddRoutes(Router& router);
-  // Retention, run on a schedule: idempotency keys older than 24 h, and guest carts
-  // untouched and restock ids recorded `guest_cart_idle_ms` ago, go (counted in
-  // keel_pruned_total).
+  // Retention, run on a schedule: idempotency keys older than 24 h, guest carts
+  // untouched and restock ids recorded `guest_cart_idle_ms` ago, and outbox events
+  // older than Outbox::kRetentionMs go (counted in keel_pruned_total).
   Status Prune(Millis guest_cart_idle_ms);
 
  private:

@@ -13,36 +13,6 @@ namespace {
 
 class DiscoveryApiTest : public StorefrontApiTest {
  protected:
-  // An item with a name, price and attributes, as a seller lists it.
-  std::string Listed(const std::string& token, const std::string& name, int64_t price,
-                     const std::string& attributes = "{}", const std::string& brand = "Acme") {
-    HttpResult r = client_->Call(
-        "POST", "/items",
-        R"({"name":")" + name + R"(","description":"for the discovery test","price":)" +
-            std::to_string(price) + R"(,"currency":"USD","category":"home","brand":")" + brand +
-            R"(","quantity":5,"attributes":)" + attributes + "}",
-        token);
-    EXPECT_EQ(r.status, 201) << r.body;
-    return r.status == 201 ? std::string(r.Json().at("id").as_string()) : "";
-  }
-
-  // A delivered order of `item_id` by `buyer_id`, made through the order service.
-  void Delivered(const std::string& order_id, const std::string& buyer_id,
-                 const std::string& item_id, const std::string& seller_id = "") {
-    commerce::Order o;
-    o.order_id = order_id;
-    o.buyer_id = buyer_id;
-    o.currency = "USD";
-    o.idempotency_key = "key-" + order_id;
-    o.lines = {{item_id, 1, 1000, seller_id}};
-    o.subtotal = o.total = 1000;
-    ASSERT_TRUE(shop_->orders().Create(o).ok());
-    const char* path[] = {"pending_payment", "confirmed", "fulfilling", "shipped", "delivered"};
-    for (int i = 0; i + 1 < 5; ++i) {
-      ASSERT_TRUE(shop_->orders().Transition(order_id, path[i], path[i + 1], "test").ok());
-    }
-  }
-
   // Every page of a search, each `size` long, in order.
   std::vector<std::string> AllPages(const std::string& query, int size) {
     std::vector<std::string> ids;
@@ -114,8 +84,8 @@ TEST_P(DiscoveryApiTest, EachSortIsRightAcrossPageBoundaries) {
   std::string ann = User("ann@example.com", "buyer", &ann_id);
   std::string bob = User("bob@example.com", "buyer", &bob_id);
   for (int i : {3, 4}) {
-    Delivered("o-ann-" + std::to_string(i), ann_id, ids[i]);
-    Delivered("o-bob-" + std::to_string(i), bob_id, ids[i]);
+    Delivered("o-ann-" + std::to_string(i), ann_id, {ids[i]});
+    Delivered("o-bob-" + std::to_string(i), bob_id, {ids[i]});
   }
   Review(ann, ids[3], 3);
   Review(bob, ids[3], 4);  // 3.5
@@ -129,9 +99,9 @@ TEST_P(DiscoveryApiTest, EachSortIsRightAcrossPageBoundaries) {
   EXPECT_EQ(rated[1], ids[3]);
   // popular: units confirmed lately.
   // (ids[3] and ids[4] sold one each to ann and bob above.)
-  for (int i = 1; i <= 4; ++i) Delivered("o-pop-" + std::to_string(i), ann_id, ids[1]);
-  Delivered("o-pop-5", bob_id, ids[3]);
-  ASSERT_TRUE(shop_->RefreshPopularity().ok());
+  for (int i = 1; i <= 4; ++i) Delivered("o-pop-" + std::to_string(i), ann_id, {ids[1]});
+  Delivered("o-pop-5", bob_id, {ids[3]});
+  ASSERT_TRUE(shop_->RefreshSignals().ok());
   std::vector<std::string> popular = AllPages("term=lamp&sort=popular", 2);
   ASSERT_EQ(popular.size(), 7u);
   EXPECT_EQ(popular[0], ids[1]);  // 4 units
@@ -159,8 +129,8 @@ TEST_P(DiscoveryApiTest, RatingAndPriceFacetsCountTheMatches) {
   std::string u1 = User("u1@example.com", "buyer", &u1_id);
   std::string u2 = User("u2@example.com", "buyer", &u2_id);
   for (const auto& item : {a, b, c}) {
-    Delivered("o1-" + item, u1_id, item);
-    Delivered("o2-" + item, u2_id, item);
+    Delivered("o1-" + item, u1_id, {item});
+    Delivered("o2-" + item, u2_id, {item});
   }
   Review(u1, a, 5);
   Review(u2, a, 4);  // a: 4.5
@@ -216,7 +186,7 @@ TEST_P(DiscoveryApiTest, OnlyAVerifiedBuyerReviewsOnceAndEditsWithPut) {
   EXPECT_EQ(
       client_->Call("POST", "/items/" + item + "/reviews", R"({"rating":5,"title":"x"})").status,
       401);
-  Delivered("o-1", ann_id, item);
+  Delivered("o-1", ann_id, {item});
   HttpResult bad =
       client_->Call("POST", "/items/" + item + "/reviews", R"({"rating":6,"title":"Great"})", ann);
   EXPECT_EQ(bad.status, 422);
@@ -248,7 +218,7 @@ TEST_P(DiscoveryApiTest, OnlyAVerifiedBuyerReviewsOnceAndEditsWithPut) {
   for (int i = 0; i < 5; ++i) {
     std::string id;
     std::string t = User("b" + std::to_string(i) + "@example.com", "buyer", &id);
-    Delivered("o-b" + std::to_string(i), id, item);
+    Delivered("o-b" + std::to_string(i), id, {item});
     Review(t, item, 1 + i);
   }
   std::vector<int64_t> stars;

@@ -74,6 +74,39 @@ class StorefrontApiTest : public ::testing::TestWithParam<testutil::Backend> {
     return r.status == 201 ? std::string(r.Json().at("id").as_string()) : "";
   }
 
+  // An item with a name, price and attributes, as a seller lists it.
+  std::string Listed(const std::string& token, const std::string& name, int64_t price,
+                     const std::string& attributes = "{}", const std::string& brand = "Acme",
+                     const std::string& category = "home", int quantity = 5) {
+    HttpResult r = client_->Call(
+        "POST", "/items",
+        R"({"name":")" + name + R"(","description":"for the discovery test","price":)" +
+            std::to_string(price) + R"(,"currency":"USD","category":")" + category +
+            R"(","brand":")" + brand + R"(","quantity":)" + std::to_string(quantity) +
+            R"(,"attributes":)" + attributes + "}",
+        token);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.status == 201 ? std::string(r.Json().at("id").as_string()) : "";
+  }
+
+  // A delivered order of one of each of `item_ids` by `buyer_id`, made through the
+  // order service.
+  void Delivered(const std::string& order_id, const std::string& buyer_id,
+                 const std::vector<std::string>& item_ids) {
+    commerce::Order o;
+    o.order_id = order_id;
+    o.buyer_id = buyer_id;
+    o.currency = "USD";
+    o.idempotency_key = "key-" + order_id;
+    for (const auto& id : item_ids) o.lines.push_back({id, 1, 1000, ""});
+    o.subtotal = o.total = 1000 * static_cast<int64_t>(item_ids.size());
+    ASSERT_TRUE(shop_->orders().Create(o).ok());
+    const char* path[] = {"pending_payment", "confirmed", "fulfilling", "shipped", "delivered"};
+    for (int i = 0; i + 1 < 5; ++i) {
+      ASSERT_TRUE(shop_->orders().Transition(order_id, path[i], path[i + 1], "test").ok());
+    }
+  }
+
   // Polls search until `pred` holds for the result (the index is eventually consistent).
   json::value SearchUntil(const std::string& query,
                           const std::function<bool(const json::value&)>& pred) {

@@ -1,0 +1,122 @@
+#include "commerce/signals.h"
+
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "common/metrics.h"
+
+namespace keel::commerce {
+namespace {
+
+using persistence::SqlRows;
+using persistence::SqlTxn;
+
+const std::vector<std::string> kMigrations = {
+    "CREATE TABLE recent_views(user_id TEXT NOT NULL, item_id TEXT NOT NULL, viewed_at BIGINT "
+    "NOT NULL, PRIMARY KEY(user_id, item_id));"
+    "CREATE INDEX recent_views_newest ON recent_views(user_id, viewed_at DESC);"
+    "CREATE TABLE view_counts(day BIGINT NOT NULL, item_id TEXT NOT NULL, views BIGINT NOT NULL, "
+    "PRIMARY KEY(day, item_id));",
+};
+
+Counter& Dropped() {
+  static Counter& c = Metrics::Global().GetCounter(
+      "keel_views_dropped_total", "Item views not recorded: the queue was full.", {});
+  return c;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Signals>> Signals::Open(std::unique_ptr<persistence::SqlDatabase> db,
+                                               Clock* clock) {
+  KEEL_RETURN_IF_ERROR(db->Migrate(kMigrations));
+  return std::unique_ptr<Signals>(new Signals(std::move(db), clock));
+}
+
+void Signals::RecordView(const std::string& user_id, const std::string& item_id) {
+  const Millis now = clock_->Now();
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = counts_.find(item_id);
+  if (it == counts_.end() && counts_.size() >= kMaxQueued) {
+    Dropped().Inc();
+    return;
+  }
+  if (it == counts_.end()) it = counts_.emplace(item_id, 0).first;
+  ++it->second;
+  if (user_id.empty()) return;
+  if (queued_.size() >= kMaxQueued) {
+    Dropped().Inc();
+    return;
+  }
+  queued_.push_back({user_id, item_id, now});
+}
+
+Result<int64_t> Signals::Flush() {
+  std::deque<View> views;
+  std::unordered_map<std::string, int64_t> counts;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    views.swap(queued_);
+    counts.swap(counts_);
+  }
+  if (views.empty() && counts.empty()) return 0;
+  const int64_t today = clock_->Now() / 86'400'000;
+  std::set<std::string> users;
+  for (const auto& v : views) users.insert(v.user_id);
+  int64_t total = 0;
+  KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
+    total = 0;
+    for (const auto& v : views) {
+      KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO recent_views(user_id, item_id, viewed_at) "
+                                  "VALUES($1,$2,$3) ON CONFLICT(user_id, item_id) DO UPDATE SET "
+                                  "viewed_at = excluded.viewed_at",
+                                  {v.user_id, v.item_id, v.at})
+                               .status());
+    }
+    for (const auto& [item, n] : counts) {
+      total += n;
+      KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO view_counts(day, item_id, views) VALUES($1,$2,$3) "
+                                  "ON CONFLICT(day, item_id) DO UPDATE SET views = "
+                                  "view_counts.views + excluded.views",
+                                  {today, item, n})
+                               .status());
+    }
+    // Each buyer keeps the kRecentPerBuyer newest.
+    for (const auto& u : users) {
+      KEEL_RETURN_IF_ERROR(
+          t.Exec("DELETE FROM recent_views WHERE user_id = $1 AND item_id NOT IN (SELECT item_id "
+                 "FROM recent_views WHERE user_id = $1 ORDER BY viewed_at DESC, item_id LIMIT $2)",
+                 {u, int64_t{kRecentPerBuyer}})
+              .status());
+    }
+    return Status::Ok();
+  }));
+  return total;
+}
+
+Result<std::vector<std::string>> Signals::RecentlyViewed(const std::string& user_id, int limit) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT item_id FROM recent_views WHERE user_id = "
+                                              "$1 ORDER BY viewed_at DESC, item_id LIMIT $2",
+                                              {user_id, static_cast<int64_t>(limit)}));
+  std::vector<std::string> out;
+  for (const auto& row : r) out.push_back(row.Text(0));
+  return out;
+}
+
+Result<std::vector<DailyCount>> Signals::ViewsSince(int64_t since_day) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT item_id, day, views FROM view_counts WHERE "
+                                              "day >= $1",
+                                              {since_day}));
+  std::vector<DailyCount> out;
+  for (const auto& row : r) out.push_back({row.Text(0), row.Int(1), row.Int(2)});
+  return out;
+}
+
+Status Signals::PruneViews(int64_t before_day) {
+  return db_->Transact([&](SqlTxn& t) {
+    return t.Exec("DELETE FROM view_counts WHERE day < $1", {before_day}).status();
+  });
+}
+
+}  // namespace keel::commerce

@@ -1,0 +1,59 @@
+#pragma once
+// What buyers look at ("activity" database): each signed-in buyer's recently viewed
+// items, and views per item and day (anyone's), for trending. A view is recorded in
+// memory on the request's path (RecordView: a lock, a counter and for a buyer a push,
+// never a database write) and written by Flush(), which the shop's background thread
+// runs every second. Past kMaxQueued items or buyer views waiting, views are dropped
+// and counted (keel_views_dropped_total), so a flood cannot grow memory. A view not
+// yet flushed is lost with its process: these are signals, not records.
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "persistence/sql/sql_database.h"
+
+namespace keel::commerce {
+
+struct DailyCount {
+  std::string item_id;
+  int64_t day = 0, count = 0;  // day: days since the epoch, UTC
+};
+
+class Signals {
+ public:
+  static constexpr size_t kMaxQueued = 10'000;
+  static constexpr int kRecentPerBuyer = 50;  // recently viewed items kept per buyer
+
+  static Result<std::unique_ptr<Signals>> Open(std::unique_ptr<persistence::SqlDatabase> db,
+                                               Clock* clock);
+  // `user_id` "" for an anonymous view (counted, not remembered).
+  void RecordView(const std::string& user_id, const std::string& item_id);
+  // Writes the views recorded so far; returns how many.
+  Result<int64_t> Flush();
+  // A buyer's most recently viewed item ids, newest first, at most `limit`.
+  Result<std::vector<std::string>> RecentlyViewed(const std::string& user_id, int limit);
+  // Views per item and day, from `since_day` on.
+  Result<std::vector<DailyCount>> ViewsSince(int64_t since_day);
+  // Deletes view counts of days before `before_day`.
+  Status PruneViews(int64_t before_day);
+
+ private:
+  Signals(std::unique_ptr<persistence::SqlDatabase> db, Clock* clock)
+      : db_(std::move(db)), clock_(clock) {}
+  struct View {
+    std::string user_id, item_id;
+    Millis at;
+  };
+  std::unique_ptr<persistence::SqlDatabase> db_;
+  Clock* clock_;
+  std::mutex mu_;
+  std::deque<View> queued_;                          // buyers' views
+  std::unordered_map<std::string, int64_t> counts_;  // views per item
+};
+
+}  // namespace keel::commerce
