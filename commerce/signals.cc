@@ -13,9 +13,10 @@ using persistence::SqlRows;
 using persistence::SqlTxn;
 
 const std::vector<std::string> kMigrations = {
+    // ord: the view's time in ms * 4096 + its arrival within that ms (newest first).
     "CREATE TABLE recent_views(user_id TEXT NOT NULL, item_id TEXT NOT NULL, viewed_at BIGINT "
-    "NOT NULL, PRIMARY KEY(user_id, item_id));"
-    "CREATE INDEX recent_views_newest ON recent_views(user_id, viewed_at DESC);"
+    "NOT NULL, ord BIGINT NOT NULL, PRIMARY KEY(user_id, item_id));"
+    "CREATE INDEX recent_views_newest ON recent_views(user_id, ord DESC);"
     "CREATE TABLE view_counts(day BIGINT NOT NULL, item_id TEXT NOT NULL, views BIGINT NOT NULL, "
     "PRIMARY KEY(day, item_id));",
 };
@@ -49,7 +50,9 @@ void Signals::RecordView(const std::string& user_id, const std::string& item_id)
     Dropped().Inc();
     return;
   }
-  queued_.push_back({user_id, item_id, now});
+  within_ms_ = now == last_ms_ ? std::min<int64_t>(within_ms_ + 1, 4095) : 0;
+  last_ms_ = now;
+  queued_.push_back({user_id, item_id, now, now * 4096 + within_ms_});
 }
 
 Result<int64_t> Signals::Flush() {
@@ -68,10 +71,10 @@ Result<int64_t> Signals::Flush() {
   KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
     total = 0;
     for (const auto& v : views) {
-      KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO recent_views(user_id, item_id, viewed_at) "
-                                  "VALUES($1,$2,$3) ON CONFLICT(user_id, item_id) DO UPDATE SET "
-                                  "viewed_at = excluded.viewed_at",
-                                  {v.user_id, v.item_id, v.at})
+      KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO recent_views(user_id, item_id, viewed_at, ord) "
+                                  "VALUES($1,$2,$3,$4) ON CONFLICT(user_id, item_id) DO UPDATE SET "
+                                  "viewed_at = excluded.viewed_at, ord = excluded.ord",
+                                  {v.user_id, v.item_id, v.at, v.ord})
                                .status());
     }
     for (const auto& [item, n] : counts) {
@@ -86,7 +89,7 @@ Result<int64_t> Signals::Flush() {
     for (const auto& u : users) {
       KEEL_RETURN_IF_ERROR(
           t.Exec("DELETE FROM recent_views WHERE user_id = $1 AND item_id NOT IN (SELECT item_id "
-                 "FROM recent_views WHERE user_id = $1 ORDER BY viewed_at DESC, item_id LIMIT $2)",
+                 "FROM recent_views WHERE user_id = $1 ORDER BY ord DESC LIMIT $2)",
                  {u, int64_t{kRecentPerBuyer}})
               .status());
     }
@@ -97,7 +100,7 @@ Result<int64_t> Signals::Flush() {
 
 Result<std::vector<std::string>> Signals::RecentlyViewed(const std::string& user_id, int limit) {
   KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT item_id FROM recent_views WHERE user_id = "
-                                              "$1 ORDER BY viewed_at DESC, item_id LIMIT $2",
+                                              "$1 ORDER BY ord DESC LIMIT $2",
                                               {user_id, static_cast<int64_t>(limit)}));
   std::vector<std::string> out;
   for (const auto& row : r) out.push_back(row.Text(0));

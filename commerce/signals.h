@@ -48,12 +48,15 @@ class Signals {
   struct View {
     std::string user_id, item_id;
     Millis at;
+    int64_t ord;  // at * 4096 + arrival within the ms: newest first, ties kept in order
   };
   std::unique_ptr<persistence::SqlDatabase> db_;
   Clock* clock_;
   std::mutex mu_;
   std::deque<View> queued_;                          // buyers' views
   std::unordered_map<std::string, int64_t> counts_;  // views per item
+  Millis last_ms_ = 0;                               // of the last buyer's view
+  int64_t within_ms_ = 0;                            // its arrival within that ms
 };
 
 }  // namespace keel::commerce

@@ -14,6 +14,10 @@ const std::vector<std::string> kMigrations = {
     "CREATE TABLE users(id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, password_hash TEXT NOT "
     "NULL, role TEXT NOT NULL, created_at BIGINT NOT NULL);"
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // A buyer's saved shipping addresses (addresses.cc).
+    "CREATE TABLE addresses(address_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, body TEXT NOT "
+    "NULL, created_at BIGINT NOT NULL);"
+    "CREATE INDEX addresses_by_user ON addresses(user_id, created_at);",
 };
 
 std::string Fold(std::string s) {

@@ -5,8 +5,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "commerce/auth.h"
+#include "common/json.h"
 #include "persistence/sql/sql_database.h"
 
 namespace keel::commerce {
@@ -34,6 +36,21 @@ class Users {
   // Creates or resets the admin account (used by `keel serve` at first start).
   Status EnsureAdmin(const std::string& email, const std::string& password);
   std::string IssueToken(const User& u) const;
+
+  // Saved shipping addresses (addresses.cc). An address is a JSON object of
+  // kAddressFields: name, line1, city, postal_code and country (ISO 3166-1 alpha-2)
+  // required, line2 and region optional; nothing else.
+  static constexpr int kMaxAddresses = 20;
+  // validation_failed naming the field ("<prefix>line1"); returns the clean object.
+  static Result<json::object> ValidateAddress(const json::value& address,
+                                              const std::string& prefix);
+  // The new address's id; address_limit past kMaxAddresses.
+  Result<std::string> AddAddress(const std::string& user_id, const json::object& address);
+  // {address_id, ...fields, created_at} of each, oldest first.
+  Result<std::vector<json::object>> Addresses(const std::string& user_id);
+  // not_found unless `user_id` has it.
+  Result<json::object> Address(const std::string& user_id, const std::string& address_id);
+  Status DeleteAddress(const std::string& user_id, const std::string& address_id);
 
  private:
   Users(std::unique_ptr<persistence::SqlDatabase> db, Clock* clock, Millis ttl, std::string secret)

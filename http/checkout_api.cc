@@ -73,13 +73,8 @@ Result<std::string> PaymentMethod(const json::object& body) {
 
 Result<json::object> Address(const json::object& body) {
   const json::value* a = body.if_contains("shippingAddress");
-  if (!a || !a->is_object()) return commerce::FieldError("shippingAddress", "must be an object");
-  json::object out;
-  for (const char* f : {"name", "line1", "city", "postal_code", "country"}) {
-    KEEL_ASSIGN_OR_RETURN(std::string v, Text(a->as_object(), f, 200, "shippingAddress."));
-    out[f] = v;
-  }
-  return out;
+  if (!a) return commerce::FieldError("shippingAddress", "must be an object");
+  return commerce::Users::ValidateAddress(*a, "shippingAddress.");
 }
 
 // The engine could not take the request (a busy store): the sender retries. The
@@ -260,7 +255,27 @@ Response StorefrontApi::StartCheckout(const ApiRequest& req, const Principal& p,
   }
   HTTP_ASSIGN(std::optional<int64_t> amount, IntField(body, "amount", true));
   HTTP_ASSIGN(std::string pm, PaymentMethod(body));
-  HTTP_ASSIGN(json::object address, Address(body));
+  json::object address;
+  if (const json::value* saved = body.if_contains("shippingAddressId");
+      saved && !saved->is_null()) {
+    if (!saved->is_string()) {
+      return StatusResponse(commerce::FieldError("shippingAddressId", "must be a string"));
+    }
+    if (body.contains("shippingAddress")) {
+      return StatusResponse(commerce::FieldError(
+          "shippingAddress", "give shippingAddress or shippingAddressId, not both"));
+    }
+    // The order keeps a copy: editing or deleting the saved address later changes nothing.
+    auto found = shop_->users().Address(p.user_id, std::string(saved->as_string()));
+    if (!found.ok() && found.status().code() == StatusCode::kNotFound) {
+      return StatusResponse(commerce::FieldError("shippingAddressId", "no saved address of yours"));
+    }
+    HTTP_ASSIGN(address, std::move(found));
+    address.erase("address_id");
+    address.erase("created_at");
+  } else {
+    HTTP_ASSIGN(address, Address(body));
+  }
   // With a key, the order id is derived from it, so even a retry after this process
   // died starts the same workflow (idempotent start) and not a second order.
   const std::string scoped_key = key.empty() ? "" : p.user_id + ":" + key;

@@ -441,6 +441,34 @@ void StorefrontApi::AddRoutes(Router& router) {
     }
     return json::object{{"items", out}};
   };
+  // ---- saved addresses -----------------------------------------------------------
+  auto addresses_json = [this](const std::string& user_id) -> Result<json::object> {
+    KEEL_ASSIGN_OR_RETURN(auto list, shop_->users().Addresses(user_id));
+    json::array out;
+    for (auto& a : list) out.push_back(std::move(a));
+    return json::object{{"addresses", out}};
+  };
+  router.Add(V::get, "/me/addresses", [this, addresses_json](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    HTTP_ASSIGN(json::object j, addresses_json(p.user_id));
+    return JsonResponse(200, j);
+  });
+  router.Add(V::post, "/me/addresses", [this](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    HTTP_CHECK(commerce::Users::ValidateAddress(body, "").status());
+    return WithIdempotency(req, p.user_id + " POST /me/addresses", [&] {
+      HTTP_ASSIGN(std::string id, shop_->users().AddAddress(p.user_id, body));
+      HTTP_ASSIGN(json::object made, shop_->users().Address(p.user_id, id));
+      return JsonResponse(201, made);
+    });
+  });
+  router.Add(V::delete_, "/me/addresses/{id}", [this](const ApiRequest& req) {
+    HTTP_ASSIGN(Principal p, Authenticate(req));
+    HTTP_CHECK(shop_->users().DeleteAddress(p.user_id, req.path.at("id")));
+    return JsonResponse(200, json::object{{"deleted", req.path.at("id")}});
+  });
+
   router.Add(V::get, "/wishlist", [this, wishlist_json](const ApiRequest& req) {
     HTTP_ASSIGN(Principal p, Authenticate(req));
     HTTP_ASSIGN(json::object j, wishlist_json(p.user_id));

@@ -1,10 +1,10 @@
--- wrk script: GET /items search with rotating terms, prefixes and filters.
--- "sm" is the broadest: a two-letter prefix matching ~8k of the 100k demo items.
+-- wrk script: GET /items search over the 100k-item demo catalog: terms, prefixes,
+-- filters, sorts, facets (every answer has them) and typos that take the fallback.
 local queries = {
-  "/items?term=lamp", "/items?term=wireless%20head", "/items?term=kett&category=kitchen",
-  "/items?term=acme", "/items?term=smart&min_price=1000&max_price=20000",
-  "/items?term=vintage%20cam", "/items?term=blue%20sneakers&brand=Wonka",
-  "/items?category=books", "/items?term=ergonomic%20keyboard", "/items?term=sm",
+  "/items?term=headphones", "/items?term=wireles%20hedphones", "/items?term=kettle&category=kitchen",
+  "/items?term=sony", "/items?term=noise&sort=rating", "/items?term=keybaord",
+  "/items?term=camping%20tent&min_rating=4", "/items?category=books&sort=price_asc",
+  "/items?term=jacket&attr.color=black", "/items?term=pro&sort=popular",
 }
 local i = 0
 request = function()

@@ -381,6 +381,44 @@ TEST_P(StorefrontApiTest, IdempotencyKeysReplayAndRefuseOtherBodies) {
   EXPECT_NE(d.Json().at("id"), a.Json().at("id"));
 }
 
+TEST_P(StorefrontApiTest, SavedAddressesAreValidatedCappedAndPrivate) {
+  std::string ann = User("ann@example.com", "buyer"), bob = User("bob@example.com", "buyer");
+  const std::string good =
+      R"({"name":"Ann","line1":"1 Main St","city":"Springfield","postal_code":"12345","country":"US"})";
+  HttpResult made = client_->Call("POST", "/me/addresses", good, ann);
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string id(made.Json().at("address_id").as_string());
+  struct Bad {
+    std::string body, field;
+  };
+  for (const Bad& b :
+       {Bad{R"({"name":"Ann","line1":"1 Main St","city":"X","postal_code":"1"})", "country"},
+        Bad{R"({"name":"Ann","line1":"1 Main St","city":"X","postal_code":"1","country":"usa"})",
+            "country"},
+        Bad{R"({"name":"","line1":"1","city":"X","postal_code":"1","country":"US"})", "name"},
+        Bad{R"({"name":"A","line1":"1\u0007","city":"X","postal_code":"1","country":"US"})",
+            "line1"},
+        Bad{R"({"name":"A","line1":"1","city":"X","postal_code":"1","country":"US","phone":"5"})",
+            "phone"}}) {
+    HttpResult r = client_->Call("POST", "/me/addresses", b.body, ann);
+    EXPECT_EQ(r.status, 422) << b.body;
+    EXPECT_EQ(Field(r), b.field) << r.body;
+  }
+  EXPECT_EQ(client_->Call("GET", "/me/addresses", "", ann).Json().at("addresses").as_array().size(),
+            1u);
+  EXPECT_TRUE(
+      client_->Call("GET", "/me/addresses", "", bob).Json().at("addresses").as_array().empty());
+  EXPECT_EQ(client_->Call("DELETE", "/me/addresses/" + id, "", bob).status, 404);
+  EXPECT_EQ(client_->Call("GET", "/me/addresses").status, 401);
+  for (int i = 1; i < 20; ++i)
+    ASSERT_EQ(client_->Call("POST", "/me/addresses", good, ann).status, 201);
+  HttpResult full = client_->Call("POST", "/me/addresses", good, ann);
+  EXPECT_EQ(full.status, 409);
+  EXPECT_EQ(full.ErrorCode(), "address_limit");
+  EXPECT_EQ(client_->Call("DELETE", "/me/addresses/" + id, "", ann).status, 200);
+  EXPECT_EQ(client_->Call("POST", "/me/addresses", good, ann).status, 201);
+}
+
 TEST_P(StorefrontApiTest, UnknownPathsAndMethods) {
   EXPECT_EQ(client_->Call("GET", "/nowhere").status, 404);
   HttpResult m = client_->Call("DELETE", "/items/x");

@@ -319,6 +319,41 @@ TEST_P(CheckoutE2ETest, SuccessConfirmsShipsAndDelivers) {
   ExpectInvariants();
 }
 
+TEST_P(CheckoutE2ETest, ASavedAddressIsCopiedIntoTheOrderAndTheSellerSeesIt) {
+  std::string buyer = User("ann@example.com");
+  HttpResult saved = client_->Call(
+      "POST", "/me/addresses",
+      R"({"name":"Ann Lee","line1":"2 Side St","line2":"Flat 3","city":"Leeds","region":"West Yorkshire","postal_code":"LS1 4AP","country":"GB"})",
+      buyer);
+  ASSERT_EQ(saved.status, 201) << saved.body;
+  const std::string address_id(saved.Json().at("address_id").as_string());
+  std::string lamp = Item("Lamp", 1999, 5);
+  AddToCart(*client_, buyer, lamp, 1);
+  const std::string pay = R"("paymentInfo":{"paymentType":"CARD","paymentMethod":"pm_card_visa"})";
+  const std::string amount = std::to_string(CartTotal(*client_, buyer));
+  HttpResult wrong = client_->Call(
+      "POST", "/checkout",
+      R"({"amount":)" + amount + "," + pay + R"(,"shippingAddressId":"addr_nope"})", buyer);
+  EXPECT_EQ(wrong.status, 422) << wrong.body;
+  HttpResult r = client_->Call(
+      "POST", "/checkout?wait=20",
+      R"({"amount":)" + amount + "," + pay + R"(,"shippingAddressId":")" + address_id + R"("})",
+      buyer, {{"Idempotency-Key", "saved-address"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string order = Id(r);
+  ASSERT_EQ(client_->Call("DELETE", "/me/addresses/" + address_id, "", buyer).status, 200);
+  const json::value o = client_->Call("GET", "/orders/" + order, "", buyer).Json();
+  const auto& a = o.at("shipping_address").as_object();
+  EXPECT_EQ(a.at("line2").as_string(), "Flat 3");
+  EXPECT_EQ(a.at("country").as_string(), "GB");
+  EXPECT_FALSE(a.contains("address_id"));
+  // The order's line names its seller, so the seller's list shows it.
+  const json::value mine = client_->Call("GET", "/seller/orders", "", seller_).Json();
+  ASSERT_EQ(mine.at("orders").as_array().size(), 1u) << json::serialize(mine);
+  EXPECT_EQ(mine.at("orders").as_array()[0].at("order_id").as_string(), order);
+  ExpectInvariants();
+}
+
 TEST_P(CheckoutE2ETest, OperatorsFindAnyOrderByIdOrBuyerWithTheAdminToken) {
   std::string ann_id;
   std::string ann = User("ann@example.com", "buyer", &ann_id);
