@@ -99,7 +99,8 @@ class SearchIndex {
   Status UpsertMany(const std::vector<Item>& items);
   // validation_failed (size, price range, sort, rating, attributes) or invalid_cursor.
   Result<SearchResult> Search(const SearchQuery& q);
-  // Up to `size` (1..20) completions of `prefix` (1..100 bytes).
+  // Up to `size` (1..20) completions of `prefix` (1..100 bytes), from the completions
+  // last built (RebuildCompletionsIfStale; the first call builds them).
   Result<std::vector<Suggestion>> Suggest(const std::string& prefix, int size);
   // The words of a query as the index matches them (lower-case, at most 8).
   static std::vector<std::string> Terms(std::string_view text);
@@ -141,10 +142,18 @@ class SearchIndex {
   std::vector<std::vector<std::string>> Expand(const std::vector<std::string>& terms,
                                                std::map<std::string, std::string>* corrected);
   // (doc number, text score: smaller is better) of the docs matching every group.
-  Result<persistence::SqlRows> Match(const std::vector<std::vector<std::string>>& groups);
+  // `rank` false: every score is 0 (for sorts that do not use it).
+  Result<persistence::SqlRows> Match(const std::vector<std::vector<std::string>>& groups,
+                                     bool rank);
   Status ReloadSynonymsIfStale();
+
+ public:
+  // Rebuilds the completions from the doc values when they changed and the last build
+  // is kCompletionsRebuildMs old; Shop's background thread calls it every second, so
+  // completions follow the catalog within a few seconds and no request waits for it.
   void RebuildCompletionsIfStale();
 
+ private:
   std::unique_ptr<persistence::SqlDatabase> db_;
   std::mutex refresh_mu_;  // one refresh at a time
   std::shared_mutex mu_;   // guards everything below

@@ -103,7 +103,10 @@ void Shop::StartBackground() {
   sweeper_ = std::thread([this] {
     Millis signals_at = 0;
     while (!stop_) {
-      if (auto v = signals_->Flush(); !v.ok()) spdlog::warn("views: {}", v.status().ToString());
+      if (auto v = signals_->Flush(false); !v.ok()) {
+        spdlog::warn("views: {}", v.status().ToString());
+      }
+      search_->RebuildCompletionsIfStale();
       if (auto b = NotifyBackInStock(); !b.ok()) {
         spdlog::warn("back in stock: {}", b.status().ToString());
       }

@@ -1,5 +1,6 @@
 #include "commerce/signals.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -32,6 +33,7 @@ Counter& Dropped() {
 Result<std::unique_ptr<Signals>> Signals::Open(std::unique_ptr<persistence::SqlDatabase> db,
                                                Clock* clock) {
   KEEL_RETURN_IF_ERROR(db->Migrate(kMigrations));
+  Dropped();  // in /metrics from the start, at 0
   return std::unique_ptr<Signals>(new Signals(std::move(db), clock));
 }
 
@@ -55,15 +57,27 @@ void Signals::RecordView(const std::string& user_id, const std::string& item_id)
   queued_.push_back({user_id, item_id, now, now * 4096 + within_ms_});
 }
 
-Result<int64_t> Signals::Flush() {
+Result<int64_t> Signals::Flush(bool counts_now) {
   std::deque<View> views;
   std::unordered_map<std::string, int64_t> counts;
   {
     std::lock_guard<std::mutex> l(mu_);
     views.swap(queued_);
-    counts.swap(counts_);
+    if (counts_now || clock_->Now() - counts_written_at_ >= kCountsEveryMs) {
+      counts.swap(counts_);
+      counts_written_at_ = clock_->Now();
+    }
   }
   if (views.empty() && counts.empty()) return 0;
+  if (counts.size() > kMaxCountsWritten) {  // the long tail does not trend
+    std::vector<std::pair<int64_t, std::string>> top;
+    for (auto& [item, n] : counts) top.emplace_back(-n, item);
+    std::nth_element(top.begin(), top.begin() + kMaxCountsWritten, top.end());
+    for (size_t i = kMaxCountsWritten; i < top.size(); ++i) {
+      Dropped().Inc(-top[i].first);
+      counts.erase(top[i].second);
+    }
+  }
   const int64_t today = clock_->Now() / 86'400'000;
   std::set<std::string> users;
   for (const auto& v : views) users.insert(v.user_id);

@@ -3,8 +3,10 @@
 // items, and views per item and day (anyone's), for trending. A view is recorded in
 // memory on the request's path (RecordView: a lock, a counter and for a buyer a push,
 // never a database write) and written by Flush(), which the shop's background thread
-// runs every second. Past kMaxQueued items or buyer views waiting, views are dropped
-// and counted (keel_views_dropped_total), so a flood cannot grow memory. A view not
+// runs every second: buyers' views at once, per-item counts every kCountsEveryMs, of
+// the kMaxCountsWritten most viewed items. Past kMaxQueued items or buyer views
+// waiting, views are dropped; dropped and unwritten views are counted
+// (keel_views_dropped_total), so a flood grows neither memory nor writes. A view not
 // yet flushed is lost with its process: these are signals, not records.
 
 #include <deque>
@@ -28,13 +30,16 @@ class Signals {
  public:
   static constexpr size_t kMaxQueued = 10'000;
   static constexpr int kRecentPerBuyer = 50;  // recently viewed items kept per buyer
+  static constexpr Millis kCountsEveryMs = 10'000;
+  static constexpr size_t kMaxCountsWritten = 2'000;
 
   static Result<std::unique_ptr<Signals>> Open(std::unique_ptr<persistence::SqlDatabase> db,
                                                Clock* clock);
   // `user_id` "" for an anonymous view (counted, not remembered).
   void RecordView(const std::string& user_id, const std::string& item_id);
-  // Writes the views recorded so far; returns how many.
-  Result<int64_t> Flush();
+  // Writes the buyers' views recorded so far and, when `counts_now` or every
+  // kCountsEveryMs, the per-item counts; returns how many views it wrote.
+  Result<int64_t> Flush(bool counts_now = true);
   // A buyer's most recently viewed item ids, newest first, at most `limit`.
   Result<std::vector<std::string>> RecentlyViewed(const std::string& user_id, int limit);
   // Views per item and day, from `since_day` on.
@@ -55,8 +60,9 @@ class Signals {
   std::mutex mu_;
   std::deque<View> queued_;                          // buyers' views
   std::unordered_map<std::string, int64_t> counts_;  // views per item
-  Millis last_ms_ = 0;                               // of the last buyer's view
-  int64_t within_ms_ = 0;                            // its arrival within that ms
+  Millis counts_written_at_ = 0;
+  Millis last_ms_ = 0;     // of the last buyer's view
+  int64_t within_ms_ = 0;  // its arrival within that ms
 };
 
 }  // namespace keel::commerce
