@@ -39,6 +39,21 @@ test("a new buyer registers on the page", async () => {
   await page.waitForSelector("#logout:not([hidden])");
 });
 
+test("a typo is corrected and said so; sort and the rating facet drive the search", async () => {
+  await page.goto(keel.url + "/#/?term=zefyrine");
+  await page.waitForSelector("#results .card a");
+  assert.match(await page.$eval("#corrected", (e) => e.textContent), /“zephyrine” \(you typed “zefyrine”\)/);
+  await page.select("#sort select", "price_desc");
+  await until("sorted by price", () => page.evaluate(() => location.hash.includes("sort=price_desc")));
+  await page.waitForSelector("#results .card a");
+  // The price facet sets a range, not a filter the API does not know.
+  await page.click("#facets ul:last-of-type a");
+  await until("a price range", () => page.evaluate(() => /min_price=\d+/.test(location.hash)));
+  await page.waitForSelector("#results .card a");
+  await page.goto(keel.url + "/#/");  // an empty search box for the next test
+  await page.waitForSelector("#results .card a");
+});
+
 test("search with facets finds the item, and its page shows the stock", async () => {
   await page.type("#term", "zephyrine");
   await page.click("#search button");

@@ -35,21 +35,42 @@ function needLogin() {
 
 // ---- search ------------------------------------------------------------------------
 
+const SORTS = [["relevance", "Relevance"], ["price_asc", "Price: low to high"], ["price_desc", "Price: high to low"],
+  ["rating", "Customer rating"], ["newest", "Newest"], ["popular", "Best selling"]];
+const stars = (i) => (i.rating == null ? "" : `<span class="muted">★ ${Number(i.rating).toFixed(1)} (${i.review_count})</span>`);
+
 async function renderSearch(params) {
   const q = new URLSearchParams();
-  for (const k of ["term", "category", "brand", "min_price", "max_price"]) if (params.get(k)) q.set(k, params.get(k));
+  for (const k of ["term", "category", "brand", "min_price", "max_price", "min_rating", "sort"]) {
+    if (params.get(k)) q.set(k, params.get(k));
+  }
   document.getElementById("term").value = params.get("term") || "";
   main.innerHTML = `<h1>${params.get("term") ? "Results for “" + esc(params.get("term")) + "”" : "All items"}</h1>
+    <p id="corrected" class="muted" hidden></p>
+    <form id="sort" class="row"><label>Sort by <select name="sort">${SORTS.map(([v, label]) =>
+      `<option value="${v}" ${(params.get("sort") || "relevance") === v ? "selected" : ""}>${label}</option>`).join("")}</select></label></form>
     <div class="grid-search"><aside id="facets"></aside><section><div id="results" class="cards"></div>
     <div class="row"><button id="more" type="button" hidden>More results</button></div></section></div>`;
+  document.querySelector("#sort select").addEventListener("change", (ev) => {
+    const next = new URLSearchParams(params);
+    next.set("sort", ev.target.value);
+    location.hash = "#/?" + next;
+  });
   let cursor = "";
   const load = async () => {
     try {
       const r = await api("/items?size=12&" + q + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
-      if (!cursor) drawFacets(r.facets || {}, params);
+      if (!cursor) {
+        drawFacets(r.facets || {}, params);
+        const fixed = Object.entries(r.corrected || {});
+        const note = document.getElementById("corrected");
+        note.hidden = !fixed.length;
+        note.textContent = fixed.length ? "Showing results for " + fixed.map(([typed, used]) => `“${used}” (you typed “${typed}”)`).join(", ") : "";
+      }
       document.getElementById("results").insertAdjacentHTML("beforeend", r.items.map((i) => `
         <article class="card"><h3><a href="#/item/${encodeURIComponent(i.id)}">${esc(i.name)}</a></h3>
-        <p class="muted">${esc(i.brand)} · ${esc(i.category)}</p><p class="price">${money(i.price, i.currency)}</p></article>`).join(""));
+        <p class="muted">${esc(i.brand)} · ${esc(i.category)}</p><p class="price">${money(i.price, i.currency)}</p>
+        <p>${stars(i)}</p></article>`).join(""));
       if (!cursor && !r.items.length) document.getElementById("results").innerHTML = `<p class="muted">Nothing matches.</p>`;
       cursor = r.next_cursor || "";
       document.getElementById("more").hidden = !cursor;
@@ -61,17 +82,28 @@ async function renderSearch(params) {
   await load();
 }
 
+// Category and brand toggle a filter; a price bucket sets min_price and max_price; a
+// rating sets min_rating.
 function drawFacets(facets, params) {
-  const link = (k, v) => {
+  const toggle = (set) => {
     const q = new URLSearchParams(params);
-    if (q.get(k) === v) q.delete(k); else q.set(k, v);
-    return "#/?" + q;
+    const on = Object.entries(set).every(([k, v]) => q.get(k) === String(v ?? ""));
+    for (const [k, v] of Object.entries(set)) if (on || v == null) q.delete(k); else q.set(k, String(v));
+    return { href: "#/?" + q, on };
   };
-  document.getElementById("facets").innerHTML = Object.entries(facets).map(([k, list]) => `
-    <h2>${esc(k)}</h2><ul class="plain">${list.map((f) => `<li><a href="${link(k, f.value)}"
-      aria-current="${params.get(k) === f.value}">${params.get(k) === f.value ? "☑" : "☐"} ${esc(f.value)}</a>
-      <span class="muted">${f.count}</span></li>`).join("")}</ul>`).join("") + `
-    <h2>price</h2><form id="price" class="row"><label>min <input name="min_price" size="5" inputmode="numeric"
+  const item = (label, count, set) => {
+    const t = toggle(set);
+    return `<li><a href="${t.href}" aria-current="${t.on}">${t.on ? "☑" : "☐"} ${esc(label)}</a> <span class="muted">${count}</span></li>`;
+  };
+  const list = (title, entries) => (entries.length ? `<h2>${title}</h2><ul class="plain">${entries.join("")}</ul>` : "");
+  const cur = (minor) => (Number(minor) / 100).toFixed(0);
+  document.getElementById("facets").innerHTML =
+    list("category", (facets.category || []).map((f) => item(f.value, f.count, { category: f.value }))) +
+    list("brand", (facets.brand || []).map((f) => item(f.value, f.count, { brand: f.value }))) +
+    list("rating", (facets.rating || []).filter((f) => f.count > 0).map((f) => item(`${f.min_rating}★ & up`, f.count, { min_rating: f.min_rating }))) +
+    list("price", (facets.price || []).map((f) => item(f.to == null ? `${cur(f.from)} and more` : `${cur(f.from)} to ${cur(f.to)}`, f.count,
+      { min_price: f.from, max_price: f.to == null ? null : f.to - 1 }))) + `
+    <form id="price" class="row"><label>min <input name="min_price" size="5" inputmode="numeric"
       value="${esc(params.get("min_price"))}"></label><label>max <input name="max_price" size="5" inputmode="numeric"
       value="${esc(params.get("max_price"))}"></label><button type="submit">Apply</button></form>
     <p class="muted">Prices in cents.</p>`;
@@ -89,18 +121,23 @@ function drawFacets(facets, params) {
 async function renderItem(id) {
   main.innerHTML = `<p class="muted">Loading…</p>`;
   try {
-    const [i, rec] = await Promise.all([api("/items/" + encodeURIComponent(id)),
-      api("/items/" + encodeURIComponent(id) + "/recommendations").catch(() => ({ items: [] }))]);
+    const [i, rec, reviews] = await Promise.all([api("/items/" + encodeURIComponent(id)),
+      api("/items/" + encodeURIComponent(id) + "/recommendations").catch(() => ({ items: [] })),
+      api("/items/" + encodeURIComponent(id) + "/reviews?size=5").catch(() => ({ reviews: [] }))]);
     main.innerHTML = `<p><a href="#/">← Search</a></p><h1>${esc(i.name)}</h1>
       <p class="muted">${esc(i.brand)} · ${esc(i.category)}</p>
       <p class="price">${money(i.price, i.currency)}</p>
+      <p>${i.rating == null ? `<span class="muted">No reviews yet</span>` : stars(i)}</p>
       <p>${esc(i.description)}</p>
       <p>${i.available > 0 ? `${i.available} in stock` : `<span class="flag">Out of stock</span>`}</p>
       <form id="add" class="row"><label>Quantity <input name="quantity" type="number" min="1" max="${Math.max(1, i.available)}" value="1"></label>
       <button class="primary" type="submit" ${i.available > 0 ? "" : "disabled"}>Add to cart</button></form>
       <div id="add-out"></div>
       ${rec.items.length ? `<h2>Bought together</h2><ul>${rec.items.map((r) =>
-        `<li><a href="#/item/${encodeURIComponent(r.id)}">${esc(r.name)}</a></li>`).join("")}</ul>` : ""}`;
+        `<li><a href="#/item/${encodeURIComponent(r.id)}">${esc(r.name)}</a></li>`).join("")}</ul>` : ""}
+      ${reviews.reviews.length ? `<h2>Reviews</h2><ul class="plain" id="reviews">${reviews.reviews.map((r) =>
+        `<li><strong>${"★".repeat(r.rating)}${"☆".repeat(5 - r.rating)} ${esc(r.title)}</strong>
+        <span class="muted">verified purchase</span><p>${esc(r.body)}</p></li>`).join("")}</ul>` : ""}`;
     document.getElementById("add").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       if (!signedIn()) return needLogin();
