@@ -358,12 +358,8 @@ Result<std::vector<std::string>> Orders::ItemsBoughtBy(const std::string& buyer_
 }
 
 Result<std::vector<DailyCount>> Orders::SalesSince(int64_t since_day) {
-  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT item_id, day, units FROM item_sales WHERE "
-                                              "day >= $1",
-                                              {since_day}));
-  std::vector<DailyCount> out;
-  for (const auto& row : r) out.push_back({row.Text(0), row.Int(1), row.Int(2)});
-  return out;
+  return QueryDailyCounts(*db_, "SELECT item_id, day, units FROM item_sales WHERE day >= $1",
+                          since_day);
 }
 
 Result<std::vector<std::pair<std::string, int64_t>>> Orders::BoughtTogether(

@@ -121,13 +121,17 @@ Result<std::vector<std::string>> Signals::RecentlyViewed(const std::string& user
   return out;
 }
 
-Result<std::vector<DailyCount>> Signals::ViewsSince(int64_t since_day) {
-  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT item_id, day, views FROM view_counts WHERE "
-                                              "day >= $1",
-                                              {since_day}));
+Result<std::vector<DailyCount>> QueryDailyCounts(persistence::SqlDatabase& db,
+                                                 std::string_view sql, int64_t since_day) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, db.Query(sql, {since_day}));
   std::vector<DailyCount> out;
   for (const auto& row : r) out.push_back({row.Text(0), row.Int(1), row.Int(2)});
   return out;
+}
+
+Result<std::vector<DailyCount>> Signals::ViewsSince(int64_t since_day) {
+  return QueryDailyCounts(*db_, "SELECT item_id, day, views FROM view_counts WHERE day >= $1",
+                          since_day);
 }
 
 Status Signals::PruneViews(int64_t before_day) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -25,6 +26,10 @@ struct DailyCount {
   std::string item_id;
   int64_t day = 0, count = 0;  // day: days since the epoch, UTC
 };
+
+// The rows of `sql`, a query of (item_id, day, count) taking the first day as $1.
+Result<std::vector<DailyCount>> QueryDailyCounts(persistence::SqlDatabase& db,
+                                                 std::string_view sql, int64_t since_day);
 
 class Signals {
  public:
