@@ -121,8 +121,8 @@ Result<std::vector<std::string>> Signals::RecentlyViewed(const std::string& user
   return out;
 }
 
-Result<std::vector<DailyCount>> QueryDailyCounts(persistence::SqlDatabase& db,
-                                                 std::string_view sql, int64_t since_day) {
+Result<std::vector<DailyCount>> QueryDailyCounts(persistence::SqlDatabase& db, std::string_view sql,
+                                                 int64_t since_day) {
   KEEL_ASSIGN_OR_RETURN(SqlRows r, db.Query(sql, {since_day}));
   std::vector<DailyCount> out;
   for (const auto& row : r) out.push_back({row.Text(0), row.Int(1), row.Int(2)});

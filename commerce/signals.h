@@ -28,8 +28,8 @@ struct DailyCount {
 };
 
 // The rows of `sql`, a query of (item_id, day, count) taking the first day as $1.
-Result<std::vector<DailyCount>> QueryDailyCounts(persistence::SqlDatabase& db,
-                                                 std::string_view sql, int64_t since_day);
+Result<std::vector<DailyCount>> QueryDailyCounts(persistence::SqlDatabase& db, std::string_view sql,
+                                                 int64_t since_day);
 
 class Signals {
  public:
