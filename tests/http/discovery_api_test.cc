@@ -156,7 +156,9 @@ TEST_P(DiscoveryApiTest, RatingAndPriceFacetsCountTheMatches) {
   EXPECT_TRUE(prices[3].at("to").is_null());
   // Items carry their rating; min_rating and attributes filter, and facets follow.
   for (const auto& i : v.at("items").as_array()) {
-    if (i.at("id").as_string() == a) EXPECT_EQ(i.at("rating").as_double(), 4.5);
+    if (i.at("id").as_string() == a) {
+      EXPECT_EQ(i.at("rating").as_double(), 4.5);
+    }
   }
   v = client_->Call("GET", "/items?term=chair&min_rating=3").Json();
   EXPECT_EQ(v.at("items").as_array().size(), 2u);
