@@ -102,9 +102,10 @@ void Workers::Stop() {
 }
 
 void Workers::RecordPollers(const Matcher::Pool& pool) {
+  // A failed heartbeat (a locked or unreachable store) is repaired by the next one; the
+  // poll that follows reports the store's trouble if it lasts.
   for (const auto& q : pool.queues) {
-    Status s = history_->store()->RecordPoller(q, pool.kind, history_->identity());
-    if (!s.ok()) spdlog::debug("recording poller of {}: {}", q, s.ToString());
+    (void)history_->store()->RecordPoller(q, pool.kind, history_->identity());
   }
 }
 
