@@ -106,6 +106,8 @@ std::optional<commerce::Order> OrderOf(const commerce::CheckoutInput& c) {
   order.shipping = c.shipping;
   order.tax = c.tax;
   order.total = c.total;
+  order.discount = c.discount.value_or(0);
+  order.promo_code = c.promo_code.value_or("");
   for (const auto& l : c.lines) {
     order.lines.push_back({l.item_id, l.quantity, l.unit_price, l.seller_id.value_or("")});
   }
@@ -136,6 +138,24 @@ OrderOut RejectOrder(const CommerceDeps* d, const RejectIn& in) {
   auto r = d->shop->orders().Reject(std::move(order), in.reason);
   if (!r.ok()) Fail(r.status(), "InvalidOrder", {"validation_failed", "constraint"});
   return {r->order_id, r->status};
+}
+
+// ---- promotions ----------------------------------------------------------------------
+
+PromoOut ReservePromo(const CommerceDeps* d, const PromoIn& in) {
+  Status s = d->shop->promotions().Reserve(in.order_id, in.code, in.buyer_id, in.amount);
+  if (!s.ok()) {
+    Fail(s, "PromoUnavailable",
+         {"promo_not_found", "promo_unavailable", "promo_exhausted", "promo_buyer_limit",
+          "validation_failed"});
+  }
+  return {true};
+}
+
+PromoOut ReleasePromo(const CommerceDeps* d, const PromoReleaseIn& in) {
+  Status s = d->shop->promotions().Release(in.order_id);
+  if (!s.ok()) Fail(s, "Transient", {});
+  return {true};
 }
 
 StatusOut Transition(const CommerceDeps* d, const TransitionIn& in) {
@@ -307,6 +327,8 @@ void RegisterCommerceActivities(Registry& registry, const CommerceDeps* deps) {
   Reg(registry, deps, kRejectOrder, RejectOrder);
   Reg(registry, deps, kTransitionOrder, Transition);
   Reg(registry, deps, kClearCart, ClearCart);
+  Reg(registry, deps, kReservePromo, ReservePromo);
+  Reg(registry, deps, kReleasePromo, ReleasePromo);
   Reg(registry, deps, kStartTracking, StartTracking);
   Reg(registry, deps, kSignal, SignalWorkflow);
   Reg(registry, deps, kCreateIntent, CreateIntent);

@@ -125,6 +125,26 @@ inline constexpr ActivityRef<TrackingIn, WorkflowIdOut> kStartTracking{"orders.s
 // Refusal: SignalFailed.
 inline constexpr ActivityRef<SignalIn, SignalledOut> kSignal{"orders.signal", kOrdersQueue};
 
+// ---- promotions (on the orders queue) ------------------------------------------------
+struct PromoIn {
+  std::string order_id, code, buyer_id;
+  int64_t amount = 0;
+};
+BOOST_DESCRIBE_STRUCT(PromoIn, (), (order_id, code, buyer_id, amount))
+struct PromoOut {
+  bool done = false;
+};
+BOOST_DESCRIBE_STRUCT(PromoOut, (), (done))
+struct PromoReleaseIn {
+  std::string order_id;
+};
+BOOST_DESCRIBE_STRUCT(PromoReleaseIn, (), (order_id))
+
+// Refusal: PromoUnavailable (unknown, not running, used up, or the buyer's limit).
+inline constexpr ActivityRef<PromoIn, PromoOut> kReservePromo{"promotions.reserve", kOrdersQueue};
+inline constexpr ActivityRef<PromoReleaseIn, PromoOut> kReleasePromo{"promotions.release",
+                                                                     kOrdersQueue};
+
 // ---- payment -------------------------------------------------------------------------
 struct IntentIn {
   std::string order_id;

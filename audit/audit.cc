@@ -35,6 +35,8 @@ struct Facts {
   };
   std::map<std::string, Checkout> checkouts;  // by order id
   bool engine = false;
+  std::vector<commerce::Promotion> promotions;
+  std::vector<commerce::Redemption> redemptions;
 };
 
 using Add = std::function<void(int, const std::string&, const std::string&)>;
@@ -238,10 +240,11 @@ void CheckPrices(const Facts& f, const Add& add) {
   for (const auto& o : f.orders) {
     int64_t lines = 0;
     for (const auto& l : o.lines) lines += l.quantity * l.unit_price;
-    if (lines != o.subtotal || o.total != o.subtotal + o.shipping + o.tax) {
+    if (lines != o.subtotal || !commerce::AddsUp(o)) {
       add(10, o.order_id,
           "total " + std::to_string(o.total) + " is not lines " + std::to_string(lines) +
-              " + shipping " + std::to_string(o.shipping) + " + tax " + std::to_string(o.tax));
+              " - discount " + std::to_string(o.discount) + " + shipping " +
+              std::to_string(o.shipping) + " + tax " + std::to_string(o.tax));
     }
     if (!f.engine || o.lines.empty()) continue;
     auto it = f.checkouts.find(o.order_id);
@@ -306,6 +309,69 @@ void CheckCheckoutsResolve(const Facts& f, const AuditOptions& opt, const Add& a
   }
 }
 
+// 11. Promotions: no more counted redemptions than max_redemptions, nor per buyer
+// than per_buyer_limit, and the promotion's count agrees; each counted redemption
+// belongs to an order with that code and discount, which went through (or is still
+// being paid for: quiet systems only); each order with a discount that went through
+// has its redemption counted.
+void CheckPromotions(const Facts& f, const AuditOptions& opt, const Add& add) {
+  std::map<std::string, int64_t> live;
+  std::map<std::pair<std::string, std::string>, int64_t> per_buyer;
+  std::map<std::string, const commerce::Redemption*> by_order;
+  for (const auto& r : f.redemptions) {
+    if (r.state != "redeemed") continue;
+    ++live[r.code];
+    ++per_buyer[{r.code, r.buyer_id}];
+    by_order[r.order_id] = &r;
+  }
+  for (const auto& p : f.promotions) {
+    const int64_t n = live.count(p.code) ? live.at(p.code) : 0;
+    if (p.max_redemptions > 0 && n > p.max_redemptions) {
+      add(11, p.code,
+          std::to_string(n) + " redemptions of at most " + std::to_string(p.max_redemptions));
+    }
+    if (n != p.redeemed) {
+      add(11, p.code,
+          "counts " + std::to_string(p.redeemed) + " redemptions; there are " + std::to_string(n));
+    }
+    for (auto it = per_buyer.lower_bound({p.code, ""});
+         it != per_buyer.end() && it->first.first == p.code; ++it) {
+      if (p.per_buyer_limit > 0 && it->second > p.per_buyer_limit) {
+        add(11, p.code + "/" + it->first.second,
+            "buyer " + it->first.second + " redeemed it " + std::to_string(it->second) +
+                " times, at most " + std::to_string(p.per_buyer_limit));
+      }
+    }
+  }
+  auto went_through = [](const commerce::Order& o) {
+    for (const auto& e : o.history) {
+      if (e.to == "confirmed") return true;
+    }
+    return false;
+  };
+  for (const auto& [order_id, r] : by_order) {
+    auto o = f.by_id.find(order_id);
+    if (o == f.by_id.end()) {
+      add(11, order_id, "redemption of " + r->code + " by an order that does not exist");
+    } else if (o->second->promo_code != r->code || o->second->discount != r->amount) {
+      add(11, order_id,
+          "redeemed " + r->code + " for " + std::to_string(r->amount) + "; the order says " +
+              o->second->promo_code + " for " + std::to_string(o->second->discount));
+    } else if (opt.quiescent && commerce::IsTerminal(o->second->status) &&
+               !went_through(*o->second)) {
+      add(11, order_id,
+          "order " + o->second->status + " never went through but keeps its redemption of " +
+              r->code);
+    }
+  }
+  for (const auto& o : f.orders) {
+    if (o.discount > 0 && went_through(o) && !by_order.count(o.order_id)) {
+      add(11, o.order_id,
+          "a discount of " + std::to_string(o.discount) + " with no redemption of " + o.promo_code);
+    }
+  }
+}
+
 Status ReadFacts(commerce::Shop& shop, const AuditOptions& opt, Facts* f, Report* report) {
   f->now = shop.clock()->Now();
   std::string after;
@@ -318,6 +384,8 @@ Status ReadFacts(commerce::Shop& shop, const AuditOptions& opt, Facts* f, Report
   for (const auto& o : f->orders) f->by_id[o.order_id] = &o;
   KEEL_ASSIGN_OR_RETURN(f->stock, shop.inventory().ListStock());
   KEEL_ASSIGN_OR_RETURN(f->active, shop.inventory().ListHolds("active"));
+  KEEL_ASSIGN_OR_RETURN(f->promotions, shop.promotions().List("*", int64_t{1} << 40));
+  KEEL_ASSIGN_OR_RETURN(f->redemptions, shop.promotions().Redemptions());
   KEEL_ASSIGN_OR_RETURN(auto notes, shop.notifications().CountByOrder("order_confirmed"));
   for (const auto& [order, n] : notes) f->confirmed_notes[order] = n;
   if (!opt.payments_ledger_dir.empty()) {
@@ -383,6 +451,7 @@ Result<Report> Audit(commerce::Shop& shop, const AuditOptions& opt) {
   CheckGraph(f, add);
   CheckNotifications(f, add);
   CheckPrices(f, add);
+  CheckPromotions(f, opt, add);
   if (opt.quiescent) {
     CheckLiveness(f, opt, add);
     CheckLeakedHolds(f, add);

@@ -58,6 +58,7 @@ Result<std::vector<std::string>> Repair(commerce::Shop& shop, persistence::Store
           o.order_id, o.buyer_id, intent, {}, "expired by keel audit --repair: its checkout ended"};
       for (const auto& l : o.lines)
         expiry.hold_ids.push_back(workflows::HoldId(o.order_id, l.item_id));
+      if (!o.promo_code.empty()) expiry.promo_code = o.promo_code;
       StartWorkflowRequest start;
       start.workflow_id = workflows::OrderExpiryWorkflowId(o.order_id);
       start.workflow_type = workflows::kOrderExpiryWorkflow;

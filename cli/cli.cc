@@ -110,6 +110,7 @@ struct WorkerFlags {
   std::string http = "127.0.0.1:8080";
   int http_threads = 16;
   int seed_demo = 300;
+  std::string charges;  // a JSON file of tax and shipping tables
   std::string payments_http = "127.0.0.1:8081", carrier_http = "127.0.0.1:8082";
   SecretFlag webhook_secret;  // shared with external simulators
   std::string sim_data;       // the embedded simulators' ledgers
@@ -181,6 +182,7 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   o.http = f.http;
   o.http_threads = f.http_threads;
   o.seed_demo = f.seed_demo;
+  o.charges_file = f.charges;
   o.payments_http = f.payments_http;
   o.carrier_http = f.carrier_http;
   o.webhook_secret = *webhook_secret;
@@ -393,6 +395,12 @@ void AddWorkerCommands(CLI::App& app, CliState& state) {
                    "items of the demo catalog to create when the catalog is empty (0: none)")
       ->check(CLI::Range(0, 1'000'000))
       ->envname("KEEL_SEED_DEMO");
+  serve
+      ->add_option("--charges", serve_flags.charges,
+                   "a JSON file of tax and shipping tables to apply at start "
+                   "(docs/cart.md; PUT /v1/charges sets them later)")
+      ->check(CLI::ExistingFile)
+      ->envname("KEEL_CHARGES");
   serve->add_option("--payments-http", serve_flags.payments_http,
                     "HOST:PORT of the embedded payment gateway simulator");
   serve->add_option("--carrier-http", serve_flags.carrier_http,

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "cli/commands.h"
 #include "http/web_assets.h"
 #include "persistence/open_store.h"
@@ -86,6 +89,24 @@ Status ShopStack::StartApi(const ShopStackOptions& o) {
   commerce::Shop* shop = shop_.get();
   if (const char* pw = std::getenv("KEEL_ADMIN_PASSWORD"); pw && *pw) {
     KEEL_RETURN_IF_ERROR(shop_->users().EnsureAdmin("admin@keel.local", pw));
+  }
+  if (!o.charges_file.empty()) {
+    std::ifstream in(o.charges_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = ParseJson(text.str());
+    if (!parsed.ok()) {
+      return Status::InvalidArgument("--charges " + o.charges_file + ": " +
+                                     parsed.status().message());
+    }
+    auto tables = commerce::ParseChargeTables(*parsed);
+    if (!tables.ok()) {
+      return Status::InvalidArgument("--charges " + o.charges_file + ": " +
+                                     tables.status().message());
+    }
+    KEEL_RETURN_IF_ERROR(shop_->carts().charges().Set(*tables));
+    spdlog::info("charges: {} tax rates and {} shipping rates from {}", tables->tax.size(),
+                 tables->shipping.size(), o.charges_file);
   }
   if (o.seed_demo > 0) {
     KEEL_ASSIGN_OR_RETURN(int64_t seeded, commerce::SeedDemoCatalog(*shop_, o.seed_demo));

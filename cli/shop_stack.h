@@ -48,6 +48,7 @@ struct ShopStackOptions {
   http::WaitersOptions waits;
   int max_wait_s = 60;
   int seed_demo = 0;
+  std::string charges_file;  // tax and shipping tables applied at start ("": as stored)
   std::string payments_http = "127.0.0.1:8081", carrier_http = "127.0.0.1:8082";
   std::string webhook_secret;  // required with external simulators when serving
   std::string sim_data;        // the embedded simulators' ledgers ("": beside sqlite data)

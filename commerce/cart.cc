@@ -27,6 +27,13 @@ const std::vector<std::string> kMigrations = {
     "CREATE INDEX carts_guest_age ON carts(updated_at) WHERE user_id IS NULL;",
     // Who waits for an item (back in stock).
     "CREATE INDEX wishlist_by_item ON wishlist(item_id);",
+    // The promotion code applied to a cart.
+    "CREATE TABLE cart_promos(cart_id TEXT PRIMARY KEY, code TEXT NOT NULL);",
+    // The tables of charges (charges.h).
+    "CREATE TABLE tax_rates(country TEXT NOT NULL, region TEXT NOT NULL, rate_bp BIGINT NOT "
+    "NULL, PRIMARY KEY(country, region));"
+    "CREATE TABLE shipping_rates(currency TEXT PRIMARY KEY, fee BIGINT NOT NULL, free_from "
+    "BIGINT NOT NULL);",
 };
 
 // A guest cart id: its only credential, so 128 bits from the CSPRNG.
@@ -37,9 +44,10 @@ Status NoCart(const std::string& id) { return Status::NotFound("no cart " + id, 
 }  // namespace
 
 Result<std::unique_ptr<Carts>> Carts::Open(std::unique_ptr<persistence::SqlDatabase> db,
-                                           Catalog* catalog, Inventory* inventory, Clock* clock) {
+                                           Catalog* catalog, Inventory* inventory,
+                                           Promotions* promotions, Clock* clock) {
   KEEL_RETURN_IF_ERROR(db->Migrate(kMigrations));
-  return std::unique_ptr<Carts>(new Carts(std::move(db), catalog, inventory, clock));
+  return std::unique_ptr<Carts>(new Carts(std::move(db), catalog, inventory, promotions, clock));
 }
 
 Result<std::string> Carts::CreateGuestCart() {
@@ -148,7 +156,7 @@ Result<LineChange> Carts::SetLine(const std::string& cart_id, const std::string&
   return change;
 }
 
-Result<CartView> Carts::Get(const std::string& cart_id) {
+Result<CartView> Carts::Get(const std::string& cart_id, const Destination& to) {
   KEEL_ASSIGN_OR_RETURN(SqlRows c, db_->Query("SELECT 1 FROM carts WHERE cart_id = $1", {cart_id}));
   if (c.empty()) return NoCart(cart_id);
   KEEL_ASSIGN_OR_RETURN(SqlRows r,
@@ -180,10 +188,59 @@ Result<CartView> Carts::Get(const std::string& cart_id) {
     v.currency = l.currency;
     v.lines.push_back(std::move(l));
   }
-  v.shipping = ShippingFor(v.subtotal);
-  v.tax = TaxFor(v.subtotal);
-  v.total = v.subtotal + v.shipping + v.tax;
+  KEEL_RETURN_IF_ERROR(Price(&v, to));
   return v;
+}
+
+Status Carts::Price(CartView* v, const Destination& to) {
+  KEEL_ASSIGN_OR_RETURN(
+      SqlRows p, db_->Query("SELECT code FROM cart_promos WHERE cart_id = $1", {v->cart_id}));
+  v->discount = 0;
+  if (!p.empty()) {
+    v->promo_code = p[0].Text(0);
+    auto promo = promotions_->Get(v->promo_code);
+    if (!promo.ok() && promo.status().code() != StatusCode::kNotFound) return promo.status();
+    std::vector<PricedLine> lines;
+    for (const auto& l : v->lines) lines.push_back({l.seller_id, l.quantity * l.unit_price});
+    Discount d = promo.ok() ? DiscountFor(*promo, lines, v->currency, clock_->Now())
+                            : Discount{0, "promo_not_found"};
+    v->discount = d.amount;
+    v->promo_why_not = d.why_not;
+  }
+  const int64_t goods = v->subtotal - v->discount;
+  KEEL_ASSIGN_OR_RETURN(Charges c, charges_.For(goods, v->currency, to));
+  v->shipping = c.shipping;
+  v->tax = c.tax;
+  v->tax_rate_bp = c.tax_rate_bp;
+  v->destination = to;
+  v->total = goods + v->shipping + v->tax;
+  return Status::Ok();
+}
+
+Result<CartView> Carts::SetPromo(const std::string& cart_id, const std::string& code) {
+  KEEL_ASSIGN_OR_RETURN(Promotion promo, promotions_->Get(code));
+  KEEL_ASSIGN_OR_RETURN(CartView v, Get(cart_id));
+  std::vector<PricedLine> lines;
+  for (const auto& l : v.lines) lines.push_back({l.seller_id, l.quantity * l.unit_price});
+  Discount d = DiscountFor(promo, lines, v.currency, clock_->Now());
+  if (!d.why_not.empty()) {
+    return Status::FailedPrecondition(d.why_not, "promo_not_applicable");
+  }
+  KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
+    KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO cart_promos(cart_id, code) VALUES($1,$2) ON "
+                                "CONFLICT(cart_id) DO UPDATE SET code = excluded.code",
+                                {cart_id, promo.code})
+                             .status());
+    return t.Exec("UPDATE carts SET updated_at = $2 WHERE cart_id = $1", {cart_id, clock_->Now()})
+        .status();
+  }));
+  return Get(cart_id);
+}
+
+Status Carts::ClearPromo(const std::string& cart_id) {
+  return db_->Transact([&](SqlTxn& t) {
+    return t.Exec("DELETE FROM cart_promos WHERE cart_id = $1", {cart_id}).status();
+  });
 }
 
 Status Carts::Clear(const std::string& cart_id) {
@@ -218,10 +275,13 @@ Result<int64_t> Carts::PruneGuestCarts(Millis idle_ms) {
   const Millis before = clock_->Now() - idle_ms;
   int64_t pruned = 0;
   KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
-    KEEL_RETURN_IF_ERROR(t.Exec("DELETE FROM cart_lines WHERE cart_id IN (SELECT cart_id FROM "
-                                "carts WHERE user_id IS NULL AND updated_at < $1)",
-                                {before})
-                             .status());
+    for (const char* table : {"cart_lines", "cart_promos"}) {
+      KEEL_RETURN_IF_ERROR(t.Exec(std::string("DELETE FROM ") + table +
+                                      " WHERE cart_id IN (SELECT cart_id FROM carts WHERE "
+                                      "user_id IS NULL AND updated_at < $1)",
+                                  {before})
+                               .status());
+    }
     KEEL_ASSIGN_OR_RETURN(
         pruned, t.Exec("DELETE FROM carts WHERE user_id IS NULL AND updated_at < $1", {before}));
     // Records of taken-out orders only matter while a saga might retry.
@@ -267,9 +327,17 @@ Result<CartView> Carts::Merge(const std::string& guest_cart_id, const std::strin
                  {user_cart, item_id, capped, line.Int(2), line.Text(3), line.Int(4)})
               .status());
     }
-    KEEL_RETURN_IF_ERROR(
-        t.Exec("DELETE FROM cart_lines WHERE cart_id = $1", {guest_cart_id}).status());
-    return t.Exec("DELETE FROM carts WHERE cart_id = $1", {guest_cart_id}).status();
+    // The guest's promotion comes along unless the user's cart has one.
+    KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO cart_promos(cart_id, code) SELECT $2, code FROM "
+                                "cart_promos WHERE cart_id = $1 ON CONFLICT(cart_id) DO NOTHING",
+                                {guest_cart_id, user_cart})
+                             .status());
+    for (const char* table : {"cart_lines", "cart_promos", "carts"}) {
+      KEEL_RETURN_IF_ERROR(
+          t.Exec(std::string("DELETE FROM ") + table + " WHERE cart_id = $1", {guest_cart_id})
+              .status());
+    }
+    return Status::Ok();
   }));
   return Get(user_cart);
 }

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "commerce/catalog.h"
+#include "commerce/charges.h"
 #include "commerce/inventory.h"
+#include "commerce/promotions.h"
 #include "persistence/sql/sql_database.h"
 
 namespace keel::commerce {
@@ -36,24 +38,22 @@ struct CartView {
   std::string cart_id;
   std::vector<CartLine> lines;
   int64_t subtotal = 0;  // sum of quantity * unit_price
+  int64_t discount = 0;  // the promotion's, when it applies
   int64_t shipping = 0, tax = 0;
-  int64_t total = 0;  // subtotal + shipping + tax: the amount a checkout must quote
+  // subtotal - discount + shipping + tax: the amount a checkout must quote
+  int64_t total = 0;
   std::string currency;
+  std::string promo_code;     // the code applied to the cart, or ""
+  std::string promo_why_not;  // why it takes nothing off now (Discount::why_not), or ""
+  Destination destination;    // what tax was computed for (country "": none)
+  int64_t tax_rate_bp = 0;
 };
-
-// The shop's charges on a subtotal (minor units): shipping is free from 50.00 and
-// 4.99 below it; tax is not collected (prices include it). The one place for both.
-inline constexpr int64_t kFreeShippingFrom = 5000;
-inline constexpr int64_t kShippingFee = 499;
-inline int64_t ShippingFor(int64_t subtotal) {
-  return subtotal == 0 || subtotal >= kFreeShippingFrom ? 0 : kShippingFee;
-}
-inline int64_t TaxFor(int64_t /*subtotal*/) { return 0; }
 
 class Carts {
  public:
   static Result<std::unique_ptr<Carts>> Open(std::unique_ptr<persistence::SqlDatabase> db,
-                                             Catalog* catalog, Inventory* inventory, Clock* clock);
+                                             Catalog* catalog, Inventory* inventory,
+                                             Promotions* promotions, Clock* clock);
 
   Result<std::string> CreateGuestCart();
   // The user's cart, made on first use.
@@ -64,7 +64,16 @@ class Carts {
   // inactive item, insufficient_stock, currency_mismatch, cart_full.
   Result<LineChange> SetLine(const std::string& cart_id, const std::string& item_id,
                              int64_t quantity);
-  Result<CartView> Get(const std::string& cart_id);
+  // The cart with its totals (charges.h) for shipping to `to`.
+  Result<CartView> Get(const std::string& cart_id, const Destination& to = {});
+  // Applies promotion `code` to the cart (replacing one applied before), when it takes
+  // something off now: promo_not_found, or promo_not_applicable naming why (in the
+  // status message: Discount::why_not). Returns the cart.
+  Result<CartView> SetPromo(const std::string& cart_id, const std::string& code);
+  // Takes the promotion off the cart (ok when there is none).
+  Status ClearPromo(const std::string& cart_id);
+  // Tax and shipping tables (charges.h).
+  ChargeRules& charges() { return charges_; }
   Status Clear(const std::string& cart_id);
   struct OrderedLine {
     std::string item_id;
@@ -88,12 +97,21 @@ class Carts {
 
  private:
   Carts(std::unique_ptr<persistence::SqlDatabase> db, Catalog* catalog, Inventory* inventory,
-        Clock* clock)
-      : db_(std::move(db)), catalog_(catalog), inventory_(inventory), clock_(clock) {}
+        Promotions* promotions, Clock* clock)
+      : db_(std::move(db)),
+        catalog_(catalog),
+        inventory_(inventory),
+        promotions_(promotions),
+        clock_(clock),
+        charges_(db_.get(), clock) {}
+  // The discount of the cart's promotion, and the charges on what is left.
+  Status Price(CartView* v, const Destination& to);
   std::unique_ptr<persistence::SqlDatabase> db_;
   Catalog* catalog_;
   Inventory* inventory_;
+  Promotions* promotions_;
   Clock* clock_;
+  ChargeRules charges_;
 };
 
 }  // namespace keel::commerce

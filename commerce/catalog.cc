@@ -35,6 +35,7 @@ std::vector<std::string> Migrations(bool postgres) {
       "CREATE INDEX items_by_seller_id ON items(seller_id, id);",
       // Many readers, each with its own cursor.
       Outbox::kConsumersTable,
+      Outbox::kAddQuantity,
   };
 }
 

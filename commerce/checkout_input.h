@@ -44,11 +44,15 @@ struct CheckoutInput {
   int64_t hold_ttl_ms = 0;
   std::optional<int64_t> return_window_ms;
   std::optional<CheckoutBuyerLimits> buyer_limits;
+  // The promotion the cart applied, and what it takes off the lines: total =
+  // subtotal - discount + shipping + tax. The saga reserves the redemption.
+  std::optional<std::string> promo_code;
+  std::optional<int64_t> discount;
 };
 BOOST_DESCRIBE_STRUCT(CheckoutInput, (),
                       (order_id, buyer_id, cart_id, idempotency_key, currency, lines, subtotal,
                        shipping, tax, total, amount, payment_method, shipping_address,
                        payment_window_ms, action_window_ms, hold_ttl_ms, return_window_ms,
-                       buyer_limits))
+                       buyer_limits, promo_code, discount))
 
 }  // namespace keel::commerce

@@ -27,11 +27,12 @@ const std::vector<std::string> kMigrations = {
     "ALTER TABLE holds ADD COLUMN buyer_id TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX holds_by_buyer ON holds(buyer_id, state, expires_at);"
     "CREATE INDEX restocks_age ON restocks(at);",
-    // Stock events for other services (outbox.h): restocks, and back in stock.
+    // Stock events for other services (outbox.h).
     std::string("CREATE TABLE outbox(seq ") +
         "SERIAL_PK, item_id TEXT NOT NULL, version BIGINT NOT NULL, kind TEXT NOT NULL, "
         "created_at BIGINT NOT NULL);" +
         Outbox::kConsumersTable,
+    Outbox::kAddQuantity,
 };
 
 // Units held by active, unexpired holds of stock row s at time $2 (SQL expression).
@@ -91,9 +92,12 @@ Hold ReadHold(const SqlRow& r) {
 Result<std::unique_ptr<Inventory>> Inventory::Open(std::unique_ptr<persistence::SqlDatabase> db,
                                                    Clock* clock) {
   std::vector<std::string> migrations = kMigrations;
-  std::string& last = migrations.back();
-  last.replace(last.find("SERIAL_PK"), 9,
-               db->postgres() ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT");
+  for (std::string& m : migrations) {
+    if (auto at = m.find("SERIAL_PK"); at != std::string::npos) {
+      m.replace(at, 9,
+                db->postgres() ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT");
+    }
+  }
   KEEL_RETURN_IF_ERROR(db->Migrate(migrations));
   return std::unique_ptr<Inventory>(new Inventory(std::move(db), clock));
 }
@@ -128,7 +132,7 @@ Status Inventory::RestockMany(const std::vector<RestockLine>& lines) {
       const int64_t after = std::max<int64_t>(0, now[0].Int(0));
       const bool from_zero = after - l.quantity <= 0 && after > 0;
       KEEL_RETURN_IF_ERROR(Outbox::Append(
-          t, l.sku, after, from_zero ? "back_in_stock" : "restocked", clock_->Now()));
+          t, l.sku, after, from_zero ? "back_in_stock" : "restocked", clock_->Now(), l.quantity));
     }
     return Status::Ok();
   });
@@ -176,7 +180,10 @@ Status Inventory::Reserve(const std::vector<HoldRequest>& lines, const std::stri
                              "WHERE s.sku = $1 AND s.on_hand - s.committed - ") +
                      kHeld + " >= CAST($4 AS BIGINT) ON CONFLICT(hold_id) DO NOTHING",
                  {l.sku, now, l.hold_id, l.quantity, now + ttl_ms, order_id, buyer.buyer_id}));
-      if (n == 1) continue;
+      if (n == 1) {
+        KEEL_RETURN_IF_ERROR(Outbox::Append(t, l.sku, 0, "reserved", now, l.quantity));
+        continue;
+      }
       KEEL_ASSIGN_OR_RETURN(
           SqlRows h,
           t.Query("SELECT state, expires_at FROM holds WHERE hold_id = $1", {l.hold_id}));
@@ -209,10 +216,10 @@ Status Inventory::Commit(const std::string& hold_id) {
                                   "RETURNING sku, quantity",
                                   {hold_id, now}));
     if (!moved.empty()) {
-      return t
-          .Exec("UPDATE stock SET committed = committed + $2 WHERE sku = $1",
-                {moved[0].Text(0), moved[0].Int(1)})
-          .status();
+      KEEL_RETURN_IF_ERROR(t.Exec("UPDATE stock SET committed = committed + $2 WHERE sku = $1",
+                                  {moved[0].Text(0), moved[0].Int(1)})
+                               .status());
+      return Outbox::Append(t, moved[0].Text(0), 0, "sold", now, moved[0].Int(1));
     }
     KEEL_ASSIGN_OR_RETURN(
         SqlRows h, t.Query("SELECT state, expires_at FROM holds WHERE hold_id = $1", {hold_id}));
@@ -235,26 +242,32 @@ Status Inventory::Release(const std::string& hold_id) {
                                   "hold_id = $1 AND state = 'committed' RETURNING sku, quantity",
                                   {hold_id, now}));
     if (!sold.empty()) {
-      return t
-          .Exec("UPDATE stock SET committed = committed - $2 WHERE sku = $1",
-                {sold[0].Text(0), sold[0].Int(1)})
-          .status();
+      KEEL_RETURN_IF_ERROR(t.Exec("UPDATE stock SET committed = committed - $2 WHERE sku = $1",
+                                  {sold[0].Text(0), sold[0].Int(1)})
+                               .status());
+      return Outbox::Append(t, sold[0].Text(0), 0, "unsold", now, sold[0].Int(1));
     }
-    return t
-        .Exec(
-            "UPDATE holds SET state = 'released', updated_at = $2 WHERE hold_id = $1 AND "
-            "state = 'active'",
-            {hold_id, now})
-        .status();
+    KEEL_ASSIGN_OR_RETURN(SqlRows held,
+                          t.Query("UPDATE holds SET state = 'released', updated_at = $2 WHERE "
+                                  "hold_id = $1 AND state = 'active' RETURNING sku, quantity",
+                                  {hold_id, now}));
+    if (held.empty()) return Status::Ok();
+    return Outbox::Append(t, held[0].Text(0), 0, "released", now, held[0].Int(1));
   });
 }
 
 Result<int64_t> Inventory::SweepExpired() {
   int64_t n = 0;
   KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
-    KEEL_ASSIGN_OR_RETURN(n, t.Exec("UPDATE holds SET state = 'expired', updated_at = $1 WHERE "
-                                    "state = 'active' AND expires_at <= $1",
-                                    {clock_->Now()}));
+    const Millis now = clock_->Now();
+    KEEL_ASSIGN_OR_RETURN(SqlRows gone,
+                          t.Query("UPDATE holds SET state = 'expired', updated_at = $1 WHERE "
+                                  "state = 'active' AND expires_at <= $1 RETURNING sku, quantity",
+                                  {now}));
+    n = static_cast<int64_t>(gone.size());
+    for (const auto& g : gone) {
+      KEEL_RETURN_IF_ERROR(Outbox::Append(t, g.Text(0), 0, "expired", now, g.Int(1)));
+    }
     return Status::Ok();
   }));
   return n;

@@ -89,7 +89,10 @@ class Inventory {
   // Holds with state = `state` ("" for all), for audits and tests.
   Result<std::vector<Hold>> ListHolds(const std::string& state);
   Result<std::vector<StockLevel>> ListStock();
-  // Stock events, for their consumers (outbox.h).
+  // Stock events, for their consumers (outbox.h). Every change above is announced in
+  // the transaction that makes it: restocks as said, and each hold's reservation,
+  // commit ("sold"), release ("released", or "unsold" when committed) and expiry, with
+  // its units in `quantity`. A repeat that changes nothing announces nothing.
   Outbox& outbox() { return outbox_; }
 
  private:

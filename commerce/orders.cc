@@ -13,36 +13,64 @@ using persistence::SqlRow;
 using persistence::SqlRows;
 using persistence::SqlTxn;
 
-const std::vector<std::string> kMigrations = {
-    "CREATE TABLE orders(order_id TEXT PRIMARY KEY, buyer_id TEXT NOT NULL, status TEXT NOT NULL, "
-    "currency TEXT NOT NULL, subtotal BIGINT NOT NULL, shipping BIGINT NOT NULL, tax BIGINT NOT "
-    "NULL, total BIGINT NOT NULL, cart_id TEXT NOT NULL, idempotency_key TEXT UNIQUE, "
-    "workflow_id TEXT NOT NULL, shipping_address TEXT NOT NULL, created_at BIGINT NOT NULL, "
-    "updated_at BIGINT NOT NULL, CHECK (total = subtotal + shipping + tax));"
-    "CREATE INDEX orders_by_buyer ON orders(buyer_id, created_at DESC, order_id);"
-    "CREATE INDEX orders_by_status ON orders(status);"
-    "CREATE TABLE order_lines(order_id TEXT NOT NULL, item_id TEXT NOT NULL, quantity BIGINT NOT "
-    "NULL CHECK (quantity > 0), unit_price BIGINT NOT NULL CHECK (unit_price >= 0), "
-    "PRIMARY KEY(order_id, item_id));"
-    "CREATE TABLE order_events(order_id TEXT NOT NULL, seq BIGINT NOT NULL, from_status TEXT NOT "
-    "NULL, to_status TEXT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL, "
-    "PRIMARY KEY(order_id, seq));"
-    "CREATE TABLE bought_together(item_id TEXT NOT NULL, other_id TEXT NOT NULL, count BIGINT "
-    "NOT NULL, PRIMARY KEY(item_id, other_id));",
-    // Why the order is in its status (the last transition's reason), for lists.
-    "ALTER TABLE orders ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';",
-    // Lines name their seller (the seller's order list); units sold per item and day.
-    "ALTER TABLE order_lines ADD COLUMN seller_id TEXT NOT NULL DEFAULT '';"
-    "CREATE INDEX order_lines_by_seller ON order_lines(seller_id, order_id);"
-    "CREATE INDEX order_lines_by_item ON order_lines(item_id);"
-    "CREATE TABLE item_sales(item_id TEXT NOT NULL, day BIGINT NOT NULL, units BIGINT NOT NULL, "
-    "PRIMARY KEY(day, item_id));",
-};
+std::vector<std::string> Migrations(bool postgres) {
+  return {
+      "CREATE TABLE orders(order_id TEXT PRIMARY KEY, buyer_id TEXT NOT NULL, status TEXT NOT "
+      "NULL, "
+      "currency TEXT NOT NULL, subtotal BIGINT NOT NULL, shipping BIGINT NOT NULL, tax BIGINT NOT "
+      "NULL, total BIGINT NOT NULL, cart_id TEXT NOT NULL, idempotency_key TEXT UNIQUE, "
+      "workflow_id TEXT NOT NULL, shipping_address TEXT NOT NULL, created_at BIGINT NOT NULL, "
+      "updated_at BIGINT NOT NULL, CHECK (total = subtotal + shipping + tax));"
+      "CREATE INDEX orders_by_buyer ON orders(buyer_id, created_at DESC, order_id);"
+      "CREATE INDEX orders_by_status ON orders(status);"
+      "CREATE TABLE order_lines(order_id TEXT NOT NULL, item_id TEXT NOT NULL, quantity BIGINT NOT "
+      "NULL CHECK (quantity > 0), unit_price BIGINT NOT NULL CHECK (unit_price >= 0), "
+      "PRIMARY KEY(order_id, item_id));"
+      "CREATE TABLE order_events(order_id TEXT NOT NULL, seq BIGINT NOT NULL, from_status TEXT NOT "
+      "NULL, to_status TEXT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL, "
+      "PRIMARY KEY(order_id, seq));"
+      "CREATE TABLE bought_together(item_id TEXT NOT NULL, other_id TEXT NOT NULL, count BIGINT "
+      "NOT NULL, PRIMARY KEY(item_id, other_id));",
+      // Why the order is in its status (the last transition's reason), for lists.
+      "ALTER TABLE orders ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';",
+      // Lines name their seller (the seller's order list); units sold per item and day.
+      "ALTER TABLE order_lines ADD COLUMN seller_id TEXT NOT NULL DEFAULT '';"
+      "CREATE INDEX order_lines_by_seller ON order_lines(seller_id, order_id);"
+      "CREATE INDEX order_lines_by_item ON order_lines(item_id);"
+      "CREATE TABLE item_sales(item_id TEXT NOT NULL, day BIGINT NOT NULL, units BIGINT NOT NULL, "
+      "PRIMARY KEY(day, item_id));",
+      // Units sold are counted from the inventory's stock events now (signals.h).
+      "DROP TABLE item_sales;",
+      // A promotion's discount: total = subtotal - discount + shipping + tax. SQLite
+      // cannot change a CHECK in place, so its table is made again.
+      postgres ? "ALTER TABLE orders ADD COLUMN discount BIGINT NOT NULL DEFAULT 0 CHECK "
+                 "(discount >= 0 AND discount <= subtotal);"
+                 "ALTER TABLE orders ADD COLUMN promo_code TEXT NOT NULL DEFAULT '';"
+                 "ALTER TABLE orders DROP CONSTRAINT orders_check;"
+                 "ALTER TABLE orders ADD CONSTRAINT orders_total CHECK (total = subtotal - "
+                 "discount + shipping + tax);"
+               : "CREATE TABLE orders_v2(order_id TEXT PRIMARY KEY, buyer_id TEXT NOT NULL, status "
+                 "TEXT NOT NULL, currency TEXT NOT NULL, subtotal BIGINT NOT NULL, shipping BIGINT "
+                 "NOT NULL, tax BIGINT NOT NULL, total BIGINT NOT NULL, cart_id TEXT NOT NULL, "
+                 "idempotency_key TEXT UNIQUE, workflow_id TEXT NOT NULL, shipping_address TEXT "
+                 "NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, "
+                 "status_reason TEXT NOT NULL DEFAULT '', discount BIGINT NOT NULL DEFAULT 0 "
+                 "CHECK (discount >= 0 AND discount <= subtotal), promo_code TEXT NOT NULL "
+                 "DEFAULT '', CHECK (total = subtotal - discount + shipping + tax));"
+                 "INSERT INTO orders_v2 SELECT order_id, buyer_id, status, currency, subtotal, "
+                 "shipping, tax, total, cart_id, idempotency_key, workflow_id, shipping_address, "
+                 "created_at, updated_at, status_reason, 0, '' FROM orders;"
+                 "DROP TABLE orders;"
+                 "ALTER TABLE orders_v2 RENAME TO orders;"
+                 "CREATE INDEX orders_by_buyer ON orders(buyer_id, created_at DESC, order_id);"
+                 "CREATE INDEX orders_by_status ON orders(status);",
+  };
+}
 
 constexpr const char* kCols =
     "order_id, buyer_id, status, currency, subtotal, shipping, tax, total, cart_id, "
     "COALESCE(idempotency_key, ''), workflow_id, shipping_address, created_at, updated_at, "
-    "status_reason";
+    "status_reason, discount, promo_code";
 
 Order ReadOrder(const SqlRow& r) {
   Order o;
@@ -61,6 +89,8 @@ Order ReadOrder(const SqlRow& r) {
   o.created_at = r.Int(12);
   o.updated_at = r.Int(13);
   o.reason = r.Text(14);
+  o.discount = r.Int(15);
+  o.promo_code = r.Text(16);
   return o;
 }
 
@@ -78,9 +108,14 @@ Status AddEvent(SqlTxn& t, const std::string& order_id, const std::string& from,
 
 }  // namespace
 
+bool AddsUp(const Order& o) {
+  return o.discount >= 0 && o.discount <= o.subtotal &&
+         o.total == o.subtotal - o.discount + o.shipping + o.tax;
+}
+
 Result<std::unique_ptr<Orders>> Orders::Open(std::unique_ptr<persistence::SqlDatabase> db,
                                              Clock* clock) {
-  KEEL_RETURN_IF_ERROR(db->Migrate(kMigrations));
+  KEEL_RETURN_IF_ERROR(db->Migrate(Migrations(db->postgres())));
   return std::unique_ptr<Orders>(new Orders(std::move(db), clock));
 }
 
@@ -89,8 +124,8 @@ Result<Order> Orders::Create(Order order, bool* created) {
   if (order.lines.empty()) return FieldError("lines", "an order needs at least one line");
   int64_t subtotal = 0;
   for (const auto& l : order.lines) subtotal += l.quantity * l.unit_price;
-  if (subtotal != order.subtotal || order.total != order.subtotal + order.shipping + order.tax) {
-    return FieldError("total", "must equal the lines plus shipping plus tax");
+  if (subtotal != order.subtotal || !AddsUp(order)) {
+    return FieldError("total", "must equal the lines less the discount plus shipping plus tax");
   }
   return Insert(std::move(order), "pending_payment", "created", created);
 }
@@ -104,11 +139,11 @@ Result<Order> Orders::Reject(Order order, const std::string& reason) {
            l.unit_price <= kMaxPriceMinor;
     if (sane) subtotal += l.quantity * l.unit_price;
   }
-  if (!sane || subtotal != order.subtotal ||
-      order.total != order.subtotal + order.shipping + order.tax) {
+  if (!sane || subtotal != order.subtotal || !AddsUp(order)) {
     // What does not add up is not kept: the order shows no lines and no money.
     order.lines.clear();
-    order.subtotal = order.shipping = order.tax = order.total = 0;
+    order.subtotal = order.discount = order.shipping = order.tax = order.total = 0;
+    order.promo_code.clear();
   }
   return Insert(std::move(order), "rejected", reason, nullptr);
 }
@@ -124,13 +159,14 @@ Result<Order> Orders::Insert(Order order, const std::string& status, const std::
                                     : persistence::SqlValue(order.idempotency_key);
     KEEL_ASSIGN_OR_RETURN(
         int64_t n,
-        t.Exec("INSERT INTO orders(order_id, buyer_id, status, currency, subtotal, shipping, tax, "
-               "total, cart_id, idempotency_key, workflow_id, shipping_address, created_at, "
-               "updated_at, status_reason) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$13,"
-               "$14) ON CONFLICT DO NOTHING",
-               {order.order_id, order.buyer_id, order.status, order.currency, order.subtotal,
-                order.shipping, order.tax, order.total, order.cart_id, key, order.workflow_id,
-                order.shipping_address, order.created_at, reason}));
+        t.Exec(
+            "INSERT INTO orders(order_id, buyer_id, status, currency, subtotal, shipping, tax, "
+            "total, cart_id, idempotency_key, workflow_id, shipping_address, created_at, "
+            "updated_at, status_reason, discount, promo_code) VALUES($1,$2,$3,$4,$5,$6,$7,$8,"
+            "$9,$10,$11,$12,$13,$13,$14,$15,$16) ON CONFLICT DO NOTHING",
+            {order.order_id, order.buyer_id, order.status, order.currency, order.subtotal,
+             order.shipping, order.tax, order.total, order.cart_id, key, order.workflow_id,
+             order.shipping_address, order.created_at, reason, order.discount, order.promo_code}));
     made = n == 1;
     if (!made) return Status::Ok();
     for (const auto& l : order.lines) {
@@ -177,12 +213,6 @@ Status Orders::Transition(const std::string& order_id, const std::string& from,
     }
     KEEL_RETURN_IF_ERROR(AddEvent(t, order_id, from, to, reason, now));
     if (to != "confirmed") return Status::Ok();
-    KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO item_sales(item_id, day, units) SELECT item_id, "
-                                "CAST($2 AS BIGINT), quantity FROM order_lines WHERE order_id = $1 "
-                                "ON CONFLICT(day, item_id) DO UPDATE SET units = item_sales.units "
-                                "+ excluded.units",
-                                {order_id, now / 86'400'000})
-                             .status());
     // Every ordered pair of distinct items in this order, counted once.
     return t
         .Exec(
@@ -355,11 +385,6 @@ Result<std::vector<std::string>> Orders::ItemsBoughtBy(const std::string& buyer_
   std::vector<std::string> out;
   for (const auto& row : r) out.push_back(row.Text(0));
   return out;
-}
-
-Result<std::vector<DailyCount>> Orders::SalesSince(int64_t since_day) {
-  return QueryDailyCounts(*db_, "SELECT item_id, day, units FROM item_sales WHERE day >= $1",
-                          since_day);
 }
 
 Result<std::vector<std::pair<std::string, int64_t>>> Orders::BoughtTogether(

@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "commerce/signals.h"
 #include "common/clock.h"
 #include "persistence/sql/sql_database.h"
 
@@ -33,11 +32,18 @@ struct Order {
   std::string order_id, buyer_id, status, currency, cart_id, idempotency_key, workflow_id;
   std::string reason;                   // why it is in its status: the last transition's reason
   std::string shipping_address = "{}";  // JSON object
-  int64_t subtotal = 0, shipping = 0, tax = 0, total = 0;
+  int64_t subtotal = 0;                 // the lines
+  int64_t discount = 0;                 // the promotion's (promo_code), taken off the lines
+  int64_t shipping = 0, tax = 0;
+  int64_t total = 0;  // subtotal - discount + shipping + tax (AddsUp)
+  std::string promo_code;
   std::vector<OrderLine> lines;
   std::vector<OrderEvent> history;
   Millis created_at = 0, updated_at = 0;
 };
+
+// total = subtotal - discount + shipping + tax, with 0 <= discount <= subtotal.
+bool AddsUp(const Order& o);
 
 struct OrderPage {
   std::vector<Order> orders;  // without lines' history
@@ -79,9 +85,6 @@ class Orders {
   // Whether `buyer_id` has an order with `item_id` that was delivered (a verified
   // purchase, for reviews).
   Result<bool> HasDelivered(const std::string& buyer_id, const std::string& item_id);
-  // Units of each item in orders confirmed on day `since_day` or later (days since
-  // the epoch, UTC), per item and day: what popularity and trending are made of.
-  Result<std::vector<DailyCount>> SalesSince(int64_t since_day);
   // The items of `buyer_id`'s orders that went through (not rejected, failed, expired
   // or cancelled).
   Result<std::vector<std::string>> ItemsBoughtBy(const std::string& buyer_id);

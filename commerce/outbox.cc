@@ -11,11 +11,16 @@ const char* Outbox::kConsumersTable =
     "CREATE TABLE outbox_consumers(consumer TEXT PRIMARY KEY, seq BIGINT NOT NULL);"
     "CREATE INDEX outbox_by_time ON outbox(created_at);";
 
+const char* Outbox::kAddQuantity =
+    "ALTER TABLE outbox ADD COLUMN quantity BIGINT NOT NULL DEFAULT 0;";
+
 Status Outbox::Append(SqlTxn& t, const std::string& item_id, int64_t version,
-                      const std::string& kind, Millis now) {
+                      const std::string& kind, Millis now, int64_t quantity) {
   return t
-      .Exec("INSERT INTO outbox(item_id, version, kind, created_at) VALUES($1,$2,$3,$4)",
-            {item_id, version, kind, now})
+      .Exec(
+          "INSERT INTO outbox(item_id, version, kind, created_at, quantity) "
+          "VALUES($1,$2,$3,$4,$5)",
+          {item_id, version, kind, now, quantity})
       .status();
 }
 
@@ -27,11 +32,13 @@ Result<OutboxBatch> Outbox::Read(const std::string& consumer, int limit) {
   for (const auto& r : c) (r.Text(0) == consumer ? cursor : pruned) = r.Int(1);
   OutboxBatch batch;
   batch.gap = cursor < pruned;
-  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT seq, item_id, version, kind, created_at "
-                                              "FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
-                                              {cursor, static_cast<int64_t>(limit)}));
+  KEEL_ASSIGN_OR_RETURN(SqlRows r,
+                        db_->Query("SELECT seq, item_id, version, kind, created_at, "
+                                   "quantity FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+                                   {cursor, static_cast<int64_t>(limit)}));
   for (const auto& row : r) {
-    batch.events.push_back({row.Int(0), row.Text(1), row.Int(2), row.Text(3), row.Int(4)});
+    batch.events.push_back(
+        {row.Int(0), row.Text(1), row.Int(2), row.Text(3), row.Int(4), row.Int(5)});
   }
   return batch;
 }

@@ -8,7 +8,7 @@
 // the source of truth.
 //
 // Tables, in the owning service's database: `outbox(seq, item_id, version, kind,
-// created_at)` and `outbox_consumers(consumer, seq)`; the consumer "~pruned" holds the
+// created_at, quantity)` and `outbox_consumers(consumer, seq)`; the consumer "~pruned" holds the
 // last seq pruned.
 
 #include <string>
@@ -22,10 +22,14 @@ namespace keel::commerce {
 struct OutboxEvent {
   int64_t seq = 0;
   std::string item_id;
-  int64_t version = 0;  // the item's version (catalog), or units available after (stock)
-  std::string kind;     // item_created | item_updated | price_changed | item_rated | restocked
-                        // | back_in_stock
+  // The item's version (catalog); units available after (restocks); 0 (hold events).
+  int64_t version = 0;
+  // Catalog: item_created | item_updated | price_changed | item_rated.
+  // Inventory: restocked | back_in_stock, and per hold reserved | sold (committed) |
+  // unsold (a committed hold given back) | released | expired.
+  std::string kind;
   Millis created_at = 0;
+  int64_t quantity = 0;  // units restocked or of the hold (inventory)
 };
 
 struct OutboxBatch {
@@ -40,8 +44,11 @@ class Outbox {
   static constexpr Millis kRetentionMs = 7LL * 24 * 3600 * 1000;
 
   explicit Outbox(persistence::SqlDatabase* db) : db_(db) {}
+  // The migration that adds `quantity` to an outbox made before it.
+  static const char* kAddQuantity;
+
   static Status Append(persistence::SqlTxn& t, const std::string& item_id, int64_t version,
-                       const std::string& kind, Millis now);
+                       const std::string& kind, Millis now, int64_t quantity = 0);
   // Up to `limit` events after `consumer`'s cursor (from the start for a new consumer).
   Result<OutboxBatch> Read(const std::string& consumer, int limit);
   // Moves `consumer`'s cursor to `seq` (never back).

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <random>
@@ -26,9 +27,12 @@ Result<std::unique_ptr<Shop>> Shop::Open(const std::string& db_url, Clock* clock
   KEEL_ASSIGN_OR_RETURN(shop->search_, SearchIndex::Open(std::move(search_db)));
   KEEL_ASSIGN_OR_RETURN(auto inventory_db, open("inventory"));
   KEEL_ASSIGN_OR_RETURN(shop->inventory_, Inventory::Open(std::move(inventory_db), clock));
+  KEEL_ASSIGN_OR_RETURN(auto promotions_db, open("promotions"));
+  KEEL_ASSIGN_OR_RETURN(shop->promotions_, Promotions::Open(std::move(promotions_db), clock));
   KEEL_ASSIGN_OR_RETURN(auto carts_db, open("carts"));
-  KEEL_ASSIGN_OR_RETURN(shop->carts_, Carts::Open(std::move(carts_db), shop->catalog_.get(),
-                                                  shop->inventory_.get(), clock));
+  KEEL_ASSIGN_OR_RETURN(
+      shop->carts_, Carts::Open(std::move(carts_db), shop->catalog_.get(), shop->inventory_.get(),
+                                shop->promotions_.get(), clock));
   KEEL_ASSIGN_OR_RETURN(auto orders_db, open("orders"));
   KEEL_ASSIGN_OR_RETURN(shop->orders_, Orders::Open(std::move(orders_db), clock));
   KEEL_ASSIGN_OR_RETURN(auto notifications_db, open("notifications"));
@@ -58,16 +62,33 @@ void AddDecayed(const Rows& rows, Shop::Decay d, int64_t today, double weight,
 
 }  // namespace
 
+Result<int64_t> Shop::ConsumeSales() {
+  KEEL_ASSIGN_OR_RETURN(OutboxBatch batch, inventory_->outbox().Read(kSalesConsumer, 512));
+  if (batch.gap) {
+    spdlog::warn("sales signals: stock events were pruned before they were read; skipping them");
+    KEEL_RETURN_IF_ERROR(inventory_->outbox().SkipToEnd(kSalesConsumer));
+    return 0;
+  }
+  if (batch.events.empty()) return 0;
+  KEEL_ASSIGN_OR_RETURN(int64_t fresh, signals_->ApplySales(kSalesConsumer, batch.events));
+  KEEL_RETURN_IF_ERROR(inventory_->outbox().Ack(kSalesConsumer, batch.events.back().seq));
+  return std::max<int64_t>(fresh, 1);  // read something: there may be more
+}
+
 Status Shop::RefreshSignals() {
+  for (int i = 0; i < 64; ++i) {  // bounded: a backlog is read on the next refreshes
+    KEEL_ASSIGN_OR_RETURN(int64_t read, ConsumeSales());
+    if (read == 0) break;
+  }
   const int64_t today = clock_->Now() / 86'400'000;
-  KEEL_ASSIGN_OR_RETURN(auto sales, orders_->SalesSince(today - kPopularity.window_days + 1));
+  KEEL_ASSIGN_OR_RETURN(auto sales, signals_->SalesSince(today - kPopularity.window_days + 1));
   KEEL_ASSIGN_OR_RETURN(auto views, signals_->ViewsSince(today - kTrending.window_days + 1));
   std::unordered_map<std::string, double> popularity, trending;
   AddDecayed(sales, kPopularity, today, 1, &popularity);
   AddDecayed(sales, kTrending, today, kTrendingSaleWeight, &trending);
   AddDecayed(views, kTrending, today, 1, &trending);
   search_->SetSignals(popularity, trending);
-  return signals_->PruneViews(today - kTrending.window_days);
+  return signals_->PruneCounts(today - kTrending.window_days, today - kPopularity.window_days);
 }
 
 Result<int> Shop::NotifyBackInStock() {

@@ -14,6 +14,7 @@
 #include "commerce/inventory.h"
 #include "commerce/notifications.h"
 #include "commerce/orders.h"
+#include "commerce/promotions.h"
 #include "commerce/search_index.h"
 #include "commerce/signals.h"
 #include "commerce/users.h"
@@ -35,10 +36,12 @@ class Shop {
   ~Shop();
 
   // Decayed counts, fed to search (SearchIndex::SetSignals):
-  // - popularity (relevance, sort=popular): units confirmed in the last 30 days, each
+  // - popularity (relevance, sort=popular): units sold in the last 30 days, each
   //   day's weighing half as much every 7 days;
   // - trending (GET /items/trending, recommendations): kTrendingSaleWeight per unit
-  //   confirmed plus one per view, over the last 7 days, halving every day.
+  //   sold plus one per view, over the last 7 days, halving every day.
+  // Units sold are read from the inventory outbox ("sold" and "unsold" events, consumer
+  // kSalesConsumer) into the activity database first.
   struct Decay {
     int64_t window_days;
     double half_life_days;
@@ -46,6 +49,10 @@ class Shop {
   static constexpr Decay kPopularity{30, 7}, kTrending{7, 1};
   static constexpr double kTrendingSaleWeight = 5;
   Status RefreshSignals();
+  static constexpr const char* kSalesConsumer = "trending";
+  // Applies the next batch of stock events to the sales counts; returns how many it
+  // read (0: none waiting).
+  Result<int64_t> ConsumeSales();
   // Back in stock: each "back_in_stock" stock event notifies, once, every buyer with
   // the item on their wishlist (consumer "notifications" of the inventory outbox).
   // Returns how many events it read.
@@ -66,6 +73,7 @@ class Shop {
   SearchIndexer& indexer() { return *indexer_; }
   Inventory& inventory() { return *inventory_; }
   Carts& carts() { return *carts_; }
+  Promotions& promotions() { return *promotions_; }
   Orders& orders() { return *orders_; }
   Notifications& notifications() { return *notifications_; }
   Signals& signals() { return *signals_; }
@@ -83,6 +91,7 @@ class Shop {
   std::unique_ptr<SearchIndex> search_;
   std::unique_ptr<SearchIndexer> indexer_;
   std::unique_ptr<Inventory> inventory_;
+  std::unique_ptr<Promotions> promotions_;
   std::unique_ptr<Carts> carts_;
   std::unique_ptr<Orders> orders_;
   std::unique_ptr<Notifications> notifications_;

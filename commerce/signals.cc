@@ -20,6 +20,10 @@ const std::vector<std::string> kMigrations = {
     "CREATE INDEX recent_views_newest ON recent_views(user_id, ord DESC);"
     "CREATE TABLE view_counts(day BIGINT NOT NULL, item_id TEXT NOT NULL, views BIGINT NOT NULL, "
     "PRIMARY KEY(day, item_id));",
+    // Units sold, from the inventory outbox, and how far each reader of it has applied.
+    "CREATE TABLE sales_counts(day BIGINT NOT NULL, item_id TEXT NOT NULL, units BIGINT NOT "
+    "NULL, PRIMARY KEY(day, item_id));"
+    "CREATE TABLE applied(consumer TEXT PRIMARY KEY, seq BIGINT NOT NULL);",
 };
 
 Counter& Dropped() {
@@ -134,10 +138,48 @@ Result<std::vector<DailyCount>> Signals::ViewsSince(int64_t since_day) {
                           since_day);
 }
 
-Status Signals::PruneViews(int64_t before_day) {
-  return db_->Transact([&](SqlTxn& t) {
-    return t.Exec("DELETE FROM view_counts WHERE day < $1", {before_day}).status();
+Status Signals::PruneCounts(int64_t views_before, int64_t sales_before) {
+  return db_->Transact([&](SqlTxn& t) -> Status {
+    KEEL_RETURN_IF_ERROR(t.Exec("DELETE FROM view_counts WHERE day < $1", {views_before}).status());
+    return t.Exec("DELETE FROM sales_counts WHERE day < $1", {sales_before}).status();
   });
+}
+
+Result<int64_t> Signals::ApplySales(const std::string& consumer,
+                                    const std::vector<OutboxEvent>& events) {
+  int64_t fresh = 0;
+  KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
+    fresh = 0;
+    // The cursor row, locked: two processes applying the same events take turns.
+    KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO applied(consumer, seq) VALUES($1, 0) "
+                                "ON CONFLICT(consumer) DO NOTHING",
+                                {consumer})
+                             .status());
+    KEEL_ASSIGN_OR_RETURN(SqlRows c,
+                          t.Query(std::string("SELECT seq FROM applied WHERE consumer = $1") +
+                                      (db_->postgres() ? " FOR UPDATE" : ""),
+                                  {consumer}));
+    int64_t cursor = c.at(0).Int(0);
+    for (const auto& e : events) {
+      if (e.seq <= cursor) continue;
+      cursor = e.seq;
+      ++fresh;
+      const int64_t units = e.kind == "sold" ? e.quantity : e.kind == "unsold" ? -e.quantity : 0;
+      if (units == 0) continue;
+      KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO sales_counts(day, item_id, units) "
+                                  "VALUES($1,$2,$3) ON CONFLICT(day, item_id) DO UPDATE SET "
+                                  "units = sales_counts.units + excluded.units",
+                                  {e.created_at / 86'400'000, e.item_id, units})
+                               .status());
+    }
+    return t.Exec("UPDATE applied SET seq = $2 WHERE consumer = $1", {consumer, cursor}).status();
+  }));
+  return fresh;
+}
+
+Result<std::vector<DailyCount>> Signals::SalesSince(int64_t since_day) {
+  return QueryDailyCounts(*db_, "SELECT item_id, day, units FROM sales_counts WHERE day >= $1",
+                          since_day);
 }
 
 }  // namespace keel::commerce

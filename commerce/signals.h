@@ -1,7 +1,8 @@
 #pragma once
-// What buyers look at ("activity" database): each signed-in buyer's recently viewed
-// items, and views per item and day (anyone's), for trending. A view is recorded in
-// memory on the request's path (RecordView: a lock, a counter and for a buyer a push,
+// What buyers look at and buy ("activity" database): each signed-in buyer's recently
+// viewed items, views per item and day (anyone's), and units sold per item and day,
+// for popularity and trending. Sales come from the inventory outbox (ApplySales). A view is
+// recorded in memory on the request's path (RecordView: a lock, a counter and for a buyer a push,
 // never a database write) and written by Flush(), which the shop's background thread
 // runs every second: buyers' views at once, per-item counts every kCountsEveryMs, of
 // the kMaxCountsWritten most viewed items. Past kMaxQueued items or buyer views
@@ -17,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "commerce/outbox.h"
 #include "common/clock.h"
 #include "persistence/sql/sql_database.h"
 
@@ -49,8 +51,17 @@ class Signals {
   Result<std::vector<std::string>> RecentlyViewed(const std::string& user_id, int limit);
   // Views per item and day, from `since_day` on.
   Result<std::vector<DailyCount>> ViewsSince(int64_t since_day);
-  // Deletes view counts of days before `before_day`.
-  Status PruneViews(int64_t before_day);
+  // Deletes view counts of days before `views_before` and sales of days before
+  // `sales_before`.
+  Status PruneCounts(int64_t views_before, int64_t sales_before);
+
+  // Adds the units of the "sold" events (less "unsold") to their item's count for the
+  // event's day. Exactly once: `consumer`'s cursor is kept here, in the transaction
+  // that adds the counts, and events at or before it are skipped. Returns how many
+  // events were new.
+  Result<int64_t> ApplySales(const std::string& consumer, const std::vector<OutboxEvent>& events);
+  // Units sold per item and day, from `since_day` on.
+  Result<std::vector<DailyCount>> SalesSince(int64_t since_day);
 
  private:
   Signals(std::unique_ptr<persistence::SqlDatabase> db, Clock* clock)

@@ -177,8 +177,11 @@ Result<json::object> StorefrontApi::CheckoutWithoutOrder(const std::string& orde
   if (!buyer || !buyer->is_string()) return missing;
   if (p && p->role != Role::kAdmin && buyer->as_string() != p->user_id) return missing;
   json::object j{{"order_id", order_id}, {"buyer_id", *buyer}, {"workflow_id", wf}};
-  for (const char* k : {"currency", "subtotal", "shipping", "tax", "total", "lines"}) {
-    if (const json::value* v = input->if_contains(k)) j[k] = *v;
+  j["discount"] = 0;
+  j["promo_code"] = "";
+  for (const char* k :
+       {"currency", "subtotal", "discount", "promo_code", "shipping", "tax", "total", "lines"}) {
+    if (const json::value* v = input->if_contains(k); v && !v->is_null()) j[k] = *v;
   }
   if (d->execution.status == persistence::ExecutionStatus::kRunning) {
     j["status"] = "pending_payment";
@@ -299,7 +302,7 @@ Response StorefrontApi::StartCheckout(const ApiRequest& req, const Principal& p,
       if (!keep) api->UnclaimCart(cart, order);
     }
   } unclaim{this, cart_id, order_id, started};
-  HTTP_ASSIGN(commerce::CartView cart, shop_->carts().Get(cart_id));
+  HTTP_ASSIGN(commerce::CartView cart, shop_->carts().Get(cart_id, DestinationOf(address)));
   if (cart.lines.empty()) return ErrorResponse(422, "cart_empty", "the cart is empty");
   commerce::CheckoutInput in;
   int64_t units = 0;
@@ -335,6 +338,10 @@ Response StorefrontApi::StartCheckout(const ApiRequest& req, const Principal& p,
   in.idempotency_key = scoped_key;
   in.currency = cart.currency;
   in.subtotal = cart.subtotal;
+  if (cart.discount > 0) {
+    in.discount = cart.discount;
+    in.promo_code = cart.promo_code;
+  }
   in.shipping = cart.shipping;
   in.tax = cart.tax;
   in.total = cart.total;

@@ -23,24 +23,6 @@ Status Unauthenticated(const std::string& why) {
 }
 Status Forbidden(const std::string& why) { return Status::FailedPrecondition(why, "forbidden"); }
 
-json::object CartJson(const commerce::CartView& c) {
-  json::array lines;
-  for (const auto& l : c.lines) {
-    lines.push_back(json::object{{"item_id", l.item_id},
-                                 {"name", l.name},
-                                 {"quantity", l.quantity},
-                                 {"unit_price", l.unit_price},
-                                 {"current_price", l.current_price},
-                                 {"currency", l.currency},
-                                 {"price_changed", l.price_changed},
-                                 {"available", l.available},
-                                 {"line_total", l.quantity * l.unit_price}});
-  }
-  return json::object{{"cart_id", c.cart_id},   {"lines", lines}, {"subtotal", c.subtotal},
-                      {"shipping", c.shipping}, {"tax", c.tax},   {"total", c.total},
-                      {"currency", c.currency}};
-}
-
 Status CheckEmail(const std::string& email) {
   KEEL_RETURN_IF_ERROR(commerce::CheckText("email", email, 3, 254));
   size_t at = email.find('@');
@@ -83,10 +65,43 @@ Result<int64_t> QueryInt(const ApiRequest& req, const std::string& name, int64_t
   return static_cast<int64_t>(n);
 }
 
+json::object CartJson(const commerce::CartView& c) {
+  json::array lines;
+  for (const auto& l : c.lines) {
+    lines.push_back(json::object{{"item_id", l.item_id},
+                                 {"name", l.name},
+                                 {"quantity", l.quantity},
+                                 {"unit_price", l.unit_price},
+                                 {"current_price", l.current_price},
+                                 {"currency", l.currency},
+                                 {"price_changed", l.price_changed},
+                                 {"available", l.available},
+                                 {"line_total", l.quantity * l.unit_price}});
+  }
+  json::object j{{"cart_id", c.cart_id},   {"lines", lines},
+                 {"subtotal", c.subtotal}, {"discount", c.discount},
+                 {"shipping", c.shipping}, {"tax", c.tax},
+                 {"total", c.total},       {"currency", c.currency},
+                 {"promo", nullptr},       {"tax_rate_bp", c.tax_rate_bp},
+                 {"destination", nullptr}};
+  if (!c.destination.country.empty()) {
+    j["destination"] =
+        json::object{{"country", c.destination.country}, {"region", c.destination.region}};
+  }
+  if (!c.promo_code.empty()) {
+    j["promo"] = json::object{
+        {"code", c.promo_code},
+        {"applied", c.promo_why_not.empty()},
+        {"why_not", c.promo_why_not.empty() ? json::value(nullptr) : json::value(c.promo_why_not)}};
+  }
+  return j;
+}
+
 json::object OrderJson(const commerce::Order& o, bool detail) {
   json::object j{{"order_id", o.order_id},     {"buyer_id", o.buyer_id},
                  {"status", o.status},         {"reason", o.reason},
                  {"currency", o.currency},     {"subtotal", o.subtotal},
+                 {"discount", o.discount},     {"promo_code", o.promo_code},
                  {"shipping", o.shipping},     {"tax", o.tax},
                  {"total", o.total},           {"created_at", o.created_at},
                  {"updated_at", o.updated_at}, {"workflow_id", o.workflow_id}};
@@ -153,6 +168,19 @@ StorefrontApi::StorefrontApi(commerce::Shop* shop, StorefrontOptions o, Checkout
 StorefrontApi::~StorefrontApi() {
   hashing_.Stop();
   if (checkout_.history && checkout_.waiters) shop_->orders().SetChangeHook(nullptr);
+}
+
+Result<std::string> StorefrontApi::CartOf(const ApiRequest& req) {
+  if (!req.Header("Authorization").empty()) {
+    KEEL_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    return shop_->carts().CartOfUser(p.user_id);
+  }
+  std::string guest = req.Header("X-Cart-Id");
+  if (guest.empty()) {
+    return Unauthenticated("log in, or pass a guest cart id in X-Cart-Id (POST /carts)");
+  }
+  KEEL_RETURN_IF_ERROR(shop_->carts().CheckGuestCart(guest));
+  return guest;
 }
 
 Result<Principal> StorefrontApi::Authenticate(const ApiRequest& req) const {
@@ -369,29 +397,16 @@ void StorefrontApi::AddRoutes(Router& router) {
   });
 
   // ---- carts ---------------------------------------------------------------------
-  // The caller's cart: the user's own with a token, else the guest cart in X-Cart-Id.
-  auto cart_of = [this](const ApiRequest& req) -> Result<std::string> {
-    if (!req.Header("Authorization").empty()) {
-      KEEL_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
-      return shop_->carts().CartOfUser(p.user_id);
-    }
-    std::string guest = req.Header("X-Cart-Id");
-    if (guest.empty()) {
-      return Unauthenticated("log in, or pass a guest cart id in X-Cart-Id (POST /carts)");
-    }
-    KEEL_RETURN_IF_ERROR(shop_->carts().CheckGuestCart(guest));
-    return guest;
-  };
+  auto cart_of = [this](const ApiRequest& req) { return CartOf(req); };
 
   router.Add(V::post, "/carts", [this](const ApiRequest& req) {
     HTTP_ASSIGN(std::string id, shop_->carts().CreateGuestCart());
     return JsonResponse(201, json::object{{"cart_id", id}});
   });
 
-  router.Add(V::get, "/cart", [this, cart_of](const ApiRequest& req) {
+  router.Add(V::get, "/cart", [this, cart_of](const ApiRequest& req) -> Reply {
     HTTP_ASSIGN(std::string cart, cart_of(req));
-    HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart));
-    return JsonResponse(200, CartJson(v));
+    return CartReply(req, cart);
   });
 
   router.Add(V::patch, "/cart", [this, cart_of](const ApiRequest& req) {
@@ -399,8 +414,9 @@ void StorefrontApi::AddRoutes(Router& router) {
     HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
     HTTP_ASSIGN(std::string item_id, StringField(body, "itemId", true));
     HTTP_ASSIGN(std::optional<int64_t> quantity, IntField(body, "quantity", true));
+    HTTP_ASSIGN(commerce::Destination to, CartDestination(req));
     HTTP_ASSIGN(commerce::LineChange change, shop_->carts().SetLine(cart, item_id, *quantity));
-    HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart));
+    HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart, to));
     json::object j = CartJson(v);
     if (change.repriced) {
       // Raising a quantity buys the new units at today's price: the line's snapshot
@@ -412,11 +428,10 @@ void StorefrontApi::AddRoutes(Router& router) {
     return JsonResponse(200, j);
   });
 
-  router.Add(V::delete_, "/cart", [this, cart_of](const ApiRequest& req) {
+  router.Add(V::delete_, "/cart", [this, cart_of](const ApiRequest& req) -> Reply {
     HTTP_ASSIGN(std::string cart, cart_of(req));
     HTTP_CHECK(shop_->carts().Clear(cart));
-    HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart));
-    return JsonResponse(200, CartJson(v));
+    return CartReply(req, cart);
   });
 
   router.Add(V::post, "/cart/merge", [this](const ApiRequest& req) {
@@ -545,6 +560,7 @@ void StorefrontApi::AddRoutes(Router& router) {
     return JsonResponse(200, OrderJson(o, true));
   });
 
+  AddCartRuleRoutes(router);
   if (checkout_.history) AddCheckoutRoutes(router);
 }
 

@@ -92,6 +92,17 @@ class StorefrontApi {
   void AddAuthRoutes(Router& router);
   // Search, completions, reviews, synonyms, sellers' lists (discovery_api.cc).
   void AddDiscoveryRoutes(Router& router);
+  // Promotions, the cart's promotion code, and tax and shipping (cart_rules_api.cc).
+  void AddCartRuleRoutes(Router& router);
+  // Who makes a promotion: (seller id, "" for the whole shop; who, for the record).
+  Result<std::pair<std::string, std::string>> PromotionOwner(const ApiRequest& req) const;
+  // The caller's cart: the user's own with a token, else the guest cart in X-Cart-Id.
+  Result<std::string> CartOf(const ApiRequest& req);
+  // Where the cart's tax is computed for: ?shippingAddressId= (a saved address of the
+  // caller's), or ?country=&region=, or nowhere (no tax).
+  Result<commerce::Destination> CartDestination(const ApiRequest& req) const;
+  // 200 and the cart, totalled for CartDestination(req).
+  Reply CartReply(const ApiRequest& req, const std::string& cart_id);
 
   commerce::Shop* shop_;
   StorefrontOptions opts_;
@@ -103,6 +114,10 @@ class StorefrontApi {
   std::atomic<bool> claim_schema_ready_{false};
 };
 
+// The destination of a checked address (its country and region).
+commerce::Destination DestinationOf(const json::object& address);
+// The JSON form of a cart: lines, totals and the promotion code applied.
+json::object CartJson(const commerce::CartView& c);
 // The JSON form of an item, with its available stock.
 json::object ItemJson(const commerce::Item& item, int64_t available);
 // A mean rating to one decimal, or null without reviews.

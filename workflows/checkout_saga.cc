@@ -23,7 +23,11 @@ std::string Invalid(const CheckoutInput& c) {
     if (l.quantity < 1 || l.unit_price < 0) return "line " + l.item_id + " is malformed";
     subtotal += l.quantity * l.unit_price;
   }
-  if (subtotal != c.subtotal || c.total != c.subtotal + c.shipping + c.tax) {
+  const int64_t discount = c.discount.value_or(0);
+  if (discount < 0 || discount > subtotal || (discount > 0) != c.promo_code.has_value()) {
+    return "the discount is malformed";
+  }
+  if (subtotal != c.subtotal || c.total != c.subtotal - discount + c.shipping + c.tax) {
     return "the totals do not add up";
   }
   if (c.payment_window_ms < 1 || c.hold_ttl_ms < c.payment_window_ms) return "bad windows";
@@ -53,6 +57,10 @@ Workflow<CheckoutResult> Unwind(WorkflowContext* ctx, CheckoutInput c,
   }
   const activities::HoldsIn release{holds};
   co_await Call(*ctx, activities::kRelease, release, CompensationOptions(kInventoryQueue));
+  if (c.promo_code) {
+    const activities::PromoReleaseIn promo{c.order_id};
+    co_await Call(*ctx, activities::kReleasePromo, promo, CompensationOptions(kOrdersQueue));
+  }
   co_await TransitionOrder(ctx, c.order_id, "pending_payment", status, reason);
   if (refunded > 0) {
     co_await TransitionOrder(ctx, c.order_id, status, "refunded", "payment refunded");
@@ -147,11 +155,30 @@ Workflow<CheckoutResult> CheckoutSaga(WorkflowContext& ctx, CheckoutInput c) {
     return cancel.TryReceive().has_value() || (honour_cancel_request && ctx.IsCancelRequested());
   };
 
-  // 2. Holds for every line, in parallel; all or none.
+  // 2. The promotion's redemption (given back by every unwind), then holds for every
+  // line, in parallel; all or none.
+  Saga saga(ctx);
+  if (c.promo_code) {
+    step = "redeeming";
+    std::string refused_promo;
+    try {
+      const activities::PromoIn promo{c.order_id, *c.promo_code, c.buyer_id,
+                                      c.discount.value_or(0)};
+      co_await Call(ctx, activities::kReservePromo, promo, StepOptions(kOrdersQueue));
+    } catch (const ActivityError& e) {
+      refused_promo = e.what();
+    }
+    if (!refused_promo.empty()) {
+      co_await TransitionOrder(&ctx, c.order_id, "pending_payment", "rejected",
+                               "promo_unavailable");
+      co_return Result(c, "rejected", "promo_unavailable", refused_promo);
+    }
+    AddCompensation(saga, activities::kReleasePromo, {c.order_id},
+                    CompensationOptions(kOrdersQueue));
+  }
   step = "reserving";
   std::vector<std::string> holds;
   std::vector<Future<activities::HoldOut>> reserving;
-  Saga saga(ctx);
   for (const auto& l : c.lines) {
     holds.push_back(HoldId(c.order_id, l.item_id));
     const activities::ReserveIn reserve{c.order_id,    holds.back(), l.item_id,     l.quantity,
@@ -352,6 +379,7 @@ Workflow<CheckoutResult> OrderExpiry(WorkflowContext& ctx, OrderExpiryInput in) 
   CheckoutInput c;
   c.order_id = in.order_id;
   c.buyer_id = in.buyer_id;
+  c.promo_code = in.promo_code;
   co_return co_await Unwind(&ctx, c, in.hold_ids, in.intent_id, "expired", in.reason, "");
 }
 

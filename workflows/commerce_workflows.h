@@ -5,8 +5,10 @@
 //   (commerce::CheckoutInput)
 //   1. validate the snapshot and the amount the client expects; create the order
 //      (pending_payment), or, when the snapshot is refused, the order in rejected;
-//   2. reserve a hold per line, in parallel, all or none, within the buyer's caps;
-//      a refusal releases them and moves the order to rejected with its reason;
+//   2. reserve the promotion's redemption, if the cart had one (refused: the order
+//      is rejected, promo_unavailable); reserve a hold per line, in parallel, all or
+//      none, within the buyer's caps; a refusal releases them (and the redemption)
+//      and moves the order to rejected with its reason;
 //   3. the payment window starts;
 //   4. create the PaymentIntent and confirm it (Idempotency-Keys from the order id);
 //   5. on 3DS, wait for the gateway's webhook (signal "payment") raced against the
@@ -17,10 +19,10 @@
 //   7. start shipment_tracking as a child workflow (parent close policy ABANDON: it
 //      outlives the saga) and hand it the order.
 //   Every failure compensates: void the payment (cancel, or refund what was taken),
-//   release the holds, move the order to payment_failed / expired / cancelled, notify.
-//   Signal "cancel" before confirmation cancels; after it, the cancel is forwarded.
-//   Result: {order_id, status, reason?}; status "rejected" when the checkout was
-//   refused before any hold (sagas recorded before kOrderFirstChange made no order).
+//   release the holds and the redemption, move the order to payment_failed / expired / cancelled,
+//   notify. Signal "cancel" before confirmation cancels; after it, the cancel is forwarded. Result:
+//   {order_id, status, reason?}; status "rejected" when the checkout was refused before any hold
+//   (sagas recorded before kOrderFirstChange made no order).
 //
 // shipment_tracking (id "shipment-<order_id>"): confirmed -> fulfilling, creates the
 //   shipment, and follows signal "carrier" (the carrier's webhooks, duplicates and
@@ -78,8 +80,10 @@ struct OrderExpiryInput {
   std::string order_id, buyer_id, intent_id;
   std::vector<std::string> hold_ids;
   std::string reason;
+  std::optional<std::string> promo_code;  // its redemption is given back
 };
-BOOST_DESCRIBE_STRUCT(OrderExpiryInput, (), (order_id, buyer_id, intent_id, hold_ids, reason))
+BOOST_DESCRIBE_STRUCT(OrderExpiryInput, (),
+                      (order_id, buyer_id, intent_id, hold_ids, reason, promo_code))
 
 struct ShipmentResult {
   std::string order_id, status, shipment_id, tracking_number;

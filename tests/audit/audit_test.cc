@@ -34,8 +34,8 @@ class AuditTest : public ::testing::TestWithParam<testutil::Backend> {
     ASSERT_TRUE(ledger.ok());
     auto sim = sims::PaymentsSim::Open(std::move(ledger).value(), &clock_, {});
     ASSERT_TRUE(sim.ok()) << sim.status().ToString();  // makes the ledger's schema
-    ledger_ = persistence::OpenSqlDatabase("sqlite:" + ledger_dir_->path(), "payments_sim", {})
-                  .value();
+    ledger_ =
+        persistence::OpenSqlDatabase("sqlite:" + ledger_dir_->path(), "payments_sim", {}).value();
     inventory_db_ = persistence::OpenSqlDatabase(backend_->url(), "inventory", {}).value();
     orders_db_ = persistence::OpenSqlDatabase(backend_->url(), "orders", {}).value();
     ASSERT_TRUE(shop_->inventory().Restock("sku-a", 10, "r-a").ok());
@@ -93,12 +93,13 @@ class AuditTest : public ::testing::TestWithParam<testutil::Backend> {
     ASSERT_TRUE(ledger_
                     ->Transact([&](persistence::SqlTxn& t) {
                       return t
-                          .Exec("INSERT INTO intents(id, seq, amount, currency, payment_method, "
-                                "capture_method, status, amount_received, amount_refunded, "
-                                "metadata, created) VALUES($1,$2,$3,'usd','pm_card_visa',"
-                                "'automatic',$4,$5,$6,$7,1)",
-                                {id, ++seq, received, status, received, refunded,
-                                 json::serialize(json::object{{"order_id", order_id}})})
+                          .Exec(
+                              "INSERT INTO intents(id, seq, amount, currency, payment_method, "
+                              "capture_method, status, amount_received, amount_refunded, "
+                              "metadata, created) VALUES($1,$2,$3,'usd','pm_card_visa',"
+                              "'automatic',$4,$5,$6,$7,1)",
+                              {id, ++seq, received, status, received, refunded,
+                               json::serialize(json::object{{"order_id", order_id}})})
                           .status();
                     })
                     .ok());
@@ -158,10 +159,11 @@ TEST_P(AuditTest, Invariant1HoldsPastOnHand) {
   ASSERT_TRUE(inventory_db_
                   ->Transact([&](persistence::SqlTxn& t) {
                     return t
-                        .Exec("INSERT INTO holds(hold_id, sku, quantity, expires_at, state, "
-                              "order_id, created_at, updated_at) VALUES('h-big','sku-a',50,$1,"
-                              "'active','ord-x',0,0)",
-                              {clock_.Now() + kWindow})
+                        .Exec(
+                            "INSERT INTO holds(hold_id, sku, quantity, expires_at, state, "
+                            "order_id, created_at, updated_at) VALUES('h-big','sku-a',50,$1,"
+                            "'active','ord-x',0,0)",
+                            {clock_.Now() + kWindow})
                         .status();
                   })
                   .ok());
@@ -195,7 +197,8 @@ TEST_P(AuditTest, Invariant3PaymentWithoutAnOrderItCanKeep) {
 
 TEST_P(AuditTest, Invariant4ConfirmedWithoutItsPayment) {
   ASSERT_TRUE(shop_->orders().Create(Order("ord-free", "cart-free", 1, 1000)).ok());
-  ASSERT_TRUE(shop_->inventory().Reserve({{"ord-free/sku-a", "sku-a", 1}}, "ord-free", kWindow).ok());
+  ASSERT_TRUE(
+      shop_->inventory().Reserve({{"ord-free/sku-a", "sku-a", 1}}, "ord-free", kWindow).ok());
   ASSERT_TRUE(shop_->inventory().Commit("ord-free/sku-a").ok());
   ASSERT_TRUE(shop_->orders().Transition("ord-free", "pending_payment", "confirmed", "?").ok());
   Notify("ord-free", "ord-free/order_confirmed");
@@ -233,9 +236,10 @@ TEST_P(AuditTest, Invariant8AnIllegalTransition) {
                                "'ord-ok'")
                             .status());
                     return t
-                        .Exec("INSERT INTO order_events(order_id, seq, from_status, to_status, "
-                              "reason, at) VALUES('ord-ok', 99, 'confirmed', 'pending_payment', "
-                              "'bug', 1)")
+                        .Exec(
+                            "INSERT INTO order_events(order_id, seq, from_status, to_status, "
+                            "reason, at) VALUES('ord-ok', 99, 'confirmed', 'pending_payment', "
+                            "'bug', 1)")
                         .status();
                   })
                   .ok());
@@ -257,8 +261,7 @@ TEST_P(AuditTest, Invariant10PricesOffTheSnapshot) {
   // And a total that is not lines + shipping + tax.
   ASSERT_TRUE(orders_db_
                   ->Transact([&](persistence::SqlTxn& t) {
-                    return t
-                        .Exec("UPDATE order_lines SET unit_price = 1 WHERE order_id = 'ord-ok'")
+                    return t.Exec("UPDATE order_lines SET unit_price = 1 WHERE order_id = 'ord-ok'")
                         .status();
                   })
                   .ok());
@@ -273,6 +276,54 @@ TEST_P(AuditTest, Invariant12ACheckoutWithoutItsOrder) {
   Checkout("ord-old-rejected", 1, 1000, persistence::ExecutionStatus::kCompleted,
            json::object{{"status", "rejected"}, {"reason", "insufficient_stock"}});
   for (const auto& v : Violations()) EXPECT_NE(v.subject, "ord-old-rejected") << ToString(v);
+}
+
+TEST_P(AuditTest, Invariant11AnOverRedeemedPromotionAndAKeptRedemption) {
+  commerce::Promotion p;
+  p.code = "SAVE1";
+  p.amount_off = 100;
+  p.currency = "USD";
+  p.max_redemptions = 1;
+  ASSERT_TRUE(shop_->promotions().Create(p).ok());
+  // Two paid orders with the discount; the second got its redemption past the limit.
+  for (const std::string id : {"ord-p1", "ord-p2"}) {
+    commerce::Order o = Order(id, "cart-" + id, 1, 1000);
+    o.discount = 100;
+    o.promo_code = "SAVE1";
+    o.total = 900;
+    ASSERT_TRUE(shop_->orders().Create(o).ok());
+    ASSERT_TRUE(shop_->orders().Transition(id, "pending_payment", "confirmed", "paid").ok());
+  }
+  ASSERT_TRUE(shop_->promotions().Reserve("ord-p1", "SAVE1", "ann", 100).ok());
+  EXPECT_EQ(shop_->promotions().Reserve("ord-p2", "SAVE1", "ann", 100).reason(), "promo_exhausted");
+  EXPECT_TRUE(Reports(11, "ord-p2"));  // a discount with no redemption
+  auto promotions_db = persistence::OpenSqlDatabase(backend_->url(), "promotions", {}).value();
+  ASSERT_TRUE(promotions_db
+                  ->Transact([&](persistence::SqlTxn& t) -> Status {
+                    KEEL_RETURN_IF_ERROR(
+                        t.Exec("INSERT INTO redemptions(order_id, code, buyer_id, amount, state, "
+                               "created_at, updated_at) VALUES('ord-p2','SAVE1','ann',100,"
+                               "'redeemed',0,0)")
+                            .status());
+                    return t.Exec("UPDATE promotions SET redeemed = 2").status();
+                  })
+                  .ok());
+  EXPECT_TRUE(Reports(11, "SAVE1"));
+  // An order that never went through keeps its redemption.
+  p.code = "SAVE2";
+  p.max_redemptions = 0;
+  ASSERT_TRUE(shop_->promotions().Create(p).ok());
+  commerce::Order failed = Order("ord-p3", "cart-p3", 1, 1000);
+  failed.discount = 100;
+  failed.promo_code = "SAVE2";
+  failed.total = 900;
+  ASSERT_TRUE(shop_->orders().Create(failed).ok());
+  ASSERT_TRUE(shop_->promotions().Reserve("ord-p3", "SAVE2", "ann", 100).ok());
+  ASSERT_TRUE(
+      shop_->orders().Transition("ord-p3", "pending_payment", "payment_failed", "declined").ok());
+  EXPECT_TRUE(Reports(11, "ord-p3"));
+  ASSERT_TRUE(shop_->promotions().Release("ord-p3").ok());  // what the compensation does
+  for (const auto& v : Violations()) EXPECT_NE(v.subject, "ord-p3") << ToString(v);
 }
 
 // --repair marks expired holds and starts the expiry of an order whose saga ended.

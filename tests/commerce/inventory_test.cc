@@ -164,6 +164,31 @@ TEST_P(InventoryTest, RacingReservationsOfOneBuyerKeepTheCap) {
   EXPECT_EQ(Available("sku-hot"), 991);
 }
 
+TEST_P(InventoryTest, EveryStockChangeIsAnnouncedOnceInTheOutbox) {
+  ASSERT_TRUE(inv_->Restock("sku-ev", 10, "r1").ok());  // a new SKU: nobody waits for it
+  ASSERT_TRUE(inv_->Reserve({{"h1", "sku-ev", 2}, {"h2", "sku-ev", 3}}, "o1", 60'000).ok());
+  ASSERT_TRUE(inv_->Reserve({{"h1", "sku-ev", 2}}, "o1", 60'000).ok());  // a repeat
+  ASSERT_TRUE(inv_->Reserve({{"h3", "sku-ev", 1}}, "o2", 1'000).ok());
+  ASSERT_TRUE(inv_->Commit("h1").ok());
+  ASSERT_TRUE(inv_->Commit("h1").ok());  // a repeat
+  ASSERT_TRUE(inv_->Release("h2").ok());
+  ASSERT_TRUE(inv_->Release("h1").ok());  // committed: the units come back
+  ASSERT_TRUE(inv_->Release("h1").ok());  // a repeat
+  clock_.Advance(2'000);
+  ASSERT_EQ(inv_->SweepExpired().value(), 1);
+  ASSERT_TRUE(inv_->Restock("sku-ev", 4, "r2").ok());
+  auto batch = inv_->outbox().Read("reader", 100);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  std::vector<std::string> seen;
+  for (const auto& e : batch->events) {
+    EXPECT_EQ(e.item_id, "sku-ev");
+    seen.push_back(e.kind + ":" + std::to_string(e.quantity));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"reserved:2", "reserved:3", "reserved:1", "sold:2",
+                                            "released:3", "unsold:2", "expired:1", "restocked:4"}));
+  EXPECT_EQ(batch->events.back().version, 14);  // units available after the restock
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, InventoryTest, ::testing::ValuesIn(testutil::AllBackends()),
                          [](const auto& info) { return info.param.name; });
 

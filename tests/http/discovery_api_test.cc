@@ -173,7 +173,7 @@ TEST_P(DiscoveryApiTest, RatingAndPriceFacetsCountTheMatches) {
 
 TEST_P(DiscoveryApiTest, OnlyAVerifiedBuyerReviewsOnceAndEditsWithPut) {
   std::string seller = User("s@example.com", "seller");
-  std::string item = Listed(seller, "Kettle", 2500);
+  std::string item = Listed(seller, "Kettle", 2500, "{}", "Acme", "home", 10);
   std::string ann_id;
   std::string ann = User("ann@example.com", "buyer", &ann_id);
   // No delivered order: 403. A confirmed one is not enough either.

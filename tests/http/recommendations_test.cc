@@ -68,6 +68,18 @@ TEST_P(RecommendationsTest, TrendingWeighsOrdersAndViewsPerCategory) {
   EXPECT_EQ(Ids("/items/trending?size=1"), (std::vector<std::string>{kettle}));
   EXPECT_TRUE(Ids("/items/trending?category=toys").empty());
   EXPECT_EQ(client_->Call("GET", "/items/trending?size=1000").status, 422);
+  // Sales are the inventory's "sold" events, applied once: events applied again (a
+  // reader that stopped after applying, before acknowledging) add nothing.
+  auto events = shop_->inventory().outbox().Read("replay", 100);
+  ASSERT_TRUE(events.ok());
+  auto again = shop_->signals().ApplySales(commerce::Shop::kSalesConsumer, events->events);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, 0);
+  auto sales = shop_->signals().SalesSince(0);
+  ASSERT_TRUE(sales.ok());
+  ASSERT_EQ(sales->size(), 1u);
+  EXPECT_EQ((*sales)[0].item_id, kettle);
+  EXPECT_EQ((*sales)[0].count, 1);
 }
 
 TEST_P(RecommendationsTest, RecommendationsBlendLayersAndLeaveOutWhatWasBought) {

@@ -90,9 +90,14 @@ class StorefrontApiTest : public ::testing::TestWithParam<testutil::Backend> {
   }
 
   // A delivered order of one of each of `item_ids` by `buyer_id`, made through the
-  // order service.
+  // inventory (a hold per line, committed: the units are sold) and the order service.
   void Delivered(const std::string& order_id, const std::string& buyer_id,
                  const std::vector<std::string>& item_ids) {
+    for (const auto& id : item_ids) {
+      const std::string hold = "hold-" + order_id + "-" + id;
+      ASSERT_TRUE(shop_->inventory().Reserve({{hold, id, 1}}, order_id, 60'000).ok());
+      ASSERT_TRUE(shop_->inventory().Commit(hold).ok());
+    }
     commerce::Order o;
     o.order_id = order_id;
     o.buyer_id = buyer_id;

@@ -159,12 +159,23 @@ async function renderItem(id) {
 
 // ---- cart and checkout -------------------------------------------------------------
 
+// Why an applied promotion takes nothing off (the cart's promo.why_not).
+const WHY_NOT = {
+  not_started: "it has not started", ended: "it has ended", exhausted: "it is used up",
+  min_subtotal: "the cart is below its minimum", no_eligible_items: "no item in the cart is part of it",
+  currency_mismatch: "it is for another currency", promo_not_found: "it no longer exists",
+};
+
+// The checkout form as the buyer left it: the cart is totalled for its country and
+// region (tax), and a re-render keeps what they typed.
+const address = { name: "Ada Lovelace", line1: "1 Loop Street", city: "Localhost", region: "", postal_code: "12345", country: "US" };
+
 async function renderCart() {
   if (!signedIn()) return needLogin();
   main.innerHTML = `<h1>Cart</h1><div id="cart"><p class="muted">Loading…</p></div>`;
   let cart;
   try {
-    cart = await api("/cart");
+    cart = await api("/cart?" + new URLSearchParams({ country: address.country, region: address.region }));
   } catch (e) {
     document.getElementById("cart").innerHTML = errorBox(e);
     return;
@@ -180,15 +191,22 @@ async function renderCart() {
       <td>${money(l.unit_price, l.currency)}</td>
       <td><input type="number" min="0" max="1000" value="${l.quantity}" data-item="${esc(l.item_id)}" aria-label="quantity of ${esc(l.name)}" size="3"></td>
       <td>${money(l.line_total, l.currency)}</td></tr>`).join("")}</tbody></table></div>
-    <dl class="kv"><dt>Subtotal</dt><dd>${money(cart.subtotal, cart.currency)}</dd><dt>Shipping</dt><dd>${money(cart.shipping, cart.currency)}</dd>
-      <dt>Tax</dt><dd>${money(cart.tax, cart.currency)}</dd><dt>Total</dt><dd class="price" id="total">${money(cart.total, cart.currency)}</dd></dl>
+    <dl class="kv"><dt>Subtotal</dt><dd>${money(cart.subtotal, cart.currency)}</dd>
+      ${cart.discount ? `<dt>Discount (${esc(cart.promo.code)})</dt><dd id="discount">−${money(cart.discount, cart.currency)}</dd>` : ""}
+      <dt>Shipping</dt><dd>${money(cart.shipping, cart.currency)}</dd>
+      <dt>Tax${cart.destination ? ` (${esc(cart.destination.country)}${cart.destination.region ? " " + esc(cart.destination.region) : ""}, ${cart.tax_rate_bp / 100} %)` : ""}</dt><dd>${money(cart.tax, cart.currency)}</dd><dt>Total</dt><dd class="price" id="total">${money(cart.total, cart.currency)}</dd></dl>
+    <form id="promo" class="row"><label>Promotion code <input name="code" maxlength="32" size="12" value="${cart.promo ? esc(cart.promo.code) : ""}"></label>
+      <button type="submit">Apply</button>${cart.promo ? `<button type="button" id="promo-remove">Remove</button>` : ""}</form>
+    ${cart.promo && !cart.promo.applied ? `<p class="flag">${esc(cart.promo.code)} takes nothing off now: ${esc(WHY_NOT[cart.promo.why_not] || cart.promo.why_not)}.</p>` : ""}
+    <div id="promo-out"></div>
     <h2>Checkout</h2>
     <form id="checkout">
-      <div class="row"><label>Name <input name="name" required value="Ada Lovelace" maxlength="200"></label>
-      <label>Street <input name="line1" required value="1 Loop Street" maxlength="200"></label>
-      <label>City <input name="city" required value="Localhost" maxlength="100"></label>
-      <label>Postal code <input name="postal_code" required value="12345" size="8" maxlength="20"></label>
-      <label>Country <input name="country" required value="US" size="3" maxlength="2"></label></div>
+      <div class="row"><label>Name <input name="name" required value="${esc(address.name)}" maxlength="200"></label>
+      <label>Street <input name="line1" required value="${esc(address.line1)}" maxlength="200"></label>
+      <label>City <input name="city" required value="${esc(address.city)}" maxlength="100"></label>
+      <label>Region <input name="region" value="${esc(address.region)}" size="6" maxlength="100"></label>
+      <label>Postal code <input name="postal_code" required value="${esc(address.postal_code)}" size="8" maxlength="20"></label>
+      <label>Country <input name="country" required value="${esc(address.country)}" size="3" minlength="2" maxlength="2"></label></div>
       <div class="row"><label>Card <select name="card">${CARDS.map(([v, t]) => `<option value="${v}">${esc(t)}</option>`).join("")}</select></label>
       <button class="primary" type="submit">Pay ${money(cart.total, cart.currency)}</button></div>
       <div id="checkout-out"></div>
@@ -204,6 +222,33 @@ async function renderCart() {
       }
     });
   }
+  const form = document.getElementById("checkout");
+  for (const input of form.querySelectorAll("input")) {
+    input.addEventListener("input", () => { address[input.name] = input.value; });
+  }
+  // Tax follows the destination: total again for it.
+  for (const name of ["country", "region"]) {
+    form.elements[name].addEventListener("change", () => {
+      if (address.country.length === 2) renderCart();
+    });
+  }
+  document.getElementById("promo").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await api("/cart/promo", { method: "POST", body: { code: new FormData(ev.target).get("code") } });
+      renderCart();
+    } catch (e) {
+      document.getElementById("promo-out").innerHTML = errorBox(e);
+    }
+  });
+  document.getElementById("promo-remove")?.addEventListener("click", async () => {
+    try {
+      await api("/cart/promo", { method: "DELETE" });
+      renderCart();
+    } catch (e) {
+      document.getElementById("promo-out").innerHTML = errorBox(e);
+    }
+  });
   const key = crypto.randomUUID();  // one per attempt at this cart: a double click pays once
   document.getElementById("checkout").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -214,7 +259,8 @@ async function renderCart() {
       const r = await api("/checkout", { method: "POST", idempotencyKey: key, body: {
         amount: cart.total,
         paymentInfo: { paymentType: "CARD", paymentMethod: f.get("card") },
-        shippingAddress: Object.fromEntries(["name", "line1", "city", "postal_code", "country"].map((k) => [k, f.get(k)])),
+        shippingAddress: Object.fromEntries(["name", "line1", "city", "region", "postal_code", "country"]
+          .map((k) => [k, f.get(k)]).filter(([, v]) => v !== "")),
       } });
       updateNav();
       location.hash = "#/order/" + encodeURIComponent(r.order_id);
@@ -270,7 +316,8 @@ function drawOrder(o) {
   document.getElementById("order").innerHTML = `<h1>Order ${esc(o.order_id)} ${status(o.status)}</h1>
     ${o.reason ? `<p class="muted">${esc(o.reason)}</p>` : ""}
     ${FINAL.has(o.status) ? "" : `<p class="muted">Updates by itself.</p>`}
-    <dl class="kv"><dt>Total</dt><dd>${money(o.total, o.currency)}</dd>
+    <dl class="kv">${o.discount ? `<dt>Discount (${esc(o.promo_code)})</dt><dd>−${money(o.discount, o.currency)}</dd>` : ""}
+      <dt>Total</dt><dd>${money(o.total, o.currency)}</dd>
       <dt>Checkout saga</dt><dd><a href="/console#/workflow/${encodeURIComponent(o.workflow_id)}">${esc(o.workflow_id)}</a> (console)</dd></dl>
     <div class="row">${canCancel ? `<button id="cancel" type="button">Cancel the order</button>` : ""}
       ${canReturn ? `<button id="return" type="button">Return it</button>` : ""}</div><div id="order-out"></div>

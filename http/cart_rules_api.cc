@@ -1,0 +1,188 @@
+// The cart's rules over HTTP: promotions (sellers and operators create them, buyers
+// apply one to their cart; commerce/promotions.h), the tax and shipping tables
+// (commerce/charges.h), and the destination a cart's tax is computed for. docs/cart.md
+// has the contract.
+
+#include "commerce/validation.h"
+#include "http/api_util.h"
+#include "http/storefront_api.h"
+
+namespace keel::http {
+namespace {
+
+using commerce::Principal;
+using commerce::Role;
+namespace bhttp = boost::beast::http;
+
+constexpr std::string_view kPromotionFields[] = {"code",     "percent_off",     "amount_off",
+                                                 "currency", "min_subtotal",    "starts_at",
+                                                 "ends_at",  "max_redemptions", "per_buyer_limit"};
+
+json::object PromotionJson(const commerce::Promotion& p) {
+  return json::object{
+      {"code", p.code},
+      {"seller_id", p.seller_id.empty() ? json::value(nullptr) : json::value(p.seller_id)},
+      {"percent_off", p.percent_off},
+      {"amount_off", p.amount_off},
+      {"currency", p.currency},
+      {"min_subtotal", p.min_subtotal},
+      {"starts_at", p.starts_at},
+      {"ends_at", p.ends_at == 0 ? json::value(nullptr) : json::value(p.ends_at)},
+      {"max_redemptions", p.max_redemptions},
+      {"per_buyer_limit", p.per_buyer_limit},
+      {"redeemed", p.redeemed},
+      {"created_at", p.created_at}};
+}
+
+Result<commerce::Promotion> ReadPromotion(const json::object& body) {
+  for (const auto& [k, v] : body) {
+    bool known = false;
+    for (auto f : kPromotionFields) known = known || k == f;
+    if (!known) return commerce::FieldError(k, "is not a promotion field");
+  }
+  commerce::Promotion p;
+  KEEL_ASSIGN_OR_RETURN(p.code, StringField(body, "code", true));
+  KEEL_ASSIGN_OR_RETURN(p.currency, StringField(body, "currency", false));
+  struct IntTarget {
+    const char* name;
+    int64_t* to;
+  };
+  for (auto [name, to] : {IntTarget{"percent_off", &p.percent_off},
+                          {"amount_off", &p.amount_off},
+                          {"min_subtotal", &p.min_subtotal},
+                          {"starts_at", &p.starts_at},
+                          {"ends_at", &p.ends_at},
+                          {"max_redemptions", &p.max_redemptions},
+                          {"per_buyer_limit", &p.per_buyer_limit}}) {
+    KEEL_ASSIGN_OR_RETURN(std::optional<int64_t> v, IntField(body, name, false));
+    *to = v.value_or(0);
+  }
+  return p;
+}
+
+}  // namespace
+
+commerce::Destination DestinationOf(const json::object& address) {
+  commerce::Destination d;
+  if (const json::value* c = address.if_contains("country"); c && c->is_string()) {
+    d.country = std::string(c->as_string());
+  }
+  if (const json::value* r = address.if_contains("region"); r && r->is_string()) {
+    d.region = std::string(r->as_string());
+  }
+  auto checked = commerce::CheckDestination(d);
+  return checked.ok() ? *checked : commerce::Destination{};
+}
+
+Result<commerce::Destination> StorefrontApi::CartDestination(const ApiRequest& req) const {
+  const std::string saved = req.Query("shippingAddressId");
+  if (!saved.empty()) {
+    if (!req.Query("country").empty()) {
+      return commerce::FieldError("country", "give country or shippingAddressId, not both");
+    }
+    KEEL_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    auto found = shop_->users().Address(p.user_id, saved);
+    if (!found.ok() && found.status().code() == StatusCode::kNotFound) {
+      return commerce::FieldError("shippingAddressId", "no saved address of yours");
+    }
+    KEEL_ASSIGN_OR_RETURN(json::object address, std::move(found));
+    return DestinationOf(address);
+  }
+  if (req.Query("country").empty() && !req.Query("region").empty()) {
+    return commerce::FieldError("region", "needs a country");
+  }
+  return commerce::CheckDestination({req.Query("country"), req.Query("region")});
+}
+
+Reply StorefrontApi::CartReply(const ApiRequest& req, const std::string& cart_id) {
+  HTTP_ASSIGN(commerce::Destination to, CartDestination(req));
+  HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart_id, to));
+  return JsonResponse(200, CartJson(v));
+}
+
+// Who creates a promotion: the operator (the admin token) or an admin for the whole
+// shop (seller ""), a seller for their own items. Buyers may not.
+Result<std::pair<std::string, std::string>> StorefrontApi::PromotionOwner(
+    const ApiRequest& req) const {
+  if (!opts_.admin_token.empty() && CheckAdminToken(req, opts_.admin_token).ok()) {
+    return std::pair<std::string, std::string>{"", "operator"};
+  }
+  KEEL_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+  if (p.role == Role::kBuyer) {
+    return Status::FailedPrecondition("only sellers and operators make promotions", "forbidden");
+  }
+  return std::pair<std::string, std::string>{p.role == Role::kAdmin ? "" : p.user_id, p.user_id};
+}
+
+void StorefrontApi::AddCartRuleRoutes(Router& router) {
+  using V = bhttp::verb;
+  router.Add(V::post, "/promotions", [this](const ApiRequest& req) -> Reply {
+    HTTP_ASSIGN(auto owner, PromotionOwner(req));
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    HTTP_ASSIGN(commerce::Promotion p, ReadPromotion(body));
+    p.seller_id = owner.first;
+    p.created_by = owner.second;
+    return WithIdempotency(req, owner.second + " POST /promotions", [&] {
+      HTTP_ASSIGN(commerce::Promotion made, shop_->promotions().Create(p));
+      return JsonResponse(201, PromotionJson(made));
+    });
+  });
+
+  router.Add(V::get, "/promotions", [this](const ApiRequest& req) -> Reply {
+    HTTP_ASSIGN(auto owner, PromotionOwner(req));
+    // The operator and admins see every promotion; a seller their own.
+    const bool all = owner.first.empty();
+    HTTP_ASSIGN(auto list, shop_->promotions().List(all ? "*" : owner.first));
+    json::array out;
+    for (const auto& p : list) out.push_back(PromotionJson(p));
+    return JsonResponse(200, json::object{{"promotions", out}});
+  });
+
+  router.Add(V::post, "/cart/promo", [this](const ApiRequest& req) -> Reply {
+    HTTP_ASSIGN(std::string cart, CartOf(req));
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    HTTP_ASSIGN(std::string code, StringField(body, "code", true));
+    HTTP_CHECK(commerce::CheckText("code", code, 1, 64));
+    HTTP_ASSIGN(commerce::Promotion promo, shop_->promotions().Get(code));
+    if (!req.Header("Authorization").empty() && promo.per_buyer_limit > 0) {
+      HTTP_ASSIGN(Principal p, Authenticate(req));
+      HTTP_ASSIGN(int64_t used, shop_->promotions().RedeemedBy(promo.code, p.user_id));
+      if (used >= promo.per_buyer_limit) {
+        return ErrorResponse(409, "promo_buyer_limit",
+                             "you have used " + promo.code + " as often as it allows",
+                             json::object{{"per_buyer_limit", promo.per_buyer_limit}});
+      }
+    }
+    auto v = shop_->carts().SetPromo(cart, promo.code);
+    if (!v.ok() && v.status().reason() == "promo_not_applicable") {
+      return ErrorResponse(
+          422, "promo_not_applicable",
+          "promotion " + promo.code + " takes nothing off this cart: " + v.status().message(),
+          json::object{{"why_not", v.status().message()}});
+    }
+    HTTP_CHECK(v.status());
+    return CartReply(req, cart);
+  });
+
+  router.Add(V::delete_, "/cart/promo", [this](const ApiRequest& req) -> Reply {
+    HTTP_ASSIGN(std::string cart, CartOf(req));
+    HTTP_CHECK(shop_->carts().ClearPromo(cart));
+    return CartReply(req, cart);
+  });
+
+  // Tax and shipping tables, for operators (the admin token).
+  router.Add(V::get, "/v1/charges", [this](const ApiRequest& req) -> Reply {
+    HTTP_CHECK(CheckAdminToken(req, opts_.admin_token));
+    HTTP_ASSIGN(commerce::ChargeTables t, shop_->carts().charges().Get());
+    return JsonResponse(200, commerce::ChargeTablesJson(t));
+  });
+  router.Add(V::put, "/v1/charges", [this](const ApiRequest& req) -> Reply {
+    HTTP_CHECK(CheckAdminToken(req, opts_.admin_token));
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    HTTP_ASSIGN(commerce::ChargeTables t, commerce::ParseChargeTables(body));
+    HTTP_CHECK(shop_->carts().charges().Set(t));
+    return JsonResponse(200, commerce::ChargeTablesJson(t));
+  });
+}
+
+}  // namespace keel::http
