@@ -140,6 +140,14 @@ OrderOut RejectOrder(const CommerceDeps* d, const RejectIn& in) {
   return {r->order_id, r->status};
 }
 
+// ---- carts ---------------------------------------------------------------------------
+
+CartStateOut CartState(const CommerceDeps* d, const CartIn& in) {
+  auto a = d->shop->carts().LastActivity(in.cart_id);
+  if (!a.ok()) Fail(a.status(), "Transient", {});
+  return {a->units, a->updated_at};
+}
+
 // ---- promotions ----------------------------------------------------------------------
 
 PromoOut ReservePromo(const CommerceDeps* d, const PromoIn& in) {
@@ -327,6 +335,7 @@ void RegisterCommerceActivities(Registry& registry, const CommerceDeps* deps) {
   Reg(registry, deps, kRejectOrder, RejectOrder);
   Reg(registry, deps, kTransitionOrder, Transition);
   Reg(registry, deps, kClearCart, ClearCart);
+  Reg(registry, deps, kCartState, CartState);
   Reg(registry, deps, kReservePromo, ReservePromo);
   Reg(registry, deps, kReleasePromo, ReleasePromo);
   Reg(registry, deps, kStartTracking, StartTracking);

@@ -125,6 +125,18 @@ inline constexpr ActivityRef<TrackingIn, WorkflowIdOut> kStartTracking{"orders.s
 // Refusal: SignalFailed.
 inline constexpr ActivityRef<SignalIn, SignalledOut> kSignal{"orders.signal", kOrdersQueue};
 
+// ---- carts (on the orders queue) -----------------------------------------------------
+struct CartIn {
+  std::string cart_id;
+};
+BOOST_DESCRIBE_STRUCT(CartIn, (), (cart_id))
+struct CartStateOut {
+  int64_t items = 0;       // units in the cart (0 also when it is gone)
+  int64_t updated_at = 0;  // its last change, ms since the epoch
+};
+BOOST_DESCRIBE_STRUCT(CartStateOut, (), (items, updated_at))
+inline constexpr ActivityRef<CartIn, CartStateOut> kCartState{"carts.state", kOrdersQueue};
+
 // ---- promotions (on the orders queue) ------------------------------------------------
 struct PromoIn {
   std::string order_id, code, buyer_id;

@@ -5,9 +5,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include "cli/commands.h"
 #include "cli/secrets.h"
@@ -62,6 +64,22 @@ void RegisterAll(Registry& registry, const std::string& db_url, bool run_activit
 }
 
 namespace {
+
+// "90s", "30m", "24h", "2d", "500ms" or a bare number of milliseconds, up to 365 days.
+Result<Millis> ParseDuration(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  const std::string unit = text.substr(digits);
+  const std::map<std::string, Millis> units{{"", 1},       {"ms", 1},        {"s", 1000},
+                                            {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  auto u = units.find(unit);
+  if (digits == 0 || digits > 12 || u == units.end()) {
+    return Status::InvalidArgument("'" + text + "' is not a duration such as 90s, 30m, 24h or 2d");
+  }
+  const Millis ms = std::stoll(text.substr(0, digits)) * u->second;
+  if (ms > 365LL * 86'400'000) return Status::InvalidArgument("'" + text + "' is over 365 days");
+  return ms;
+}
 
 // Blocks SIGINT/SIGTERM in every thread, then waits for one of them.
 void BlockStopSignals() {
@@ -129,6 +147,7 @@ struct WorkerFlags {
   int max_waiters = 4096, max_waiters_per_user = 64, max_wait_s = 60;
   int64_t max_held_units_per_buyer = 100, max_pending_orders_per_buyer = 5;
   double guest_cart_ttl_days = 30;
+  std::string cart_reminder_after = "24h";  // a duration (ParseDuration); 0: no reminders
 };
 
 // A token bucket whose burst is twice its rate (0: unlimited).
@@ -189,6 +208,7 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   o.sim_data = f.sim_data;
   o.payment_window_ms = f.payment_window_ms;
   o.action_window_ms = f.action_window_ms;
+  o.cart_reminder_after_ms = ParseDuration(f.cart_reminder_after).value();  // checked by CLI11
   o.carrier_speed = f.carrier_speed;
   o.admin_token = *admin_token;
   o.sim_control_token = *control_token;
@@ -374,6 +394,17 @@ void AddServeLimitFlags(CLI::App* serve, WorkerFlags& f) {
       ->add_option("--guest-cart-ttl-days", f.guest_cart_ttl_days,
                    "delete guest carts untouched this long")
       ->check(CLI::Range(0.001, 3650.0));
+  serve
+      ->add_option("--cart-reminder-after", f.cart_reminder_after,
+                   "remind a signed-in buyer of a cart left alone this long, once (90s, 30m, "
+                   "24h, 2d; 0: never)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            auto d = ParseDuration(v);
+            return d.ok() ? std::string() : d.status().message();
+          },
+          "DURATION"))
+      ->envname("KEEL_CART_REMINDER_AFTER");
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ struct ShopStackOptions {
   std::string sim_data;        // the embedded simulators' ledgers ("": beside sqlite data)
   Millis payment_window_ms = 15 * 60 * 1000;
   Millis action_window_ms = 0;  // 3-D Secure's own window; 0: the payment window
+  Millis cart_reminder_after_ms = 24LL * 3600 * 1000;  // 0: no reminders
   int64_t max_held_units_per_buyer = 100;
   int64_t max_pending_orders_per_buyer = 5;
   Millis guest_cart_idle_ms = 30LL * 24 * 3600 * 1000;

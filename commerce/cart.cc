@@ -91,9 +91,11 @@ Result<LineChange> Carts::SetLine(const std::string& cart_id, const std::string&
   KEEL_RETURN_IF_ERROR(CheckRange("quantity", quantity, 0, kMaxCartLineQuantity));
   KEEL_RETURN_IF_ERROR(CheckText("itemId", item_id, 1, 64));
   if (quantity == 0) {
-    KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) {
-      return t
-          .Exec("DELETE FROM cart_lines WHERE cart_id = $1 AND item_id = $2", {cart_id, item_id})
+    KEEL_RETURN_IF_ERROR(db_->Transact([&](SqlTxn& t) -> Status {
+      KEEL_RETURN_IF_ERROR(
+          t.Exec("DELETE FROM cart_lines WHERE cart_id = $1 AND item_id = $2", {cart_id, item_id})
+              .status());
+      return t.Exec("UPDATE carts SET updated_at = $2 WHERE cart_id = $1", {cart_id, clock_->Now()})
           .status();
     }));
     return LineChange{};
@@ -271,6 +273,16 @@ Status Carts::RemoveOrdered(const std::string& cart_id, const std::string& order
   });
 }
 
+Result<Carts::Activity> Carts::LastActivity(const std::string& cart_id) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r,
+                        db_->Query("SELECT c.updated_at, (SELECT COALESCE(SUM(quantity), 0) FROM "
+                                   "cart_lines l WHERE l.cart_id = c.cart_id) FROM carts c WHERE "
+                                   "c.cart_id = $1",
+                                   {cart_id}));
+  if (r.empty()) return Activity{};
+  return Activity{r[0].Int(1), r[0].Int(0)};
+}
+
 Result<int64_t> Carts::PruneGuestCarts(Millis idle_ms) {
   const Millis before = clock_->Now() - idle_ms;
   int64_t pruned = 0;
@@ -327,6 +339,9 @@ Result<CartView> Carts::Merge(const std::string& guest_cart_id, const std::strin
                  {user_cart, item_id, capped, line.Int(2), line.Text(3), line.Int(4)})
               .status());
     }
+    KEEL_RETURN_IF_ERROR(
+        t.Exec("UPDATE carts SET updated_at = $2 WHERE cart_id = $1", {user_cart, clock_->Now()})
+            .status());
     // The guest's promotion comes along unless the user's cart has one.
     KEEL_RETURN_IF_ERROR(t.Exec("INSERT INTO cart_promos(cart_id, code) SELECT $2, code FROM "
                                 "cart_promos WHERE cart_id = $1 ON CONFLICT(cart_id) DO NOTHING",

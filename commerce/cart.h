@@ -84,6 +84,12 @@ class Carts {
   // Once per order: a repeat (an activity retried after a crash) changes nothing.
   Status RemoveOrdered(const std::string& cart_id, const std::string& order_id,
                        const std::vector<OrderedLine>& lines);
+  struct Activity {
+    int64_t units = 0;  // in the cart; 0 for a cart that is gone
+    Millis updated_at = 0;
+  };
+  // How much the cart holds and when it last changed (a line, a code, a merge).
+  Result<Activity> LastActivity(const std::string& cart_id);
   // Deletes guest carts untouched for `idle_ms`; returns how many.
   Result<int64_t> PruneGuestCarts(Millis idle_ms);
   // Moves the guest cart's lines into the user's cart and deletes the guest cart.

@@ -21,6 +21,11 @@ inline std::string ShipmentWorkflowId(const std::string& order_id) {
 inline std::string OrderExpiryWorkflowId(const std::string& order_id) {
   return "expire-" + order_id;
 }
+// The reminder of an abandoned cart (one run at a time per cart).
+inline constexpr const char* kCartReminderWorkflow = "cart_reminder";
+inline std::string CartReminderWorkflowId(const std::string& cart_id) {
+  return "cart-reminder-" + cart_id;
+}
 // The hold the checkout of `order_id` takes for `item_id`.
 inline std::string HoldId(const std::string& order_id, const std::string& item_id) {
   return order_id + "/" + item_id;

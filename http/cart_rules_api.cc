@@ -6,6 +6,7 @@
 #include "commerce/validation.h"
 #include "http/api_util.h"
 #include "http/storefront_api.h"
+#include "workflows/commerce_workflows.h"
 
 namespace keel::http {
 namespace {
@@ -100,6 +101,31 @@ Reply StorefrontApi::CartReply(const ApiRequest& req, const std::string& cart_id
   return JsonResponse(200, CartJson(v));
 }
 
+void StorefrontApi::CartChanged(const std::string& user_id, const std::string& cart_id) {
+  const Millis after = checkout_.cart_reminder_after_ms;
+  if (!checkout_.history || after <= 0) return;
+  const Millis now = shop_->clock()->Now();
+  {
+    std::lock_guard<std::mutex> l(reminders_mu_);
+    auto [it, fresh] = reminders_started_.try_emplace(cart_id, now);
+    if (!fresh && now - it->second < std::min<Millis>(60'000, after / 2)) return;
+    it->second = now;
+    if (reminders_started_.size() > 100'000) reminders_started_.clear();  // bounded
+  }
+  StartWorkflowRequest start;
+  start.workflow_id = workflows::CartReminderWorkflowId(cart_id);
+  start.workflow_type = workflows::kCartReminderWorkflow;
+  start.reuse_policy = proto::WORKFLOW_ID_REUSE_ALLOW_DUPLICATE;  // after a reminder, anew
+  start.identity = "api";
+  start.input = Encode(workflows::CartReminderInput{cart_id, user_id, after});
+  auto run = checkout_.history->StartWorkflow(start);
+  // A running one is left as it is (started false); a failure is retried on the next change.
+  if (!run.ok()) {
+    std::lock_guard<std::mutex> l(reminders_mu_);
+    reminders_started_.erase(cart_id);
+  }
+}
+
 // Who creates a promotion: the operator (the admin token) or an admin for the whole
 // shop (seller ""), a seller for their own items. Buyers may not.
 Result<std::pair<std::string, std::string>> StorefrontApi::PromotionOwner(
@@ -161,6 +187,7 @@ void StorefrontApi::AddCartRuleRoutes(Router& router) {
           json::object{{"why_not", v.status().message()}});
     }
     HTTP_CHECK(v.status());
+    if (auto p = Authenticate(req); p.ok()) CartChanged(p->user_id, cart);
     return CartReply(req, cart);
   });
 

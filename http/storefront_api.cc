@@ -416,6 +416,9 @@ void StorefrontApi::AddRoutes(Router& router) {
     HTTP_ASSIGN(std::optional<int64_t> quantity, IntField(body, "quantity", true));
     HTTP_ASSIGN(commerce::Destination to, CartDestination(req));
     HTTP_ASSIGN(commerce::LineChange change, shop_->carts().SetLine(cart, item_id, *quantity));
+    if (!req.Header("Authorization").empty()) {
+      if (auto p = Authenticate(req); p.ok()) CartChanged(p->user_id, cart);
+    }
     HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart, to));
     json::object j = CartJson(v);
     if (change.repriced) {
@@ -441,6 +444,7 @@ void StorefrontApi::AddRoutes(Router& router) {
     HTTP_CHECK(commerce::CheckText("guest_cart_id", guest, 1, 64));
     return WithIdempotency(req, p.user_id + " POST /cart/merge", [&] {
       HTTP_ASSIGN(commerce::CartView v, shop_->carts().Merge(guest, p.user_id));
+      CartChanged(p.user_id, v.cart_id);
       return JsonResponse(200, CartJson(v));
     });
   });

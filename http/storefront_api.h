@@ -53,6 +53,9 @@ struct CheckoutConfig {
   // Per buyer: units held by unpaid orders, and unpaid orders (0: no cap).
   int64_t max_held_units_per_buyer = 100;
   int64_t max_pending_orders_per_buyer = 5;
+  // A signed-in buyer's cart left alone this long gets one reminder (cart_reminder);
+  // 0: none.
+  Millis cart_reminder_after_ms = 24LL * 3600 * 1000;
 };
 
 class StorefrontApi {
@@ -103,6 +106,9 @@ class StorefrontApi {
   Result<commerce::Destination> CartDestination(const ApiRequest& req) const;
   // 200 and the cart, totalled for CartDestination(req).
   Reply CartReply(const ApiRequest& req, const std::string& cart_id);
+  // A signed-in buyer's cart changed: makes sure its cart_reminder runs (started at
+  // most once a minute per cart from this process; a running one is left alone).
+  void CartChanged(const std::string& user_id, const std::string& cart_id);
 
   commerce::Shop* shop_;
   StorefrontOptions opts_;
@@ -112,6 +118,8 @@ class StorefrontApi {
   IdempotencyKeys idempotency_;
   WorkPool hashing_;
   std::atomic<bool> claim_schema_ready_{false};
+  std::mutex reminders_mu_;
+  std::unordered_map<std::string, Millis> reminders_started_;  // cart -> when
 };
 
 // The destination of a checked address (its country and region).

@@ -24,6 +24,14 @@
 //   {order_id, status, reason?}; status "rejected" when the checkout was refused before any hold
 //   (sagas recorded before kOrderFirstChange made no order).
 //
+// cart_reminder (id "cart-reminder-<cart_id>"), input CartReminderInput: waits until
+//   the cart has been left alone for after_ms (each check sleeps until then from the
+//   cart's last change, so activity pushes it back), then sends its buyer one
+//   "cart_reminder" notification (event id from the cart and that change) and
+//   completes; an empty or vanished cart ends it silently. The API starts it when a
+//   signed-in buyer's cart changes, unless one is running; after a reminder, the next
+//   change starts a new one.
+//
 // shipment_tracking (id "shipment-<order_id>"): confirmed -> fulfilling, creates the
 //   shipment, and follows signal "carrier" (the carrier's webhooks, duplicates and
 //   reordering harmless) to shipped and delivered. Signal "cancel" before the parcel
@@ -47,6 +55,8 @@ namespace keel::workflows {
 // The workflows' names and ids (commerce/workflow_ids.h).
 using commerce::CheckoutWorkflowId;
 using commerce::HoldId;
+using commerce::CartReminderWorkflowId;
+using commerce::kCartReminderWorkflow;
 using commerce::kCheckoutWorkflow;
 using commerce::kOrderExpiryWorkflow;
 using commerce::kShipmentWorkflow;
@@ -85,6 +95,16 @@ struct OrderExpiryInput {
 BOOST_DESCRIBE_STRUCT(OrderExpiryInput, (),
                       (order_id, buyer_id, intent_id, hold_ids, reason, promo_code))
 
+struct CartReminderInput {
+  std::string cart_id, user_id;
+  int64_t after_ms = 0;
+};
+BOOST_DESCRIBE_STRUCT(CartReminderInput, (), (cart_id, user_id, after_ms))
+struct CartReminderResult {
+  std::string outcome;  // reminded | empty
+};
+BOOST_DESCRIBE_STRUCT(CartReminderResult, (), (outcome))
+
 struct ShipmentResult {
   std::string order_id, status, shipment_id, tracking_number;
 };
@@ -93,6 +113,8 @@ BOOST_DESCRIBE_STRUCT(ShipmentResult, (), (order_id, status, shipment_id, tracki
 inline constexpr WorkflowRef<commerce::CheckoutInput, CheckoutResult> kCheckoutSaga{
     kCheckoutWorkflow};
 inline constexpr WorkflowRef<OrderExpiryInput, CheckoutResult> kOrderExpiry{kOrderExpiryWorkflow};
+inline constexpr WorkflowRef<CartReminderInput, CartReminderResult> kCartReminder{
+    commerce::kCartReminderWorkflow};
 inline constexpr WorkflowRef<activities::TrackingIn, ShipmentResult> kShipmentTracking{
     kShipmentWorkflow};
 

@@ -93,6 +93,26 @@ Result<persistence::ExecutionRow> TestEnvironment::RunUntilClosed(const std::str
   return Status::Unavailable("workflow '" + workflow_id + "' did not close in time", "timeout");
 }
 
+Status TestEnvironment::AdvanceAndSettle(Millis by, Millis wall_timeout_ms) {
+  clock_->Advance(by);
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wall_timeout_ms);
+  int quiet_rounds = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    auto next = store_->NextWakeTime();
+    const bool due = !next.ok() || (next->has_value() && **next <= clock_->Now());
+    auto stats = store_->QueueStatistics();
+    bool queued = !stats.ok();
+    for (const auto& q : stats.ok() ? *stats : std::vector<persistence::QueueStats>{}) {
+      queued = queued || q.leased > 0 || (q.ready > 0 && engine_->Serves(q.queue));
+    }
+    // Quiet several times in a row, so a hand-over between threads is not mistaken for it.
+    quiet_rounds = engine_->Idle() && !due && !queued ? quiet_rounds + 1 : 0;
+    if (quiet_rounds >= 5) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return Status::Unavailable("the system did not settle in time", "timeout");
+}
+
 Result<proto::History> TestEnvironment::GetHistory(const std::string& workflow_id) {
   KEEL_ASSIGN_OR_RETURN(auto row, store_->ReadCurrentExecution(workflow_id));
   if (!row) return Status::NotFound("workflow '" + workflow_id + "' not found");

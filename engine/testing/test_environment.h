@@ -42,6 +42,11 @@ class TestEnvironment {
   Result<persistence::ExecutionRow> RunUntilClosed(const std::string& workflow_id,
                                                    Millis wall_timeout_ms = 30'000);
   Result<proto::History> GetHistory(const std::string& workflow_id);
+  // Moves the fake clock `by` ahead at once (whatever falls due in between fires late,
+  // at the new time) and waits until the system is idle with nothing due: the step a
+  // test takes to see, say, a day pass. Fails with reason "timeout" after
+  // `wall_timeout_ms` of real time.
+  Status AdvanceAndSettle(Millis by, Millis wall_timeout_ms = 30'000);
 
  private:
   TestEnvironment() = default;
