@@ -71,7 +71,7 @@ void CheckStock(const Facts& f, const Add& add) {
 // 2. Units in confirmed-or-later orders per SKU <= units ever supplied.
 void CheckOversell(const Facts& f, const Add& add) {
   std::map<std::string, int64_t> sold, supplied;
-  for (const auto& s : f.stock) supplied[s.sku] = s.supplied;
+  for (const auto& s : f.stock) supplied[commerce::BaseSku(s.sku)] += s.supplied;  // + shards
   for (const auto& o : f.orders) {
     if (!ConfirmedOrLater(o.status)) continue;
     for (const auto& l : o.lines) sold[l.item_id] += l.quantity;

@@ -288,6 +288,7 @@ void AddBenchCommands(CLI::App& app, CliState& state) {
   engine->add_option("--latencies", B().latencies, "write each saga's latency (ms) to this file");
   engine->callback([&state] { state.action = RunBenchEngine; });
   AddCheckoutBench(bench, state);
+  AddFlashSaleBench(bench, state);
   AddRecoveryBench(bench, state);
   AddHttpBench(bench, state);
   AddOpenBench(bench, state);

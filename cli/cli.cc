@@ -148,6 +148,7 @@ struct WorkerFlags {
   int64_t max_held_units_per_buyer = 100, max_pending_orders_per_buyer = 5;
   double guest_cart_ttl_days = 30;
   std::string cart_reminder_after = "24h";  // a duration (ParseDuration); 0: no reminders
+  double hot_sku_admissions = 100;          // per second per hot SKU; 0: no gate
 };
 
 // A token bucket whose burst is twice its rate (0: unlimited).
@@ -209,6 +210,7 @@ int RunWorker(const WorkerFlags& f, bool serve) {
   o.payment_window_ms = f.payment_window_ms;
   o.action_window_ms = f.action_window_ms;
   o.cart_reminder_after_ms = ParseDuration(f.cart_reminder_after).value();  // checked by CLI11
+  o.admission.per_s = o.admission.burst = f.hot_sku_admissions;
   o.carrier_speed = f.carrier_speed;
   o.admin_token = *admin_token;
   o.sim_control_token = *control_token;
@@ -405,6 +407,12 @@ void AddServeLimitFlags(CLI::App* serve, WorkerFlags& f) {
           },
           "DURATION"))
       ->envname("KEEL_CART_REMINDER_AFTER");
+  serve
+      ->add_option("--hot-sku-admissions-per-s", f.hot_sku_admissions,
+                   "checkouts admitted per second per hot SKU, in arrival order; the rest get "
+                   "429 with their place in line (0: no gate)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->envname("KEEL_HOT_SKU_ADMISSIONS_PER_S");
 }
 
 }  // namespace

@@ -52,6 +52,7 @@ void AddAuditCommand(CLI::App& app, CliState& state);
 void AddChaosCommand(CLI::App& app, CliState& state);
 // `keel bench checkout`, under the `bench` command.
 void AddCheckoutBench(CLI::App* bench, CliState& state);
+void AddFlashSaleBench(CLI::App* bench, CliState& state);
 // `keel bench recovery`: how long a crashed worker's sagas wait.
 void AddRecoveryBench(CLI::App* bench, CliState& state);
 // `keel bench http`: the engine workload through POST /v1/workflows?wait=.

@@ -120,6 +120,7 @@ Status ShopStack::StartApi(const ShopStackOptions& o) {
   cc.payment_window_ms = o.payment_window_ms;
   cc.action_window_ms = o.action_window_ms;
   cc.cart_reminder_after_ms = o.cart_reminder_after_ms;
+  cc.admission = o.admission;
   cc.max_held_units_per_buyer = o.max_held_units_per_buyer;
   cc.max_pending_orders_per_buyer = o.max_pending_orders_per_buyer;
   cc.payments_webhook_secret = payments_ ? payments_->webhook_secret() : o.webhook_secret;

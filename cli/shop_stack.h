@@ -13,6 +13,7 @@
 #include "activities/commerce_activities.h"
 #include "commerce/shop.h"
 #include "engine/engine.h"
+#include "http/admission.h"
 #include "http/engine_api.h"
 #include "http/request_limits.h"
 #include "http/router.h"
@@ -55,6 +56,7 @@ struct ShopStackOptions {
   Millis payment_window_ms = 15 * 60 * 1000;
   Millis action_window_ms = 0;  // 3-D Secure's own window; 0: the payment window
   Millis cart_reminder_after_ms = 24LL * 3600 * 1000;  // 0: no reminders
+  http::AdmissionOptions admission;                    // hot SKUs' gate
   int64_t max_held_units_per_buyer = 100;
   int64_t max_pending_orders_per_buyer = 5;
   Millis guest_cart_idle_ms = 30LL * 24 * 3600 * 1000;

@@ -33,6 +33,8 @@ const std::vector<std::string> kMigrations = {
         "created_at BIGINT NOT NULL);" +
         Outbox::kConsumersTable,
     Outbox::kAddQuantity,
+    // Hot SKUs: how many shard rows ("S#k") share the SKU's stock.
+    "ALTER TABLE stock ADD COLUMN shards BIGINT NOT NULL DEFAULT 0;",
 };
 
 // Units held by active, unexpired holds of stock row s at time $2 (SQL expression).
@@ -83,11 +85,74 @@ Status CheckBuyerLimits(SqlTxn& t, bool postgres, const std::vector<HoldRequest>
   return Status::Ok();
 }
 
+// Inserts hold `l` on stock row `row` if that row has the units free right now;
+// returns 1 when it did (0: not enough, or the hold id exists).
+Result<int64_t> TryHold(SqlTxn& t, const std::string& row, const HoldRequest& l,
+                        const std::string& order_id, Millis now, Millis expires_at,
+                        const std::string& buyer_id) {
+  return t.Exec(std::string("INSERT INTO holds(hold_id, sku, quantity, expires_at, state, "
+                            "order_id, created_at, updated_at, buyer_id) "
+                            "SELECT CAST($3 AS TEXT), s.sku, CAST($4 AS BIGINT), "
+                            "CAST($5 AS BIGINT), 'active', CAST($6 AS TEXT), CAST($2 AS BIGINT), "
+                            "CAST($2 AS BIGINT), CAST($7 AS TEXT) FROM stock s "
+                            "WHERE s.sku = $1 AND s.on_hand - s.committed - ") +
+                    kHeld + " >= CAST($4 AS BIGINT) ON CONFLICT(hold_id) DO NOTHING",
+                {row, now, l.hold_id, l.quantity, expires_at, order_id, buyer_id});
+}
+
+// Units of stock row `row` free now.
+Result<int64_t> FreeUnits(SqlTxn& t, const std::string& row, Millis now) {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, t.Query(std::string("SELECT s.on_hand - s.committed - ") +
+                                               kHeld + " FROM stock s WHERE s.sku = $1",
+                                           {row, now}));
+  return r.empty() ? 0 : std::max<int64_t>(0, r[0].Int(0));
+}
+
+// Moves `units` free units (and as many supplied) from stock row `from` to row `to`,
+// making `to` when it is new.
+Status MoveUnits(SqlTxn& t, const std::string& from, const std::string& to, int64_t units) {
+  if (units <= 0) return Status::Ok();
+  KEEL_RETURN_IF_ERROR(t.Exec("UPDATE stock SET on_hand = on_hand - $2, supplied = supplied - $2 "
+                              "WHERE sku = $1",
+                              {from, units})
+                           .status());
+  return t
+      .Exec(
+          "INSERT INTO stock(sku, on_hand, committed, supplied) VALUES($1,$2,0,$2) "
+          "ON CONFLICT(sku) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand, "
+          "supplied = stock.supplied + excluded.supplied",
+          {to, units})
+      .status();
+}
+
+// Gathers the free units of shards [from, to) of `sku` into its own row, then, with
+// `shards` > 1, spreads its own row's free units evenly over shards [0, shards).
+Status Rebalance(SqlTxn& t, const std::string& sku, int64_t from, int64_t to, int64_t shards,
+                 Millis now) {
+  for (int64_t k = from; k < to; ++k) {
+    KEEL_ASSIGN_OR_RETURN(int64_t free, FreeUnits(t, ShardSku(sku, k), now));
+    KEEL_RETURN_IF_ERROR(MoveUnits(t, ShardSku(sku, k), sku, free));
+  }
+  if (shards < 2) return Status::Ok();
+  KEEL_ASSIGN_OR_RETURN(int64_t free, FreeUnits(t, sku, now));
+  for (int64_t k = 0; k < shards; ++k) {
+    KEEL_RETURN_IF_ERROR(
+        MoveUnits(t, sku, ShardSku(sku, k), free / shards + (k < free % shards ? 1 : 0)));
+  }
+  return Status::Ok();
+}
+
 Hold ReadHold(const SqlRow& r) {
   return Hold{r.Text(0), r.Text(1), r.Text(2), r.Text(3), r.Int(4), r.Int(5)};
 }
 
 }  // namespace
+
+std::string ShardSku(const std::string& sku, int64_t shard) {
+  return sku + "#" + std::to_string(shard);
+}
+
+std::string BaseSku(const std::string& sku) { return sku.substr(0, sku.find('#')); }
 
 Result<std::unique_ptr<Inventory>> Inventory::Open(std::unique_ptr<persistence::SqlDatabase> db,
                                                    Clock* clock) {
@@ -109,6 +174,7 @@ Status Inventory::Restock(const std::string& sku, int64_t quantity, const std::s
 Status Inventory::RestockMany(const std::vector<RestockLine>& lines) {
   for (const auto& l : lines) {
     KEEL_RETURN_IF_ERROR(CheckRange("quantity", l.quantity, 0, kMaxQuantity));
+    if (l.sku.find('#') != std::string::npos) return FieldError("sku", "may not contain '#'");
   }
   return db_->Transact([&](SqlTxn& t) -> Status {
     for (const auto& l : lines) {
@@ -125,11 +191,17 @@ Status Inventory::RestockMany(const std::vector<RestockLine>& lines) {
                  {l.sku, l.quantity})
               .status());
       if (had.empty() || l.quantity == 0) continue;  // a new SKU: nobody waits for it
+      KEEL_ASSIGN_OR_RETURN(SqlRows hot,
+                            t.Query("SELECT shards FROM stock WHERE sku = $1", {l.sku}));
+      const int64_t shards = hot[0].Int(0);
+      if (shards > 1) KEEL_RETURN_IF_ERROR(Rebalance(t, l.sku, 0, 0, shards, clock_->Now()));
       // The row is ours until commit: what is available now, and was before.
-      KEEL_ASSIGN_OR_RETURN(SqlRows now, t.Query(std::string("SELECT s.on_hand - s.committed - ") +
-                                                     kHeld + " FROM stock s WHERE s.sku = $1",
-                                                 {l.sku, clock_->Now()}));
-      const int64_t after = std::max<int64_t>(0, now[0].Int(0));
+      int64_t after = 0;
+      for (int64_t k = -1; k < std::max<int64_t>(shards, 0); ++k) {
+        KEEL_ASSIGN_OR_RETURN(int64_t free,
+                              FreeUnits(t, k < 0 ? l.sku : ShardSku(l.sku, k), clock_->Now()));
+        after += free;
+      }
       const bool from_zero = after - l.quantity <= 0 && after > 0;
       KEEL_RETURN_IF_ERROR(Outbox::Append(
           t, l.sku, after, from_zero ? "back_in_stock" : "restocked", clock_->Now(), l.quantity));
@@ -165,22 +237,24 @@ Status Inventory::Reserve(const std::vector<HoldRequest>& lines, const std::stri
     if (capped)
       KEEL_RETURN_IF_ERROR(CheckBuyerLimits(t, db_->postgres(), sorted, order_id, buyer, now));
     for (const auto& l : sorted) {
-      if (db_->postgres()) {
-        KEEL_RETURN_IF_ERROR(
-            t.Query("SELECT sku FROM stock WHERE sku = $1 FOR UPDATE", {l.sku}).status());
+      KEEL_ASSIGN_OR_RETURN(SqlRows hot,
+                            t.Query("SELECT shards FROM stock WHERE sku = $1", {l.sku}));
+      const int64_t shards = hot.empty() ? 0 : hot[0].Int(0);
+      bool made = false;
+      if (shards > 1) {
+        KEEL_ASSIGN_OR_RETURN(made,
+                              ReserveSharded(t, l, shards, order_id, now + ttl_ms, buyer.buyer_id));
+      } else {
+        if (db_->postgres()) {
+          KEEL_RETURN_IF_ERROR(
+              t.Query("SELECT sku FROM stock WHERE sku = $1 FOR UPDATE", {l.sku}).status());
+        }
+        // The decision: insert the hold only if enough units are free right now.
+        KEEL_ASSIGN_OR_RETURN(int64_t n,
+                              TryHold(t, l.sku, l, order_id, now, now + ttl_ms, buyer.buyer_id));
+        made = n == 1;
       }
-      // The decision: insert the hold only if enough units are free right now.
-      KEEL_ASSIGN_OR_RETURN(
-          int64_t n,
-          t.Exec(std::string("INSERT INTO holds(hold_id, sku, quantity, expires_at, state, "
-                             "order_id, created_at, updated_at, buyer_id) "
-                             "SELECT CAST($3 AS TEXT), s.sku, CAST($4 AS BIGINT), "
-                             "CAST($5 AS BIGINT), 'active', CAST($6 AS TEXT), CAST($2 AS BIGINT), "
-                             "CAST($2 AS BIGINT), CAST($7 AS TEXT) FROM stock s "
-                             "WHERE s.sku = $1 AND s.on_hand - s.committed - ") +
-                     kHeld + " >= CAST($4 AS BIGINT) ON CONFLICT(hold_id) DO NOTHING",
-                 {l.sku, now, l.hold_id, l.quantity, now + ttl_ms, order_id, buyer.buyer_id}));
-      if (n == 1) {
+      if (made) {
         KEEL_RETURN_IF_ERROR(Outbox::Append(t, l.sku, 0, "reserved", now, l.quantity));
         continue;
       }
@@ -194,10 +268,11 @@ Status Inventory::Reserve(const std::vector<HoldRequest>& lines, const std::stri
         return Status::FailedPrecondition("hold " + l.hold_id + " is " + h[0].Text(0),
                                           "hold_not_active");
       }
-      KEEL_ASSIGN_OR_RETURN(SqlRows lv, t.Query(std::string("SELECT s.on_hand - s.committed - ") +
-                                                    kHeld + " FROM stock s WHERE s.sku = $1",
-                                                {l.sku, now}));
-      int64_t available = lv.empty() ? 0 : lv[0].Int(0);
+      int64_t available = 0;
+      for (int64_t k = -1; k < shards; ++k) {
+        KEEL_ASSIGN_OR_RETURN(int64_t free, FreeUnits(t, k < 0 ? l.sku : ShardSku(l.sku, k), now));
+        available += free;
+      }
       return Status::FailedPrecondition("not enough stock of " + l.sku + ": " +
                                             std::to_string(available) + " available, " +
                                             std::to_string(l.quantity) + " requested",
@@ -219,7 +294,7 @@ Status Inventory::Commit(const std::string& hold_id) {
       KEEL_RETURN_IF_ERROR(t.Exec("UPDATE stock SET committed = committed + $2 WHERE sku = $1",
                                   {moved[0].Text(0), moved[0].Int(1)})
                                .status());
-      return Outbox::Append(t, moved[0].Text(0), 0, "sold", now, moved[0].Int(1));
+      return Outbox::Append(t, BaseSku(moved[0].Text(0)), 0, "sold", now, moved[0].Int(1));
     }
     KEEL_ASSIGN_OR_RETURN(
         SqlRows h, t.Query("SELECT state, expires_at FROM holds WHERE hold_id = $1", {hold_id}));
@@ -245,14 +320,14 @@ Status Inventory::Release(const std::string& hold_id) {
       KEEL_RETURN_IF_ERROR(t.Exec("UPDATE stock SET committed = committed - $2 WHERE sku = $1",
                                   {sold[0].Text(0), sold[0].Int(1)})
                                .status());
-      return Outbox::Append(t, sold[0].Text(0), 0, "unsold", now, sold[0].Int(1));
+      return Outbox::Append(t, BaseSku(sold[0].Text(0)), 0, "unsold", now, sold[0].Int(1));
     }
     KEEL_ASSIGN_OR_RETURN(SqlRows held,
                           t.Query("UPDATE holds SET state = 'released', updated_at = $2 WHERE "
                                   "hold_id = $1 AND state = 'active' RETURNING sku, quantity",
                                   {hold_id, now}));
     if (held.empty()) return Status::Ok();
-    return Outbox::Append(t, held[0].Text(0), 0, "released", now, held[0].Int(1));
+    return Outbox::Append(t, BaseSku(held[0].Text(0)), 0, "released", now, held[0].Int(1));
   });
 }
 
@@ -266,7 +341,7 @@ Result<int64_t> Inventory::SweepExpired() {
                                   {now}));
     n = static_cast<int64_t>(gone.size());
     for (const auto& g : gone) {
-      KEEL_RETURN_IF_ERROR(Outbox::Append(t, g.Text(0), 0, "expired", now, g.Int(1)));
+      KEEL_RETURN_IF_ERROR(Outbox::Append(t, BaseSku(g.Text(0)), 0, "expired", now, g.Int(1)));
     }
     return Status::Ok();
   }));
@@ -274,14 +349,90 @@ Result<int64_t> Inventory::SweepExpired() {
 }
 
 Result<StockLevel> Inventory::Level(const std::string& sku) {
-  KEEL_ASSIGN_OR_RETURN(SqlRows r,
-                        db_->Query(std::string("SELECT s.sku, s.on_hand, s.committed, ") + kHeld +
-                                       ", s.supplied FROM stock s WHERE s.sku = $1",
-                                   {sku, clock_->Now()}));
-  if (r.empty()) return StockLevel{sku, 0, 0, 0, 0, 0};
-  StockLevel l{r[0].Text(0), r[0].Int(1), r[0].Int(2), r[0].Int(3), 0, r[0].Int(4)};
-  l.available = std::max<int64_t>(0, l.on_hand - l.committed - l.held);
+  // The SKU's row and its shard rows ("S#0" .. sort between "S#" and "S$").
+  KEEL_ASSIGN_OR_RETURN(
+      SqlRows r, db_->Query(std::string("SELECT s.on_hand, s.committed, ") + kHeld +
+                                ", s.supplied FROM stock s WHERE s.sku = $1 OR (s.sku > $3 AND "
+                                "s.sku < $4)",
+                            {sku, clock_->Now(), sku + "#", sku + "$"}));
+  StockLevel l{sku, 0, 0, 0, 0, 0};
+  for (const auto& row : r) {
+    l.on_hand += row.Int(0);
+    l.committed += row.Int(1);
+    l.held += row.Int(2);
+    l.supplied += row.Int(3);
+    l.available += std::max<int64_t>(0, row.Int(0) - row.Int(1) - row.Int(2));
+  }
   return l;
+}
+
+Status Inventory::SetShards(const std::string& sku, int64_t shards) {
+  KEEL_RETURN_IF_ERROR(CheckRange("shards", shards, 0, kMaxShards));
+  return db_->Transact([&](SqlTxn& t) -> Status {
+    KEEL_ASSIGN_OR_RETURN(SqlRows r,
+                          t.Query(std::string("SELECT shards FROM stock WHERE sku = $1") +
+                                      (db_->postgres() ? " FOR UPDATE" : ""),
+                                  {sku}));
+    if (r.empty()) return Status::NotFound("no stock of " + sku, "not_found");
+    const int64_t had = r[0].Int(0), want = shards < 2 ? 0 : shards;
+    if (db_->postgres()) {  // the shard rows too, in order: no reservation is halfway
+      KEEL_RETURN_IF_ERROR(t.Query("SELECT sku FROM stock WHERE sku > $1 AND sku < $2 ORDER BY "
+                                   "sku FOR UPDATE",
+                                   {sku + "#", sku + "$"})
+                               .status());
+    }
+    // All back to the SKU's row, then spread over the new count.
+    KEEL_RETURN_IF_ERROR(Rebalance(t, sku, 0, had, want, clock_->Now()));
+    return t.Exec("UPDATE stock SET shards = $2 WHERE sku = $1", {sku, want}).status();
+  });
+}
+
+Result<std::map<std::string, int64_t>> Inventory::HotSkus() {
+  KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT sku, shards FROM stock WHERE shards > 1"));
+  std::map<std::string, int64_t> out;
+  for (const auto& row : r) out[row.Text(0)] = row.Int(1);
+  return out;
+}
+
+Result<bool> Inventory::ReserveSharded(SqlTxn& t, const HoldRequest& l, int64_t shards,
+                                       const std::string& order_id, Millis expires_at,
+                                       const std::string& buyer_id) {
+  const Millis now = clock_->Now();
+  KEEL_ASSIGN_OR_RETURN(SqlRows had,
+                        t.Query("SELECT 1 FROM holds WHERE hold_id = $1", {l.hold_id}));
+  if (!had.empty()) return false;  // made before: the caller sorts out what it is
+  // From a place picked by the hold id, so buyers spread over the shards; the SKU's
+  // own row last. PostgreSQL: the first pass skips rows another reservation has
+  // locked, the second waits only for those, and only when they show the units free
+  // (a row another reservation holds and found short is no use): so two reservations
+  // rarely wait for each other's rows.
+  const int64_t start = static_cast<int64_t>(std::hash<std::string>{}(l.hold_id) % shards);
+  std::vector<std::string> rows;
+  for (int64_t i = 0; i < shards; ++i) rows.push_back(ShardSku(l.sku, (start + i) % shards));
+  rows.push_back(l.sku);
+  std::vector<std::string> skipped;
+  for (const auto& row : rows) {
+    if (db_->postgres()) {
+      KEEL_ASSIGN_OR_RETURN(
+          SqlRows mine,
+          t.Query("SELECT sku FROM stock WHERE sku = $1 FOR UPDATE SKIP LOCKED", {row}));
+      if (mine.empty()) {
+        skipped.push_back(row);
+        continue;
+      }
+    }
+    KEEL_ASSIGN_OR_RETURN(int64_t n, TryHold(t, row, l, order_id, now, expires_at, buyer_id));
+    if (n == 1) return true;
+  }
+  for (const auto& row : skipped) {
+    KEEL_ASSIGN_OR_RETURN(int64_t free, FreeUnits(t, row, now));
+    if (free < l.quantity) continue;
+    KEEL_RETURN_IF_ERROR(
+        t.Query("SELECT sku FROM stock WHERE sku = $1 FOR UPDATE", {row}).status());
+    KEEL_ASSIGN_OR_RETURN(int64_t n, TryHold(t, row, l, order_id, now, expires_at, buyer_id));
+    if (n == 1) return true;
+  }
+  return false;
 }
 
 Result<Hold> Inventory::GetHold(const std::string& hold_id) {

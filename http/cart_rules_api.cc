@@ -126,6 +126,43 @@ void StorefrontApi::CartChanged(const std::string& user_id, const std::string& c
   }
 }
 
+std::map<std::string, int64_t> StorefrontApi::HotSkus() {
+  const Millis now = shop_->clock()->Now();
+  std::lock_guard<std::mutex> l(hot_mu_);
+  if (now - hot_read_at_ >= 1000) {
+    auto hot = shop_->inventory().HotSkus();
+    if (hot.ok()) hot_ = std::move(hot).value();  // else the last known, tried again next time
+    hot_read_at_ = now;
+  }
+  return hot_;
+}
+
+std::optional<Response> StorefrontApi::Admit(const std::string& buyer,
+                                             const commerce::CartView& cart) {
+  std::map<std::string, int64_t> hot;
+  for (const auto& l : cart.lines) {
+    if (hot.empty()) hot = HotSkus();
+    if (!hot.count(l.item_id)) continue;
+    Admission a = admission_.Enter(l.item_id, buyer, shop_->clock()->Now());
+    if (a.admitted) continue;
+    const int64_t seconds = std::max<int64_t>(1, (a.retry_after_ms + 999) / 1000);
+    Response res =
+        a.full
+            ? ErrorResponse(429, "queue_full",
+                            "too many buyers wait for item " + l.item_id + "; try again soon",
+                            json::object{{"item_id", l.item_id}, {"retry_after_s", seconds}})
+            : ErrorResponse(
+                  429, "queued",
+                  "item " + l.item_id + " is in demand: you are number " + std::to_string(a.place) +
+                      " in line; check out again after Retry-After to keep it",
+                  json::object{
+                      {"item_id", l.item_id}, {"place", a.place}, {"retry_after_s", seconds}});
+    res.set(bhttp::field::retry_after, std::to_string(seconds));
+    return res;
+  }
+  return std::nullopt;
+}
+
 // Who creates a promotion: the operator (the admin token) or an admin for the whole
 // shop (seller ""), a seller for their own items. Buyers may not.
 Result<std::pair<std::string, std::string>> StorefrontApi::PromotionOwner(
@@ -195,6 +232,33 @@ void StorefrontApi::AddCartRuleRoutes(Router& router) {
     HTTP_ASSIGN(std::string cart, CartOf(req));
     HTTP_CHECK(shop_->carts().ClearPromo(cart));
     return CartReply(req, cart);
+  });
+
+  // Hot SKUs, for operators (the admin token): split stock, and the admission gate.
+  router.Add(V::put, "/v1/stock/{sku}/shards", [this](const ApiRequest& req) -> Reply {
+    HTTP_CHECK(CheckAdminToken(req, opts_.admin_token));
+    HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
+    HTTP_ASSIGN(std::optional<int64_t> shards, IntField(body, "shards", true));
+    const std::string& sku = req.path.at("sku");
+    HTTP_CHECK(shop_->inventory().SetShards(sku, *shards));
+    {
+      std::lock_guard<std::mutex> l(hot_mu_);
+      hot_read_at_ = -1'000'000;  // this process gates it at once
+    }
+    HTTP_ASSIGN(commerce::StockLevel level, shop_->inventory().Level(sku));
+    return JsonResponse(200, json::object{{"sku", sku},
+                                          {"shards", *shards < 2 ? 0 : *shards},
+                                          {"available", level.available}});
+  });
+  router.Add(V::get, "/v1/stock/hot", [this](const ApiRequest& req) -> Reply {
+    HTTP_CHECK(CheckAdminToken(req, opts_.admin_token));
+    HTTP_ASSIGN(auto hot, shop_->inventory().HotSkus());
+    json::array out;
+    for (const auto& [sku, shards] : hot) {
+      HTTP_ASSIGN(commerce::StockLevel level, shop_->inventory().Level(sku));
+      out.push_back(json::object{{"sku", sku}, {"shards", shards}, {"available", level.available}});
+    }
+    return JsonResponse(200, json::object{{"skus", out}});
   });
 
   // Tax and shipping tables, for operators (the admin token).

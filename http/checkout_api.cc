@@ -315,6 +315,7 @@ Response StorefrontApi::StartCheckout(const ApiRequest& req, const Principal& p,
     units += l.quantity;
     in.lines.push_back({l.item_id, l.quantity, l.unit_price, l.seller_id});
   }
+  if (auto queued = Admit(p.user_id, cart)) return *queued;  // hot SKUs: first come, first served
   if (*amount != cart.total) {
     return ErrorResponse(409, "amount_mismatch",
                          "the amount does not match the cart's total; read GET /cart again",

@@ -155,7 +155,8 @@ StorefrontApi::StorefrontApi(commerce::Shop* shop, StorefrontOptions o, Checkout
       auth_(o.auth_per_address, shop->clock()),
       logins_(o.login_backoff, shop->clock()),
       idempotency_(&shop->api_db(), shop->clock()),
-      hashing_(o.hash_threads, o.hash_queue) {
+      hashing_(o.hash_threads, o.hash_queue),
+      admission_(checkout_.admission) {
   if (checkout_.history && checkout_.waiters) {
     // Waits on an order end as soon as this process moves it; other processes'
     // moves are seen by the waiters' poll.

@@ -19,10 +19,16 @@
 // - ?wait= parks the request on Waiters (http/waiters.h): no thread is held.
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
 
 #include "commerce/shop.h"
 #include "engine/history_service.h"
+#include "http/admission.h"
 #include "http/idempotency.h"
 #include "http/rate_limiter.h"
 #include "http/router.h"
@@ -56,6 +62,8 @@ struct CheckoutConfig {
   // A signed-in buyer's cart left alone this long gets one reminder (cart_reminder);
   // 0: none.
   Millis cart_reminder_after_ms = 24LL * 3600 * 1000;
+  // The admission gate of hot SKUs (admission.h).
+  AdmissionOptions admission;
 };
 
 class StorefrontApi {
@@ -109,6 +117,10 @@ class StorefrontApi {
   // A signed-in buyer's cart changed: makes sure its cart_reminder runs (started at
   // most once a minute per cart from this process; a running one is left alone).
   void CartChanged(const std::string& user_id, const std::string& cart_id);
+  // The hot SKUs (Inventory::HotSkus), reread at most once a second.
+  std::map<std::string, int64_t> HotSkus();
+  // Whether `buyer` may check out `cart`'s hot SKUs now; the 429 to answer if not.
+  std::optional<Response> Admit(const std::string& buyer, const commerce::CartView& cart);
 
   commerce::Shop* shop_;
   StorefrontOptions opts_;
@@ -118,6 +130,10 @@ class StorefrontApi {
   IdempotencyKeys idempotency_;
   WorkPool hashing_;
   std::atomic<bool> claim_schema_ready_{false};
+  AdmissionGate admission_;
+  std::mutex hot_mu_;
+  std::map<std::string, int64_t> hot_;
+  Millis hot_read_at_ = -1'000'000;
   std::mutex reminders_mu_;
   std::unordered_map<std::string, Millis> reminders_started_;  // cart -> when
 };

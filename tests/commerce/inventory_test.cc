@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "commerce/order_state.h"
@@ -187,6 +188,76 @@ TEST_P(InventoryTest, EveryStockChangeIsAnnouncedOnceInTheOutbox) {
   EXPECT_EQ(seen, (std::vector<std::string>{"reserved:2", "reserved:3", "reserved:1", "sold:2",
                                             "released:3", "unsold:2", "expired:1", "restocked:4"}));
   EXPECT_EQ(batch->events.back().version, 14);  // units available after the restock
+}
+
+TEST_P(InventoryTest, AHotSkuSpreadOverShardsNeverOversells) {
+  ASSERT_TRUE(inv_->Restock("sku-flash", 100, "r1").ok());
+  ASSERT_TRUE(inv_->Reserve({{"early", "sku-flash", 2}}, "o-early", 60'000).ok());
+  ASSERT_TRUE(inv_->SetShards("sku-flash", 4).ok());
+  EXPECT_EQ(inv_->HotSkus().value(), (std::map<std::string, int64_t>{{"sku-flash", 4}}));
+  EXPECT_EQ(Available("sku-flash"), 98);
+  // The SKU's row keeps the early hold's units; the shards share the rest.
+  int64_t in_shards = 0;
+  for (const auto& row : inv_->ListStock().value()) {
+    if (row.sku.rfind("sku-flash#", 0) == 0) {
+      EXPECT_GE(row.available, 24) << row.sku;
+      in_shards += row.available;
+    }
+  }
+  EXPECT_EQ(in_shards, 98);
+  // 150 buyers race for 98 units.
+  std::atomic<int> won{0}, lost{0};
+  std::vector<std::thread> clients;
+  std::atomic<bool> go{false};
+  for (int i = 0; i < 150; ++i) {
+    clients.emplace_back([&, i] {
+      while (!go) std::this_thread::yield();
+      const std::string id = std::to_string(i);
+      Status s = inv_->Reserve({{"h" + id, "sku-flash", 1}}, "o" + id, 60'000);
+      if (s.ok()) {
+        ++won;
+      } else {
+        EXPECT_EQ(s.reason(), "insufficient_stock") << s.ToString();
+        ++lost;
+      }
+    });
+  }
+  go = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(won.load(), 98);
+  EXPECT_EQ(lost.load(), 52);
+  EXPECT_EQ(Available("sku-flash"), 0);
+  EXPECT_EQ(inv_->Level("sku-flash")->held, 100);
+  // Holds name their shard row; commit and release work on it; a restock is shared out.
+  std::vector<Hold> won_holds;
+  for (auto& h : inv_->ListHolds("active").value()) {
+    if (h.hold_id != "early") won_holds.push_back(h);
+  }
+  ASSERT_EQ(won_holds.size(), 98u);
+  std::set<std::string> rows;
+  for (const auto& h : won_holds) {
+    EXPECT_EQ(BaseSku(h.sku), "sku-flash");
+    rows.insert(h.sku);
+  }
+  EXPECT_EQ(rows.size(), 4u);  // every shard gave
+  ASSERT_TRUE(inv_->Commit(won_holds[0].hold_id).ok());
+  ASSERT_TRUE(inv_->Release(won_holds[1].hold_id).ok());
+  EXPECT_EQ(Available("sku-flash"), 1);
+  ASSERT_TRUE(inv_->Restock("sku-flash", 8, "r2").ok());
+  EXPECT_EQ(Available("sku-flash"), 9);
+  // Back to one row: the shards' free units come home.
+  ASSERT_TRUE(inv_->SetShards("sku-flash", 0).ok());
+  EXPECT_TRUE(inv_->HotSkus()->empty());
+  EXPECT_EQ(Available("sku-flash"), 9);
+  auto level = inv_->Level("sku-flash");
+  EXPECT_EQ(level->on_hand, 108);
+  EXPECT_EQ(level->supplied, 108);
+  for (const auto& row : inv_->ListStock().value()) {
+    EXPECT_LE(row.committed + row.held, row.on_hand) << row.sku;
+  }
+  EXPECT_EQ(inv_->Restock("a#b", 1, "r3").reason(), "validation_failed");
+  EXPECT_EQ(inv_->SetShards("no-such-sku", 4).reason(), "not_found");
+  EXPECT_EQ(inv_->SetShards("sku-flash", 65).reason(), "validation_failed");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, InventoryTest, ::testing::ValuesIn(testutil::AllBackends()),

@@ -225,6 +225,64 @@ TEST_P(CartRulesE2ETest, TaxAndShippingFollowTheTablesInCartsAndOrders) {
   ExpectInvariants();
 }
 
+// A flash sale: a hot SKU split over shards, behind a slow gate (one checkout every
+// two seconds after the first).
+class FlashSaleE2ETest : public CartRulesE2ETest {
+ protected:
+  http::AdmissionOptions Admission() const override { return {.per_s = 0.5, .burst = 1}; }
+};
+
+TEST_P(FlashSaleE2ETest, AHotSkuAdmitsBuyersInArrivalOrderAndNeverOversells) {
+  std::string hot = Item("Console", 30000, 10);
+  auto shards = [&](const std::string& body, const std::string& token = kAdmin) {
+    return client_->Call("PUT", "/v1/stock/" + hot + "/shards", body, token);
+  };
+  EXPECT_EQ(shards(R"({"shards":4})", "").status, 401);
+  EXPECT_EQ(shards(R"({"shards":99})").status, 422);
+  EXPECT_EQ(client_->Call("PUT", "/v1/stock/nope/shards", R"({"shards":4})", kAdmin).status, 404);
+  HttpResult split = shards(R"({"shards":4})");
+  ASSERT_EQ(split.status, 200) << split.body;
+  EXPECT_EQ(split.Json().at("available").as_int64(), 10);
+  json::value listed = client_->Call("GET", "/v1/stock/hot", "", kAdmin).Json();
+  ASSERT_EQ(listed.at("skus").as_array().size(), 1u);
+  EXPECT_EQ(listed.at("skus").as_array()[0].at("shards").as_int64(), 4);
+
+  std::vector<std::string> buyers;
+  for (const char* who : {"a", "b", "c"}) {
+    buyers.push_back(User(std::string(who) + "@example.com"));
+    AddToCart(*client_, buyers.back(), hot, 1);
+  }
+  HttpResult first = Checkout(*client_, buyers[0], "pm_card_visa", "ka");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(Status(first), "confirmed");
+  HttpResult b = Checkout(*client_, buyers[1], "pm_card_visa", "kb");
+  ASSERT_EQ(b.status, 429) << b.body;
+  EXPECT_EQ(b.ErrorCode(), "queued");
+  EXPECT_EQ(b.Json().at("error").at("details").at("place").as_int64(), 1);
+  const int retry_s = std::stoi(b.headers.at("Retry-After"));
+  EXPECT_GE(retry_s, 1);
+  EXPECT_LE(retry_s, 2);
+  HttpResult c = Checkout(*client_, buyers[2], "pm_card_visa", "kc");
+  ASSERT_EQ(c.status, 429) << c.body;
+  EXPECT_EQ(c.Json().at("error").at("details").at("place").as_int64(), 2);
+  // Asking again keeps the place: c is still behind b.
+  c = Checkout(*client_, buyers[2], "pm_card_visa", "kc");
+  EXPECT_EQ(c.Json().at("error").at("details").at("place").as_int64(), 2);
+  // b comes back when told to, with the same key, and is let in; c is next.
+  std::this_thread::sleep_for(std::chrono::milliseconds(retry_s * 1000 + 100));
+  b = Checkout(*client_, buyers[1], "pm_card_visa", "kb");
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(Status(b), "confirmed");
+  c = Checkout(*client_, buyers[2], "pm_card_visa", "kc");
+  ASSERT_EQ(c.status, 429) << c.body;
+  EXPECT_EQ(c.Json().at("error").at("details").at("place").as_int64(), 1);
+  EXPECT_EQ(Available(hot), 8);
+  ExpectInvariants();
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, FlashSaleE2ETest, ::testing::ValuesIn(testutil::AllBackends()),
+                         [](const auto& info) { return info.param.name; });
+
 INSTANTIATE_TEST_SUITE_P(Stores, CartRulesE2ETest, ::testing::ValuesIn(testutil::AllBackends()),
                          [](const auto& info) { return info.param.name; });
 

@@ -47,6 +47,8 @@ class CheckoutE2ETest : public ::testing::TestWithParam<testutil::Backend> {
  protected:
   // 3-D Secure's own window (0: the payment window).
   virtual Millis ActionWindowMs() const { return 0; }
+  // The hot SKUs' admission gate.
+  virtual http::AdmissionOptions Admission() const { return {}; }
   void SetUp() override {
     backend_ = GetParam().make();
     if (!backend_) GTEST_SKIP();
@@ -105,6 +107,7 @@ class CheckoutE2ETest : public ::testing::TestWithParam<testutil::Backend> {
     cc.waiters = waiters_.get();
     cc.payment_window_ms = kPaymentWindowMs;
     cc.action_window_ms = ActionWindowMs();
+    cc.admission = Admission();
     cc.payments_webhook_secret = payments_->webhook_secret();
     cc.carrier_webhook_secret = carrier_->webhook_secret();
     api_ = std::make_unique<http::StorefrontApi>(shop_.get(), so, cc);
