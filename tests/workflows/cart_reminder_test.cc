@@ -75,6 +75,17 @@ class CartReminderTest : public ::testing::TestWithParam<testutil::Backend> {
     EXPECT_EQ(l.status, 200) << l.body;
     return std::string(l.Json().at("token").as_string());
   }
+  // An item with 9 in stock, listed by a seller.
+  std::string Item(const std::string& name) {
+    std::string seller = User("seller-" + name + "@example.com", "seller");
+    HttpResult r = client_->Call("POST", "/items",
+                                 R"({"name":")" + name +
+                                     R"(","description":"d","price":1500,)"
+                                     R"("currency":"USD","category":"home","quantity":9})",
+                                 seller);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.status == 201 ? std::string(r.Json().at("id").as_string()) : "";
+  }
   HttpResult SetLine(const std::string& token, const std::string& item, int qty,
                      const std::string& guest = "") {
     std::map<std::string, std::string> headers;
@@ -107,13 +118,7 @@ class CartReminderTest : public ::testing::TestWithParam<testutil::Backend> {
 };
 
 TEST_P(CartReminderTest, AReminderComesOnceADayAfterTheLastChange) {
-  std::string seller = User("s@example.com", "seller");
-  HttpResult item = client_->Call("POST", "/items",
-                                  R"({"name":"Lamp","description":"d","price":1500,)"
-                                  R"("currency":"USD","category":"home","quantity":9})",
-                                  seller);
-  ASSERT_EQ(item.status, 201) << item.body;
-  const std::string lamp(item.Json().at("id").as_string());
+  const std::string lamp = Item("Lamp");
   std::string ann = User("ann@example.com");
   ASSERT_EQ(SetLine(ann, lamp, 1).status, 200);
   Pass(12 * kHour);
@@ -142,13 +147,7 @@ TEST_P(CartReminderTest, AReminderComesOnceADayAfterTheLastChange) {
 
 TEST_P(CartReminderTest, GuestCartsGoAfterThirtyIdleDays) {
   constexpr Millis kGuestIdle = 30 * 24 * kHour;  // keel serve --guest-cart-ttl-days 30
-  std::string seller = User("s@example.com", "seller");
-  HttpResult item = client_->Call("POST", "/items",
-                                  R"({"name":"Mug","description":"d","price":500,)"
-                                  R"("currency":"USD","category":"home","quantity":9})",
-                                  seller);
-  ASSERT_EQ(item.status, 201) << item.body;
-  const std::string mug(item.Json().at("id").as_string());
+  const std::string mug = Item("Mug");
   HttpResult made = client_->Call("POST", "/carts");
   ASSERT_EQ(made.status, 201);
   const std::string idle(made.Json().at("cart_id").as_string());
