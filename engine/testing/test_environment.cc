@@ -94,7 +94,13 @@ Result<persistence::ExecutionRow> TestEnvironment::RunUntilClosed(const std::str
 }
 
 Status TestEnvironment::AdvanceAndSettle(Millis by, Millis wall_timeout_ms) {
+  // What is due now happens now (a task a test's request just made), then time passes.
+  KEEL_RETURN_IF_ERROR(Settle(wall_timeout_ms));
   clock_->Advance(by);
+  return Settle(wall_timeout_ms);
+}
+
+Status TestEnvironment::Settle(Millis wall_timeout_ms) {
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wall_timeout_ms);
   int quiet_rounds = 0;
   while (std::chrono::steady_clock::now() < until) {

@@ -42,15 +42,17 @@ class TestEnvironment {
   Result<persistence::ExecutionRow> RunUntilClosed(const std::string& workflow_id,
                                                    Millis wall_timeout_ms = 30'000);
   Result<proto::History> GetHistory(const std::string& workflow_id);
-  // Moves the fake clock `by` ahead at once (whatever falls due in between fires late,
-  // at the new time) and waits until the system is idle with nothing due: the step a
-  // test takes to see, say, a day pass. Fails with reason "timeout" after
-  // `wall_timeout_ms` of real time.
+  // Lets what is due now happen, moves the fake clock `by` ahead at once (whatever
+  // falls due in between fires late, at the new time), and waits until the system is
+  // idle with nothing due: the step a test takes to see, say, a day pass. Fails with
+  // reason "timeout" after `wall_timeout_ms` of real time (per wait).
   Status AdvanceAndSettle(Millis by, Millis wall_timeout_ms = 30'000);
 
  private:
   TestEnvironment() = default;
   bool SkipTimeIfIdle();
+  // Waits until the engine is idle, no task waits and nothing is due now.
+  Status Settle(Millis wall_timeout_ms);
   std::string dir_;
   std::optional<TempDir> temp_;  // set when the environment made the dir
   std::unique_ptr<FakeClock> clock_;
