@@ -41,6 +41,8 @@ test("a new buyer registers on the page", async () => {
 
 test("a typo is corrected and said so; sort and the rating facet drive the search", async () => {
   await page.goto(keel.url + "/#/?term=zefyrine");
+  // (The page may still show the last view's cards for a moment: wait for the note.)
+  await page.waitForSelector("#corrected:not([hidden])");
   await page.waitForSelector("#results .card a");
   assert.match(await page.$eval("#corrected", (e) => e.textContent), /“zephyrine” \(you typed “zefyrine”\)/);
   await page.select("#sort select", "price_desc");
