@@ -53,9 +53,9 @@
 namespace keel::workflows {
 
 // The workflows' names and ids (commerce/workflow_ids.h).
+using commerce::CartReminderWorkflowId;
 using commerce::CheckoutWorkflowId;
 using commerce::HoldId;
-using commerce::CartReminderWorkflowId;
 using commerce::kCartReminderWorkflow;
 using commerce::kCheckoutWorkflow;
 using commerce::kOrderExpiryWorkflow;
