@@ -44,17 +44,12 @@ Result<json::object> Users::ValidateAddress(const json::value& address, const st
     }
     if (!v->is_string()) return FieldError(field, "must be a string");
     std::string text(v->as_string());
-    if (std::string_view(f.name) == "country") {  // "gb" is GB
-      for (auto& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    }
+    if (std::string_view(f.name) == "country") text = AsciiUpper(text);  // "gb" is GB
     KEEL_RETURN_IF_ERROR(CheckText(field, text, f.required ? 1 : 0, f.max));
     out[f.name] = text;
   }
-  const std::string country(out.at("country").as_string());
-  if (country.size() != 2 || !std::isupper(static_cast<unsigned char>(country[0])) ||
-      !std::isupper(static_cast<unsigned char>(country[1]))) {
-    return FieldError(prefix + "country", "must be an ISO 3166-1 alpha-2 code such as US");
-  }
+  KEEL_RETURN_IF_ERROR(
+      CheckCountry(prefix + "country", std::string(out.at("country").as_string())));
   for (const auto& [k, v] : in) {
     bool known = false;
     for (const auto& f : kAddressFields) known = known || k == f.name;

@@ -219,8 +219,7 @@ Status Carts::Price(CartView* v, const Destination& to) {
   return Status::Ok();
 }
 
-Result<CartView> Carts::SetPromo(const std::string& cart_id, const std::string& code) {
-  KEEL_ASSIGN_OR_RETURN(Promotion promo, promotions_->Get(code));
+Status Carts::SetPromo(const std::string& cart_id, const Promotion& promo) {
   KEEL_ASSIGN_OR_RETURN(CartView v, Get(cart_id));
   std::vector<PricedLine> lines;
   for (const auto& l : v.lines) lines.push_back({l.seller_id, l.quantity * l.unit_price});
@@ -236,7 +235,7 @@ Result<CartView> Carts::SetPromo(const std::string& cart_id, const std::string& 
     return t.Exec("UPDATE carts SET updated_at = $2 WHERE cart_id = $1", {cart_id, clock_->Now()})
         .status();
   }));
-  return Get(cart_id);
+  return Status::Ok();
 }
 
 Status Carts::ClearPromo(const std::string& cart_id) {

@@ -66,10 +66,10 @@ class Carts {
                              int64_t quantity);
   // The cart with its totals (charges.h) for shipping to `to`.
   Result<CartView> Get(const std::string& cart_id, const Destination& to = {});
-  // Applies promotion `code` to the cart (replacing one applied before), when it takes
-  // something off now: promo_not_found, or promo_not_applicable naming why (in the
-  // status message: Discount::why_not). Returns the cart.
-  Result<CartView> SetPromo(const std::string& cart_id, const std::string& code);
+  // Applies `promo` to the cart (replacing one applied before), when it takes
+  // something off now; promo_not_applicable names why not (the status message is
+  // Discount::why_not).
+  Status SetPromo(const std::string& cart_id, const Promotion& promo);
   // Takes the promotion off the cart (ok when there is none).
   Status ClearPromo(const std::string& cart_id);
   // Tax and shipping tables (charges.h).

@@ -1,6 +1,5 @@
 #include "commerce/charges.h"
 
-#include <cctype>
 #include <set>
 
 #include "commerce/validation.h"
@@ -13,19 +12,6 @@ using persistence::SqlTxn;
 
 constexpr size_t kMaxTaxRows = 5000, kMaxShippingRows = 200;
 
-std::string Upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
-Status CheckCountry(const std::string& field, const std::string& c) {
-  if (c.size() == 2 && std::isupper(static_cast<unsigned char>(c[0])) &&
-      std::isupper(static_cast<unsigned char>(c[1]))) {
-    return Status::Ok();
-  }
-  return FieldError(field, "must be an ISO 3166-1 alpha-2 code such as US");
-}
-
 const json::value* Field(const json::object& o, const char* name) { return o.if_contains(name); }
 
 Result<std::string> Text(const json::object& o, const std::string& at, const char* name,
@@ -36,7 +22,7 @@ Result<std::string> Text(const json::object& o, const std::string& at, const cha
     return std::string();
   }
   if (!v->is_string()) return FieldError(at + name, "must be a string");
-  return Upper(std::string(v->as_string()));
+  return AsciiUpper(std::string(v->as_string()));
 }
 
 Result<int64_t> Int(const json::object& o, const std::string& at, const char* name, bool required,
@@ -52,20 +38,10 @@ Result<int64_t> Int(const json::object& o, const std::string& at, const char* na
   return n;
 }
 
-Status OnlyFields(const json::object& o, const std::string& at,
-                  std::initializer_list<std::string_view> names) {
-  for (const auto& [k, v] : o) {
-    bool known = false;
-    for (auto n : names) known = known || k == n;
-    if (!known) return FieldError(at + std::string(k), "is not a field of this table");
-  }
-  return Status::Ok();
-}
-
 Result<TaxRate> ParseTax(const json::value& row, const std::string& at) {
   if (!row.is_object()) return FieldError(at, "must be an object");
   const auto& o = row.as_object();
-  KEEL_RETURN_IF_ERROR(OnlyFields(o, at, {"country", "region", "rate_bp"}));
+  KEEL_RETURN_IF_ERROR(CheckKnownFields(o, at, {"country", "region", "rate_bp"}, "a tax field"));
   TaxRate t;
   KEEL_ASSIGN_OR_RETURN(t.country, Text(o, at, "country", true));
   KEEL_RETURN_IF_ERROR(CheckCountry(at + "country", t.country));
@@ -78,7 +54,8 @@ Result<TaxRate> ParseTax(const json::value& row, const std::string& at) {
 Result<ShippingRate> ParseShipping(const json::value& row, const std::string& at) {
   if (!row.is_object()) return FieldError(at, "must be an object");
   const auto& o = row.as_object();
-  KEEL_RETURN_IF_ERROR(OnlyFields(o, at, {"currency", "fee", "free_from"}));
+  KEEL_RETURN_IF_ERROR(
+      CheckKnownFields(o, at, {"currency", "fee", "free_from"}, "a shipping field"));
   ShippingRate r;
   KEEL_ASSIGN_OR_RETURN(r.currency, Text(o, at, "currency", true));
   if (r.currency != "*") KEEL_RETURN_IF_ERROR(CheckCurrency(at + "currency", r.currency));
@@ -101,8 +78,8 @@ Result<const json::array*> Rows(const json::object& o, const char* name, size_t 
 }  // namespace
 
 Result<Destination> CheckDestination(Destination to) {
-  to.country = Upper(to.country);
-  to.region = Upper(to.region);
+  to.country = AsciiUpper(to.country);
+  to.region = AsciiUpper(to.region);
   if (!to.country.empty()) KEEL_RETURN_IF_ERROR(CheckCountry("country", to.country));
   KEEL_RETURN_IF_ERROR(CheckText("region", to.region, 0, 100));
   return to;

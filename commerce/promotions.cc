@@ -47,11 +47,6 @@ Promotion ReadPromotion(const SqlRow& r) {
   return p;
 }
 
-std::string Upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
 Status CheckCode(const std::string& code) {
   KEEL_RETURN_IF_ERROR(CheckText("code", code, 3, 32));
   for (char c : code) {
@@ -63,7 +58,7 @@ Status CheckCode(const std::string& code) {
 }
 
 Status Validate(Promotion& p) {
-  p.code = Upper(p.code);
+  p.code = AsciiUpper(p.code);
   KEEL_RETURN_IF_ERROR(CheckCode(p.code));
   if ((p.percent_off > 0) == (p.amount_off > 0)) {
     return FieldError("percent_off", "give exactly one of percent_off and amount_off");
@@ -129,7 +124,7 @@ Result<Promotion> Promotions::Create(Promotion p) {
 Result<Promotion> Promotions::Get(const std::string& code) {
   KEEL_ASSIGN_OR_RETURN(
       SqlRows r, db_->Query(std::string("SELECT ") + kCols + " FROM promotions WHERE code = $1",
-                            {Upper(code)}));
+                            {AsciiUpper(code)}));
   if (r.empty()) return Status::NotFound("no promotion " + code, "promo_not_found");
   return ReadPromotion(r[0]);
 }
@@ -148,7 +143,7 @@ Result<std::vector<Promotion>> Promotions::List(const std::string& seller_id, in
 Result<int64_t> Promotions::RedeemedBy(const std::string& code, const std::string& buyer_id) {
   KEEL_ASSIGN_OR_RETURN(SqlRows r, db_->Query("SELECT COUNT(*) FROM redemptions WHERE code = $1 "
                                               "AND buyer_id = $2 AND state = 'redeemed'",
-                                              {Upper(code), buyer_id}));
+                                              {AsciiUpper(code), buyer_id}));
   return r.at(0).Int(0);
 }
 
@@ -156,7 +151,7 @@ Status Promotions::Reserve(const std::string& order_id, const std::string& code,
                            const std::string& buyer_id, int64_t amount) {
   KEEL_RETURN_IF_ERROR(CheckText("order_id", order_id, 1, 100));
   KEEL_RETURN_IF_ERROR(CheckRange("amount", amount, 1, kMaxPriceMinor));
-  const std::string c = Upper(code);
+  const std::string c = AsciiUpper(code);
   return db_->Transact([&](SqlTxn& t) -> Status {
     const Millis now = clock_->Now();
     KEEL_ASSIGN_OR_RETURN(SqlRows had,

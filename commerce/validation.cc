@@ -43,3 +43,31 @@ Status CheckRange(std::string_view field, int64_t value, int64_t min, int64_t ma
 }
 
 }  // namespace keel::commerce
+
+namespace keel::commerce {
+
+Status CheckCountry(std::string_view field, std::string_view value) {
+  bool ok = value.size() == 2;
+  for (char c : value) ok = ok && c >= 'A' && c <= 'Z';
+  return ok ? Status::Ok() : FieldError(field, "must be an ISO 3166-1 alpha-2 code such as US");
+}
+
+Status CheckKnownFields(const json::object& o, std::string_view prefix,
+                        std::initializer_list<std::string_view> names, std::string_view what) {
+  for (const auto& [k, v] : o) {
+    bool known = false;
+    for (auto n : names) known = known || k == n;
+    if (!known)
+      return FieldError(std::string(prefix) + std::string(k), "is not " + std::string(what));
+  }
+  return Status::Ok();
+}
+
+std::string AsciiUpper(std::string s) {
+  for (char& c : s) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return s;
+}
+
+}  // namespace keel::commerce

@@ -15,10 +15,6 @@ using commerce::Principal;
 using commerce::Role;
 namespace bhttp = boost::beast::http;
 
-constexpr std::string_view kPromotionFields[] = {"code",     "percent_off",     "amount_off",
-                                                 "currency", "min_subtotal",    "starts_at",
-                                                 "ends_at",  "max_redemptions", "per_buyer_limit"};
-
 json::object PromotionJson(const commerce::Promotion& p) {
   return json::object{
       {"code", p.code},
@@ -36,11 +32,11 @@ json::object PromotionJson(const commerce::Promotion& p) {
 }
 
 Result<commerce::Promotion> ReadPromotion(const json::object& body) {
-  for (const auto& [k, v] : body) {
-    bool known = false;
-    for (auto f : kPromotionFields) known = known || k == f;
-    if (!known) return commerce::FieldError(k, "is not a promotion field");
-  }
+  KEEL_RETURN_IF_ERROR(
+      commerce::CheckKnownFields(body, "",
+                                 {"code", "percent_off", "amount_off", "currency", "min_subtotal",
+                                  "starts_at", "ends_at", "max_redemptions", "per_buyer_limit"},
+                                 "a promotion field"));
   commerce::Promotion p;
   KEEL_ASSIGN_OR_RETURN(p.code, StringField(body, "code", true));
   KEEL_ASSIGN_OR_RETURN(p.currency, StringField(body, "currency", false));
@@ -75,14 +71,17 @@ commerce::Destination DestinationOf(const json::object& address) {
   return checked.ok() ? *checked : commerce::Destination{};
 }
 
-Result<commerce::Destination> StorefrontApi::CartDestination(const ApiRequest& req) const {
+Result<commerce::Destination> StorefrontApi::CartDestination(const ApiRequest& req,
+                                                             const CallerCart& cart) const {
   const std::string saved = req.Query("shippingAddressId");
   if (!saved.empty()) {
     if (!req.Query("country").empty()) {
       return commerce::FieldError("country", "give country or shippingAddressId, not both");
     }
-    KEEL_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
-    auto found = shop_->users().Address(p.user_id, saved);
+    if (cart.user_id.empty()) {
+      return Status::InvalidArgument("a saved address needs a signed-in buyer", "unauthenticated");
+    }
+    auto found = shop_->users().Address(cart.user_id, saved);
     if (!found.ok() && found.status().code() == StatusCode::kNotFound) {
       return commerce::FieldError("shippingAddressId", "no saved address of yours");
     }
@@ -95,15 +94,17 @@ Result<commerce::Destination> StorefrontApi::CartDestination(const ApiRequest& r
   return commerce::CheckDestination({req.Query("country"), req.Query("region")});
 }
 
-Reply StorefrontApi::CartReply(const ApiRequest& req, const std::string& cart_id) {
-  HTTP_ASSIGN(commerce::Destination to, CartDestination(req));
-  HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart_id, to));
+Reply StorefrontApi::CartReply(const ApiRequest& req, const CallerCart& cart) {
+  HTTP_ASSIGN(commerce::Destination to, CartDestination(req, cart));
+  HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart.cart_id, to));
   return JsonResponse(200, CartJson(v));
 }
 
-void StorefrontApi::CartChanged(const std::string& user_id, const std::string& cart_id) {
+void StorefrontApi::CartChanged(const CallerCart& cart) {
   const Millis after = checkout_.cart_reminder_after_ms;
-  if (!checkout_.history || after <= 0) return;
+  if (!checkout_.history || after <= 0 || cart.user_id.empty()) return;
+  const std::string& cart_id = cart.cart_id;
+  const std::string& user_id = cart.user_id;
   const Millis now = shop_->clock()->Now();
   {
     std::lock_guard<std::mutex> l(reminders_mu_);
@@ -202,35 +203,34 @@ void StorefrontApi::AddCartRuleRoutes(Router& router) {
   });
 
   router.Add(V::post, "/cart/promo", [this](const ApiRequest& req) -> Reply {
-    HTTP_ASSIGN(std::string cart, CartOf(req));
+    HTTP_ASSIGN(CallerCart cart, CartOf(req));
     HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
     HTTP_ASSIGN(std::string code, StringField(body, "code", true));
     HTTP_CHECK(commerce::CheckText("code", code, 1, 64));
     HTTP_ASSIGN(commerce::Promotion promo, shop_->promotions().Get(code));
-    if (!req.Header("Authorization").empty() && promo.per_buyer_limit > 0) {
-      HTTP_ASSIGN(Principal p, Authenticate(req));
-      HTTP_ASSIGN(int64_t used, shop_->promotions().RedeemedBy(promo.code, p.user_id));
+    if (!cart.user_id.empty() && promo.per_buyer_limit > 0) {
+      HTTP_ASSIGN(int64_t used, shop_->promotions().RedeemedBy(promo.code, cart.user_id));
       if (used >= promo.per_buyer_limit) {
         return ErrorResponse(409, "promo_buyer_limit",
                              "you have used " + promo.code + " as often as it allows",
                              json::object{{"per_buyer_limit", promo.per_buyer_limit}});
       }
     }
-    auto v = shop_->carts().SetPromo(cart, promo.code);
-    if (!v.ok() && v.status().reason() == "promo_not_applicable") {
+    Status set = shop_->carts().SetPromo(cart.cart_id, promo);
+    if (set.reason() == "promo_not_applicable") {
       return ErrorResponse(
           422, "promo_not_applicable",
-          "promotion " + promo.code + " takes nothing off this cart: " + v.status().message(),
-          json::object{{"why_not", v.status().message()}});
+          "promotion " + promo.code + " takes nothing off this cart: " + set.message(),
+          json::object{{"why_not", set.message()}});
     }
-    HTTP_CHECK(v.status());
-    if (auto p = Authenticate(req); p.ok()) CartChanged(p->user_id, cart);
+    HTTP_CHECK(set);
+    CartChanged(cart);
     return CartReply(req, cart);
   });
 
   router.Add(V::delete_, "/cart/promo", [this](const ApiRequest& req) -> Reply {
-    HTTP_ASSIGN(std::string cart, CartOf(req));
-    HTTP_CHECK(shop_->carts().ClearPromo(cart));
+    HTTP_ASSIGN(CallerCart cart, CartOf(req));
+    HTTP_CHECK(shop_->carts().ClearPromo(cart.cart_id));
     return CartReply(req, cart);
   });
 

@@ -171,17 +171,18 @@ StorefrontApi::~StorefrontApi() {
   if (checkout_.history && checkout_.waiters) shop_->orders().SetChangeHook(nullptr);
 }
 
-Result<std::string> StorefrontApi::CartOf(const ApiRequest& req) {
+Result<StorefrontApi::CallerCart> StorefrontApi::CartOf(const ApiRequest& req) {
   if (!req.Header("Authorization").empty()) {
     KEEL_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
-    return shop_->carts().CartOfUser(p.user_id);
+    KEEL_ASSIGN_OR_RETURN(std::string cart, shop_->carts().CartOfUser(p.user_id));
+    return CallerCart{cart, p.user_id};
   }
   std::string guest = req.Header("X-Cart-Id");
   if (guest.empty()) {
     return Unauthenticated("log in, or pass a guest cart id in X-Cart-Id (POST /carts)");
   }
   KEEL_RETURN_IF_ERROR(shop_->carts().CheckGuestCart(guest));
-  return guest;
+  return CallerCart{guest, ""};
 }
 
 Result<Principal> StorefrontApi::Authenticate(const ApiRequest& req) const {
@@ -398,29 +399,26 @@ void StorefrontApi::AddRoutes(Router& router) {
   });
 
   // ---- carts ---------------------------------------------------------------------
-  auto cart_of = [this](const ApiRequest& req) { return CartOf(req); };
-
   router.Add(V::post, "/carts", [this](const ApiRequest& req) {
     HTTP_ASSIGN(std::string id, shop_->carts().CreateGuestCart());
     return JsonResponse(201, json::object{{"cart_id", id}});
   });
 
-  router.Add(V::get, "/cart", [this, cart_of](const ApiRequest& req) -> Reply {
-    HTTP_ASSIGN(std::string cart, cart_of(req));
+  router.Add(V::get, "/cart", [this](const ApiRequest& req) -> Reply {
+    HTTP_ASSIGN(CallerCart cart, CartOf(req));
     return CartReply(req, cart);
   });
 
-  router.Add(V::patch, "/cart", [this, cart_of](const ApiRequest& req) {
-    HTTP_ASSIGN(std::string cart, cart_of(req));
+  router.Add(V::patch, "/cart", [this](const ApiRequest& req) {
+    HTTP_ASSIGN(CallerCart cart, CartOf(req));
     HTTP_ASSIGN(json::object body, ParseBodyObject(req.raw));
     HTTP_ASSIGN(std::string item_id, StringField(body, "itemId", true));
     HTTP_ASSIGN(std::optional<int64_t> quantity, IntField(body, "quantity", true));
-    HTTP_ASSIGN(commerce::Destination to, CartDestination(req));
-    HTTP_ASSIGN(commerce::LineChange change, shop_->carts().SetLine(cart, item_id, *quantity));
-    if (!req.Header("Authorization").empty()) {
-      if (auto p = Authenticate(req); p.ok()) CartChanged(p->user_id, cart);
-    }
-    HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart, to));
+    HTTP_ASSIGN(commerce::Destination to, CartDestination(req, cart));
+    HTTP_ASSIGN(commerce::LineChange change,
+                shop_->carts().SetLine(cart.cart_id, item_id, *quantity));
+    CartChanged(cart);
+    HTTP_ASSIGN(commerce::CartView v, shop_->carts().Get(cart.cart_id, to));
     json::object j = CartJson(v);
     if (change.repriced) {
       // Raising a quantity buys the new units at today's price: the line's snapshot
@@ -432,9 +430,9 @@ void StorefrontApi::AddRoutes(Router& router) {
     return JsonResponse(200, j);
   });
 
-  router.Add(V::delete_, "/cart", [this, cart_of](const ApiRequest& req) -> Reply {
-    HTTP_ASSIGN(std::string cart, cart_of(req));
-    HTTP_CHECK(shop_->carts().Clear(cart));
+  router.Add(V::delete_, "/cart", [this](const ApiRequest& req) -> Reply {
+    HTTP_ASSIGN(CallerCart cart, CartOf(req));
+    HTTP_CHECK(shop_->carts().Clear(cart.cart_id));
     return CartReply(req, cart);
   });
 
@@ -445,7 +443,7 @@ void StorefrontApi::AddRoutes(Router& router) {
     HTTP_CHECK(commerce::CheckText("guest_cart_id", guest, 1, 64));
     return WithIdempotency(req, p.user_id + " POST /cart/merge", [&] {
       HTTP_ASSIGN(commerce::CartView v, shop_->carts().Merge(guest, p.user_id));
-      CartChanged(p.user_id, v.cart_id);
+      CartChanged({v.cart_id, p.user_id});
       return JsonResponse(200, CartJson(v));
     });
   });

@@ -107,16 +107,23 @@ class StorefrontApi {
   void AddCartRuleRoutes(Router& router);
   // Who makes a promotion: (seller id, "" for the whole shop; who, for the record).
   Result<std::pair<std::string, std::string>> PromotionOwner(const ApiRequest& req) const;
-  // The caller's cart: the user's own with a token, else the guest cart in X-Cart-Id.
-  Result<std::string> CartOf(const ApiRequest& req);
-  // Where the cart's tax is computed for: ?shippingAddressId= (a saved address of the
-  // caller's), or ?country=&region=, or nowhere (no tax).
-  Result<commerce::Destination> CartDestination(const ApiRequest& req) const;
-  // 200 and the cart, totalled for CartDestination(req).
-  Reply CartReply(const ApiRequest& req, const std::string& cart_id);
-  // A signed-in buyer's cart changed: makes sure its cart_reminder runs (started at
-  // most once a minute per cart from this process; a running one is left alone).
-  void CartChanged(const std::string& user_id, const std::string& cart_id);
+  struct CallerCart {
+    std::string cart_id;
+    std::string user_id;  // "" for a guest cart
+  };
+  // The caller's cart: the user's own with a token, else the guest cart in X-Cart-Id
+  // (the token is checked once, here).
+  Result<CallerCart> CartOf(const ApiRequest& req);
+  // Where the cart's tax is computed for: ?shippingAddressId= (a saved address of
+  // `cart`'s user), or ?country=&region=, or nowhere (no tax).
+  Result<commerce::Destination> CartDestination(const ApiRequest& req,
+                                                const CallerCart& cart) const;
+  // 200 and the cart, totalled for CartDestination.
+  Reply CartReply(const ApiRequest& req, const CallerCart& cart);
+  // A cart changed: for a signed-in buyer's, makes sure its cart_reminder runs
+  // (started at most once a minute per cart from this process; a running one is left
+  // alone). Guest carts are nobody's to remind.
+  void CartChanged(const CallerCart& cart);
   // The hot SKUs (Inventory::HotSkus), reread at most once a second.
   std::map<std::string, int64_t> HotSkus();
   // Whether `buyer` may check out `cart`'s hot SKUs now; the 429 to answer if not.
