@@ -403,13 +403,16 @@ Status ReadFacts(commerce::Shop& shop, const AuditOptions& opt, Facts* f, Report
     lf.limit = 1000;
     for (;;) {
       KEEL_ASSIGN_OR_RETURN(auto page, opt.engine->ListExecutions(lf));
+      std::vector<std::string> run_ids;
+      for (const auto& run : page.rows) run_ids.push_back(run.run_id);
+      KEEL_ASSIGN_OR_RETURN(auto starts, opt.engine->ReadStartEvents(run_ids));
       for (auto& run : page.rows) {
         const std::string prefix = "checkout-";
         if (run.workflow_id.rfind(prefix, 0) != 0) continue;
         Facts::Checkout c{std::move(run), nullptr};
-        auto h = opt.engine->ReadHistory(c.run.run_id, 1);
-        if (h.ok() && !h->empty() && h->front().has_workflow_execution_started()) {
-          auto in = FromPayload(h->front().workflow_execution_started().input());
+        auto start = starts.find(c.run.run_id);
+        if (start != starts.end() && start->second.has_workflow_execution_started()) {
+          auto in = FromPayload(start->second.workflow_execution_started().input());
           if (in.ok()) c.input = std::move(in).value();
         }
         // A reset makes a new run of the id: the latest is the checkout.

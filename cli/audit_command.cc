@@ -46,11 +46,17 @@ void ChooseLedger(const AuditFlags& f, audit::AuditOptions* o) {
   }
 }
 
+// An audit that could not run exits 2, never 1: 1 means it found a violation.
+int CannotAudit(const Status& s) {
+  ReportError(s);
+  return kExitUsage;
+}
+
 int RunAudit(const AuditFlags& f) {
   // An audit of a mistyped --db must not create (and then pass) an empty shop.
   for (const char* service : {"orders", "inventory"}) {
     auto exists = persistence::SqlDatabaseExists(f.db, service);
-    if (!exists.ok()) return ReportError(exists.status());
+    if (!exists.ok()) return CannotAudit(exists.status());
     if (!*exists) {
       std::cerr << "error: no shop at " << persistence::DisplayUrl(f.db) << " (its " << service
                 << " database is missing); check --db\n";
@@ -60,9 +66,9 @@ int RunAudit(const AuditFlags& f) {
   commerce::ShopOptions so;
   so.connect_retry_ms = 3000;
   auto shop = commerce::Shop::Open(f.db, SystemClock::Default(), so);
-  if (!shop.ok()) return ReportError(shop.status());
+  if (!shop.ok()) return CannotAudit(shop.status());
   auto store = OpenDb(f.db);
-  if (!store.ok()) return ReportError(store.status());
+  if (!store.ok()) return CannotAudit(store.status());
   audit::AuditOptions o;
   ChooseLedger(f, &o);
   o.engine = store->get();
@@ -71,13 +77,13 @@ int RunAudit(const AuditFlags& f) {
   o.quiescent = !f.in_flight;
   if (f.repair) {
     auto done = audit::Repair(**shop, **store, o);
-    if (!done.ok()) return ReportError(done.status());
+    if (!done.ok()) return CannotAudit(done.status());
     for (const auto& line : *done) std::cout << "repair: " << line << "\n";
     if (done->empty()) std::cout << "repair: nothing to do\n";
   }
   auto started = std::chrono::steady_clock::now();
   auto report = audit::Audit(**shop, o);
-  if (!report.ok()) return ReportError(report.status());
+  if (!report.ok()) return CannotAudit(report.status());
   for (const auto& v : report->violations) std::cout << audit::ToString(v) << "\n";
   for (const auto& s : report->skipped) std::cout << "not checked: " << s << "\n";
   const size_t n = report->violations.size();
@@ -98,8 +104,9 @@ int RunAudit(const AuditFlags& f) {
 
 void AddAuditCommand(CLI::App& app, CliState& state) {
   static AuditFlags f;
-  auto* cmd =
-      app.add_subcommand("audit", "check every invariant of SPEC section 7; exit 1 if any fails");
+  auto* cmd = app.add_subcommand(
+      "audit",
+      "check every invariant of SPEC section 7; exit 1 if any fails, 2 if it cannot check");
   cmd->add_option("--db", f.db, "sqlite:DIR or postgresql://... (must exist)")->envname("KEEL_DB");
   f.url_option = cmd->add_option("--payments-url", f.payments_url,
                                  "read the gateway's ledger through its API");

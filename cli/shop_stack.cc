@@ -47,6 +47,7 @@ Status ShopStack::StartSims(const ShopStackOptions& o) {
     http::ServerOptions so;
     so.threads = 4;
     so.access_log = false;  // the shop's own calls; the shop logs its side
+    so.name = "payments";
     KEEL_ASSIGN_OR_RETURN(payments_server_, ServeRouter(o.payments_http, &payments_router_, so));
     payments_->Start();
     deps_.payments_url = UrlOf(o.payments_http, *payments_server_);
@@ -63,6 +64,7 @@ Status ShopStack::StartSims(const ShopStackOptions& o) {
     http::ServerOptions so;
     so.threads = 2;
     so.access_log = false;
+    so.name = "carrier";
     KEEL_ASSIGN_OR_RETURN(carrier_server_, ServeRouter(o.carrier_http, &carrier_router_, so));
     carrier_->Start();
     deps_.carrier_url = UrlOf(o.carrier_http, *carrier_server_);

@@ -102,6 +102,11 @@ Counter& Metrics::GetCounter(const std::string& name, const std::string& help,
   return Series(FamilyOf(name, help, "counter").counters, labels);
 }
 
+Counter& Metrics::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
+  std::lock_guard<std::mutex> l(mu_);
+  return Series(FamilyOf(name, help, "gauge").counters, labels);
+}
+
 Histogram& Metrics::GetHistogram(const std::string& name, const std::string& help,
                                  const Labels& labels) {
   std::lock_guard<std::mutex> l(mu_);

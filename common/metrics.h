@@ -63,6 +63,9 @@ class Metrics {
   // The same (name, labels) always returns the same object; references stay valid.
   Counter& GetCounter(const std::string& name, const std::string& help, const Labels& labels);
   Histogram& GetHistogram(const std::string& name, const std::string& help, const Labels& labels);
+  // A gauge kept by its owner as things come and go: a Counter that also goes down
+  // (Inc(-1)), rendered as type gauge.
+  Counter& GetGauge(const std::string& name, const std::string& help, const Labels& labels);
   // Every counter and histogram.
   std::string Render();
 

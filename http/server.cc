@@ -123,24 +123,64 @@ struct HttpServer::Impl {
   std::map<std::string, int> per_address;
   bool stopped = false;
   std::shared_ptr<spdlog::logger> access;
+  Millis last_refusal_warning = 0;
 
-  // Admits a new connection under the caps, or says why not.
-  bool Admit(const std::shared_ptr<Session>& s) {
+  // What the caps and deadlines do, for whoever watches the server under abuse.
+  Counter& Gauge(const char* name, const char* help) {
+    return Metrics::Global().GetGauge(name, help, {{"server", opts.name}});
+  }
+  Counter& Count(const char* name, const char* help, const char* label, const char* value) {
+    return Metrics::Global().GetCounter(name, help, {{"server", opts.name}, {label, value}});
+  }
+  Counter& open_connections() { return Gauge("keel_http_connections", "Open HTTP connections."); }
+  Counter& parked() {
+    return Gauge("keel_http_parked_requests",
+                 "Requests waiting for a deferred reply (?wait=, password hashing), holding no "
+                 "thread.");
+  }
+  Counter& Refused(const char* cap) {
+    return Count("keel_http_connections_refused_total",
+                 "Connections closed as soon as accepted, by the cap they met.", "cap", cap);
+  }
+  Counter& DeadlinePassed(const char* phase) {
+    return Count("keel_http_deadlines_total",
+                 "Connections closed because a deadline passed, by what was awaited.", "phase",
+                 phase);
+  }
+
+  // Admits a new connection under the caps, or names the cap it met.
+  const char* Admit(const std::shared_ptr<Session>& s) {
     std::lock_guard<std::mutex> l(mu);
-    if (static_cast<int>(sessions.size()) >= opts.max_connections) return false;
+    if (static_cast<int>(sessions.size()) >= opts.max_connections) return "max_connections";
     int& n = per_address[s->address];
     if (n >= opts.max_connections_per_address) {
       if (n == 0) per_address.erase(s->address);
-      return false;
+      return "max_connections_per_address";
     }
     ++n;
     sessions.insert(s);
-    return true;
+    open_connections().Inc();
+    return nullptr;
+  }
+
+  void Refuse(const std::shared_ptr<Session>& s, const char* cap) {
+    Refused(cap).Inc();
+    const Millis now = SystemClock::Default()->Now();
+    if (now - last_refusal_warning > 10'000) {  // one line per 10 s, however many
+      spdlog::warn("http {}: a connection from {} closed at once: --{} reached", opts.name,
+                   s->address,
+                   cap == std::string_view("max_connections") ? "max-connections"
+                                                              : "max-connections-per-address");
+      last_refusal_warning = now;
+    }
+    beast::error_code ignored;
+    s->stream.socket().close(ignored);
   }
 
   void Forget(const std::shared_ptr<Session>& s) {
     std::lock_guard<std::mutex> l(mu);
     if (sessions.erase(s) == 0) return;
+    open_connections().Inc(-1);
     auto it = per_address.find(s->address);
     if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
   }
@@ -166,9 +206,8 @@ struct HttpServer::Impl {
       beast::error_code peer_ec;
       auto ep = s->stream.socket().remote_endpoint(peer_ec);
       s->address = peer_ec ? "" : ep.address().to_string();
-      if (!Admit(s)) {
-        beast::error_code ignored;
-        s->stream.socket().close(ignored);
+      if (const char* cap = Admit(s)) {
+        Refuse(s, cap);
         continue;
       }
       asio::co_spawn(s->stream.get_executor(), Serve(this, s), asio::detached);
@@ -185,6 +224,8 @@ struct HttpServer::Impl {
     };
     auto slot = std::make_shared<Slot>(s->stream.get_executor());
     slot->timer.expires_after(std::chrono::milliseconds(self->opts.max_park_ms));
+    Counter& parked = self->parked();
+    parked.Inc();
     d.start([slot](Response r) {
       {
         std::lock_guard<std::mutex> l(slot->mu);
@@ -207,6 +248,7 @@ struct HttpServer::Impl {
         }
       }
     }
+    parked.Inc(-1);
     std::lock_guard<std::mutex> l(slot->mu);
     co_return std::move(*slot->res);
   }
@@ -222,17 +264,21 @@ struct HttpServer::Impl {
     if (buffer.size() == 0) {
       s.stream.expires_after(ms(self->opts.idle_timeout_ms));
       auto [ec, n] = co_await s.stream.async_read_some(buffer.prepare(4096), kUse);
+      if (ec == beast::error::timeout) self->DeadlinePassed("idle").Inc();
       if (ec || self->stopping) co_return ReadOutcome::kClosed;
       buffer.commit(n);
     }
     s.busy = true;
     s.stream.expires_after(ms(self->opts.header_timeout_ms));
     auto [hec, hn] = co_await bhttp::async_read_header(s.stream, buffer, p, kUse);
+    const char* phase = "header";
     if (!hec && !p.is_done()) {
       s.stream.expires_after(ms(self->opts.body_timeout_ms));
       auto [bec, bn] = co_await bhttp::async_read(s.stream, buffer, p, kUse);
       hec = bec;
+      phase = "body";
     }
+    if (hec == beast::error::timeout) self->DeadlinePassed(phase).Inc();
     if (!hec) co_return ReadOutcome::kRequest;
     if (hec == bhttp::error::body_limit) co_return ReadOutcome::kTooLarge;
     if (hec == bhttp::error::header_limit) co_return ReadOutcome::kHeaderTooLarge;
@@ -304,6 +350,7 @@ struct HttpServer::Impl {
       res.prepare_payload();
       s->stream.expires_after(std::chrono::milliseconds(self->opts.write_timeout_ms));
       auto [write_ec, written] = co_await bhttp::async_write(s->stream, res, kUse);
+      if (write_ec == beast::error::timeout) self->DeadlinePassed("write").Inc();
       self->AccessLog(req, res, info, began);
       s->busy = false;
       if (write_ec || close) break;

@@ -67,6 +67,7 @@ struct ServerOptions {
   int max_connections_per_address = 256;
   TrustedProxies trusted_proxies;  // peers whose X-Forwarded-For is believed
   bool access_log = true;          // one line per request on the "access" logger
+  std::string name = "api";        // the `server` label of this server's metrics
 };
 
 class HttpServer {

@@ -36,4 +36,15 @@ Status DecodeHistoryBatch(std::string_view blob, int64_t from_event_id,
   return Status::Ok();
 }
 
+Result<std::map<std::string, proto::HistoryEvent>> FirstEvents(
+    const std::vector<std::pair<std::string, std::string>>& batches) {
+  std::map<std::string, proto::HistoryEvent> out;
+  for (const auto& [run_id, blob] : batches) {
+    std::vector<proto::HistoryEvent> events;
+    KEEL_RETURN_IF_ERROR(DecodeHistoryBatch(blob, 1, &events));
+    if (!events.empty()) out[run_id] = std::move(events.front());
+  }
+  return out;
+}
+
 }  // namespace keel::persistence

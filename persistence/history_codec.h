@@ -1,6 +1,7 @@
 #pragma once
 // Encoding of stored history batches (docs/history_format.md). Shared by backends.
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,5 +19,9 @@ std::string EncodeHistoryBatch(const std::vector<proto::HistoryEvent>& events);
 // Appends the batch's events with id >= from_event_id to *out.
 Status DecodeHistoryBatch(std::string_view blob, int64_t from_event_id,
                           std::vector<proto::HistoryEvent>* out);
+// The first event of each run's first batch, by run id (Store::ReadStartEvents);
+// `batches` holds (run id, encoded batch) pairs.
+Result<std::map<std::string, proto::HistoryEvent>> FirstEvents(
+    const std::vector<std::pair<std::string, std::string>>& batches);
 
 }  // namespace keel::persistence

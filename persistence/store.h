@@ -224,6 +224,10 @@ class Store {
   // "history_format_too_new" if a batch was written by a newer binary.
   virtual Result<std::vector<proto::HistoryEvent>> ReadHistory(std::string_view run_id,
                                                                int64_t from_event_id) = 0;
+  // The first event (workflow_execution_started) of each of `run_ids` that has a
+  // history, in one read: for tools that look at many runs at once (the audit).
+  virtual Result<std::map<std::string, proto::HistoryEvent>> ReadStartEvents(
+      const std::vector<std::string>& run_ids) = 0;
   virtual Result<ListPage> ListExecutions(const ListFilter& filter) = 0;
   virtual Result<std::vector<TaskRow>> ListTasksOfRun(std::string_view run_id) = 0;
   // Up to `limit` tasks of `queue` (both kinds), the next to be handed out first.

@@ -47,6 +47,9 @@ const std::map<std::string, std::string>& Statements() {
       {"read_history",
        "SELECT data FROM {s}.history WHERE run_id=$1 AND last_event_id>=$2 "
        "ORDER BY first_event_id"},
+      {"read_starts",
+       "SELECT run_id, data FROM {s}.history WHERE run_id = ANY($1::text[]) AND "
+       "first_event_id=1"},
       {"get_task", std::string("SELECT ") + kTaskCols + " FROM {s}.tasks WHERE id=$1"},
       {"get_task_exec", "SELECT " + Qualified(kTaskCols, "t.") + ", " + Qualified(kExecCols, "e.") +
                             " FROM {s}.tasks t LEFT JOIN {s}.executions e ON e.run_id = t.run_id "

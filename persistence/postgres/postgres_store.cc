@@ -20,10 +20,12 @@
 #include "persistence/migrations.h"
 #include "persistence/postgres/pg_sql.h"
 #include "persistence/postgres/pg_txn.h"
+#include "persistence/postgres/pg_write_buffer.h"
 
 namespace keel::persistence {
 namespace {
 
+using pg::ArrayLiteral;
 using pg::BatchTxn;
 using pg::Bin;
 using pg::Channel;
@@ -93,6 +95,22 @@ class PgStore final : public Store {
     std::vector<proto::HistoryEvent> out;
     for (const auto& b : blobs) KEEL_RETURN_IF_ERROR(DecodeHistoryBatch(b, from, &out));
     return out;
+  }
+
+  Result<std::map<std::string, proto::HistoryEvent>> ReadStartEvents(
+      const std::vector<std::string>& run_ids) override {
+    std::vector<std::pair<std::string, std::string>> blobs;
+    for (size_t at = 0; at < run_ids.size(); at += 1000) {
+      ArrayLiteral ids;
+      for (size_t i = at; i < std::min(run_ids.size(), at + 1000); ++i) ids.Text(run_ids[i]);
+      KEEL_RETURN_IF_ERROR(Read<bool>("reading first events", [&](pqxx::nontransaction& t) {
+                             for (const auto& row : t.exec_prepared("read_starts", ids.Take())) {
+                               blobs.emplace_back(row[0].c_str(), Bin(row[1]));
+                             }
+                             return true;
+                           }).status());
+    }
+    return FirstEvents(blobs);
   }
 
   Result<ListPage> ListExecutions(const ListFilter& f) override {

@@ -512,6 +512,24 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::map<std::string, proto::HistoryEvent>> ReadStartEvents(
+      const std::vector<std::string>& run_ids) override {
+    return WithReader([&](SqliteDb& db) -> Result<std::map<std::string, proto::HistoryEvent>> {
+      std::vector<std::pair<std::string, std::string>> blobs;
+      for (const auto& id : run_ids) {
+        PREPARE(st, db, "SELECT data FROM history WHERE run_id=?1 AND first_event_id=1");
+        st.Bind(1, id);
+        int rc = st.Step();
+        if (rc == SQLITE_ROW) {
+          blobs.emplace_back(id, st.Text(0));
+        } else if (rc != SQLITE_DONE) {
+          return SqliteStatus(rc, db.handle(), "reading first events");
+        }
+      }
+      return FirstEvents(blobs);
+    });
+  }
+
   Result<std::map<ExecutionStatus, int64_t>> CountExecutions(const ListFilter& f) override {
     return WithReader([&](SqliteDb& db) -> Result<std::map<ExecutionStatus, int64_t>> {
       PREPARE(st, db,

@@ -10,8 +10,11 @@
 #include <sstream>
 #include <thread>
 
+#include "commerce/shop.h"
 #include "common/json.h"
 #include "common/temp_dir.h"
+#include "persistence/sql/sql_database.h"
+#include "sims/payments/payments_sim.h"
 #include "tests/testing/backends.h"
 
 namespace keel {
@@ -408,6 +411,44 @@ TEST_F(CliTest, CommandsWorkAgainstARunningServer) {
   EXPECT_NE(no_token.err.find("--admin-token"), std::string::npos) << no_token.err;
   CmdResult bad_input = Keel("workflow signal remote-1 --name x --input '{oops'" + at);
   EXPECT_EQ(bad_input.code, 2);
+}
+
+// Scripts read the audit's exit code: 0 clean, 1 a violation, 2 it could not check.
+TEST_F(CliTest, AuditExitsOneOnlyForAViolation) {
+  CmdResult missing = Keel("audit --db sqlite:" + dir_ + "/no-such-shop");
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("no shop at"), std::string::npos) << missing.err;
+  {
+    auto shop = commerce::Shop::Open(db_, SystemClock::Default());
+    ASSERT_TRUE(shop.ok()) << shop.status().ToString();
+    ASSERT_TRUE((*shop)->inventory().Restock("sku-a", 10, "r-a").ok());
+    auto ledger = persistence::OpenSqlDatabase("sqlite:" + dir_ + "/ledger", "payments_sim", {});
+    ASSERT_TRUE(ledger.ok());
+    ASSERT_TRUE(
+        sims::PaymentsSim::Open(std::move(ledger).value(), SystemClock::Default(), {}).ok());
+  }
+  CmdResult gone = Keel("audit --db " + db_ + " --payments-url http://127.0.0.1:1");
+  EXPECT_EQ(gone.code, 2);
+  EXPECT_NE(gone.err.find("gateway_unreachable"), std::string::npos) << gone.err;
+  const std::string audit = "audit --db " + db_ + " --payments-ledger " + dir_ + "/ledger";
+  CmdResult clean = Keel(audit);
+  EXPECT_EQ(clean.code, 0) << clean.out << clean.err;
+  EXPECT_NE(clean.out.find("audit: 0 violations"), std::string::npos) << clean.out;
+  auto inventory = persistence::OpenSqlDatabase(db_, "inventory", {});
+  ASSERT_TRUE(inventory.ok());
+  ASSERT_TRUE((*inventory)
+                  ->Transact([](persistence::SqlTxn& t) {
+                    return t
+                        .Exec(
+                            "INSERT INTO holds(hold_id, sku, quantity, expires_at, state, "
+                            "order_id, created_at, updated_at) VALUES('h-big','sku-a',50,"
+                            "9000000000000,'active','ord-x',0,0)")
+                        .status();
+                  })
+                  .ok());
+  CmdResult bad = Keel(audit);
+  EXPECT_EQ(bad.code, 1) << bad.out << bad.err;
+  EXPECT_NE(bad.out.find("sku-a"), std::string::npos) << bad.out;
 }
 
 TEST_F(CliTest, BenchEnginePrintsItsSummaryLine) {

@@ -131,6 +131,13 @@ class AbuseTest : public ::testing::Test {
     EXPECT_EQ(r.status, 200);
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
+  // One series' value in GET /metrics, e.g. `keel_http_connections{server="api"}`; 0
+  // when absent.
+  static double Metric(const std::string& series) {
+    const std::string text = Client().Call("GET", "/metrics").body;
+    const size_t at = text.find("\n" + series + " ");
+    return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
+  }
 
   static TempDir* tmp_;
   static std::string data_;
@@ -165,6 +172,7 @@ TEST_F(AbuseTest, ParkedWaitsLeaveTheServerAnswering) {
     });
   }
   std::this_thread::sleep_for(1000ms);  // all parked by now
+  EXPECT_GE(Metric(R"(keel_http_parked_requests{server="api"})"), 40);
   double worst = 0;
   for (int i = 0; i < 5; ++i) worst = std::max(worst, HealthzMs());
   EXPECT_LT(worst, 1000) << "a parked wait held a thread";
@@ -194,6 +202,9 @@ TEST_F(AbuseTest, ParkedWaitsLeaveTheServerAnswering) {
 // Connections that send nothing are closed after the idle timeout (1.5 s here), and
 // one that stalls inside its header after the header timeout (2 s).
 TEST_F(AbuseTest, IdleAndStalledSocketsAreClosed) {
+  const std::string idle_series = R"(keel_http_deadlines_total{server="api",phase="idle"})";
+  const std::string header_series = R"(keel_http_deadlines_total{server="api",phase="header"})";
+  const double idle_before = Metric(idle_series), header_before = Metric(header_series);
   asio::io_context ioc;
   std::vector<std::unique_ptr<tcp::socket>> idle;
   for (int i = 0; i < 50; ++i) {
@@ -216,6 +227,31 @@ TEST_F(AbuseTest, IdleAndStalledSocketsAreClosed) {
   for (auto& s : idle) n += closed(*s) ? 1 : 0;
   EXPECT_EQ(n, 50);
   EXPECT_TRUE(closed(stalled));
+  EXPECT_LT(HealthzMs(), 1000);
+  EXPECT_GE(Metric(idle_series) - idle_before, 50);
+  EXPECT_GE(Metric(header_series) - header_before, 1);
+}
+
+// Past --max-connections-per-address (256), a new connection is closed as soon as it
+// is accepted and counted; once the others go, the address is served again.
+TEST_F(AbuseTest, ConnectionsPastTheCapAreRefusedAndCounted) {
+  const std::string refused =
+      R"(keel_http_connections_refused_total{server="api",cap="max_connections_per_address"})";
+  const double before = Metric(refused);
+  asio::io_context ioc;
+  std::vector<std::unique_ptr<tcp::socket>> held;
+  for (int i = 0; i < 300; ++i) {
+    auto s = std::make_unique<tcp::socket>(ioc);
+    s->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), serve_->port()));
+    held.push_back(std::move(s));
+  }
+  std::this_thread::sleep_for(500ms);
+  held.resize(250);  // room for the scrape below
+  std::this_thread::sleep_for(300ms);
+  EXPECT_GE(Metric(refused) - before, 44);
+  EXPECT_GE(Metric(R"(keel_http_connections{server="api"})"), 250);
+  held.clear();
+  std::this_thread::sleep_for(300ms);
   EXPECT_LT(HealthzMs(), 1000);
 }
 

@@ -89,6 +89,31 @@ TEST_P(StoreTest, AppendsAndReadsHistoryFromAnyEvent) {
   EXPECT_FALSE(dup.ok());
 }
 
+TEST_P(StoreTest, ReadsTheFirstEventOfManyRunsAtOnce) {
+  std::vector<std::string> ids;
+  ASSERT_TRUE(store_
+                  ->Transact([&](Txn& t) {
+                    for (int i = 0; i < 1205; ++i) {  // more than one statement's worth
+                      const std::string run = "r" + std::to_string(i);
+                      ids.push_back(run);
+                      KEEL_RETURN_IF_ERROR(t.InsertExecution(NewExec("w" + run, run)));
+                      KEEL_RETURN_IF_ERROR(t.AppendHistory(run, Events(1, 2)));
+                      KEEL_RETURN_IF_ERROR(t.AppendHistory(run, Events(3, 3)));
+                    }
+                    return t.InsertExecution(NewExec("w-none", "r-none"));  // no history
+                  })
+                  .ok());
+  ids.push_back("r-none");
+  ids.push_back("no-such-run");
+  auto firsts = store_->ReadStartEvents(ids);
+  ASSERT_TRUE(firsts.ok()) << firsts.status().ToString();
+  EXPECT_EQ(firsts->size(), 1205u);
+  EXPECT_EQ(firsts->at("r1204").event_id(), 1);
+  EXPECT_EQ(firsts->at("r0").timer_fired().timer_id(), "1");
+  EXPECT_EQ(firsts->count("r-none"), 0u);
+  EXPECT_TRUE(store_->ReadStartEvents({}).value().empty());
+}
+
 TEST_P(StoreTest, OptimisticVersionCheck) {
   ASSERT_TRUE(store_->Transact([&](Txn& t) { return t.InsertExecution(NewExec("w", "r1")); }).ok());
   ExecutionRow row = *store_->ReadExecution("r1").value();
