@@ -103,8 +103,9 @@ class PgStore final : public Store {
     for (size_t at = 0; at < run_ids.size(); at += 1000) {
       ArrayLiteral ids;
       for (size_t i = at; i < std::min(run_ids.size(), at + 1000); ++i) ids.Text(run_ids[i]);
+      const std::string array = ids.Take();  // outside the lambda: a read may be tried twice
       KEEL_RETURN_IF_ERROR(Read<bool>("reading first events", [&](pqxx::nontransaction& t) {
-                             for (const auto& row : t.exec_prepared("read_starts", ids.Take())) {
+                             for (const auto& row : t.exec_prepared("read_starts", array)) {
                                blobs.emplace_back(row[0].c_str(), Bin(row[1]));
                              }
                              return true;
