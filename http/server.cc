@@ -132,11 +132,14 @@ struct HttpServer::Impl {
   Counter& Count(const char* name, const char* help, const char* label, const char* value) {
     return Metrics::Global().GetCounter(name, help, {{"server", opts.name}, {label, value}});
   }
-  Counter& open_connections() { return Gauge("keel_http_connections", "Open HTTP connections."); }
-  Counter& parked() {
-    return Gauge("keel_http_parked_requests",
-                 "Requests waiting for a deferred reply (?wait=, password hashing), holding no "
-                 "thread.");
+  // The two gauges every connection and parked request moves, looked up once.
+  Counter* open_connections = nullptr;
+  Counter* parked = nullptr;
+  void FindGauges() {
+    open_connections = &Gauge("keel_http_connections", "Open HTTP connections.");
+    parked = &Gauge("keel_http_parked_requests",
+                    "Requests waiting for a deferred reply (?wait=, password hashing), holding no "
+                    "thread.");
   }
   Counter& Refused(const char* cap) {
     return Count("keel_http_connections_refused_total",
@@ -159,7 +162,7 @@ struct HttpServer::Impl {
     }
     ++n;
     sessions.insert(s);
-    open_connections().Inc();
+    open_connections->Inc();
     return nullptr;
   }
 
@@ -180,7 +183,7 @@ struct HttpServer::Impl {
   void Forget(const std::shared_ptr<Session>& s) {
     std::lock_guard<std::mutex> l(mu);
     if (sessions.erase(s) == 0) return;
-    open_connections().Inc(-1);
+    open_connections->Inc(-1);
     auto it = per_address.find(s->address);
     if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
   }
@@ -224,7 +227,7 @@ struct HttpServer::Impl {
     };
     auto slot = std::make_shared<Slot>(s->stream.get_executor());
     slot->timer.expires_after(std::chrono::milliseconds(self->opts.max_park_ms));
-    Counter& parked = self->parked();
+    Counter& parked = *self->parked;
     parked.Inc();
     d.start([slot](Response r) {
       {
@@ -399,6 +402,7 @@ std::shared_ptr<spdlog::logger> AccessLogger() {
 HttpServer::HttpServer(ServerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
   impl_->opts = std::move(options);
   impl_->handler = std::move(handler);
+  impl_->FindGauges();
   if (impl_->opts.access_log) impl_->access = AccessLogger();
 }
 

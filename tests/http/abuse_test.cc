@@ -131,6 +131,16 @@ class AbuseTest : public ::testing::Test {
     EXPECT_EQ(r.status, 200);
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
+  // `n` connections to the server that send nothing.
+  static std::vector<std::unique_ptr<tcp::socket>> Connections(asio::io_context& ioc, int n) {
+    std::vector<std::unique_ptr<tcp::socket>> out;
+    for (int i = 0; i < n; ++i) {
+      auto s = std::make_unique<tcp::socket>(ioc);
+      s->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), serve_->port()));
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
   // One series' value in GET /metrics, e.g. `keel_http_connections{server="api"}`; 0
   // when absent.
   static double Metric(const std::string& series) {
@@ -206,12 +216,7 @@ TEST_F(AbuseTest, IdleAndStalledSocketsAreClosed) {
   const std::string header_series = R"(keel_http_deadlines_total{server="api",phase="header"})";
   const double idle_before = Metric(idle_series), header_before = Metric(header_series);
   asio::io_context ioc;
-  std::vector<std::unique_ptr<tcp::socket>> idle;
-  for (int i = 0; i < 50; ++i) {
-    auto s = std::make_unique<tcp::socket>(ioc);
-    s->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), serve_->port()));
-    idle.push_back(std::move(s));
-  }
+  std::vector<std::unique_ptr<tcp::socket>> idle = Connections(ioc, 50);
   tcp::socket stalled(ioc);
   stalled.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), serve_->port()));
   asio::write(stalled, asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: x\r\n")));
@@ -239,12 +244,7 @@ TEST_F(AbuseTest, ConnectionsPastTheCapAreRefusedAndCounted) {
       R"(keel_http_connections_refused_total{server="api",cap="max_connections_per_address"})";
   const double before = Metric(refused);
   asio::io_context ioc;
-  std::vector<std::unique_ptr<tcp::socket>> held;
-  for (int i = 0; i < 300; ++i) {
-    auto s = std::make_unique<tcp::socket>(ioc);
-    s->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), serve_->port()));
-    held.push_back(std::move(s));
-  }
+  std::vector<std::unique_ptr<tcp::socket>> held = Connections(ioc, 300);
   std::this_thread::sleep_for(500ms);
   held.resize(250);  // room for the scrape below
   std::this_thread::sleep_for(300ms);
