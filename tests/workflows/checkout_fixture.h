@@ -285,6 +285,12 @@ inline std::string Id(const HttpResult& r) {
 inline std::string Status(const HttpResult& r) {
   return std::string(r.Json().at("status").as_string());
 }
+// A checkout's ?wait= answers once the order leaves pending_payment; a paid order may
+// already have moved on towards shipping by then.
+inline bool Paid(const HttpResult& r) {
+  const std::string s = Status(r);
+  return s == "confirmed" || s == "fulfilling" || s == "shipped" || s == "delivered";
+}
 }  // namespace e2e
 
 }  // namespace keel
